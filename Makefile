@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYPROJECTS := $(wildcard */pyproject.toml)
+
+.PHONY: install test lint demo bench clean openapi
+
+$(STAMP): requirements-dev.txt $(PYPROJECTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+
+demo: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/custompms_throughput.py
+
+openapi: install
+	$(BIN)/python -m custompms.contract --write
+
+clean:
+	rm -rf $(VENV) .meltano .demo

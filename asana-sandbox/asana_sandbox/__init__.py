@@ -1,0 +1,1 @@
+"""An offline Asana API sandbox for demos, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Custompms contract (OpenAPI) and its reference server."""

@@ -1,0 +1,1 @@
+"""Shared two-way sync core: link store, diff, merge, reference resolution."""

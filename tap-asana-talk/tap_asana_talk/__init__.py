@@ -1,0 +1,1 @@
+"""Singer tap for Asana, built with the Meltano Singer SDK."""

@@ -1,0 +1,1 @@
+"""Singer tap for Custompms, built with the Meltano Singer SDK."""

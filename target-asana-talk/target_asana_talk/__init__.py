@@ -1,0 +1,1 @@
+"""Singer target writing Asana, built with the Meltano Singer SDK."""

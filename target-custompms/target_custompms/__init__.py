@@ -1,0 +1,1 @@
+"""Singer target writing Custompms, built with the Meltano Singer SDK."""
