@@ -70,13 +70,26 @@ class CustompmsStream(RESTStream[str]):
             "include_deleted": "true",
         }
         # The starting bookmark stays fixed for the whole walk, so every page repeats the
-        # same filter. `updated_since` is inclusive: the record at the bookmark comes
-        # again, which is harmless as targets upsert by id.
+        # same filter (inclusive: see post_process).
         if (since := self.get_starting_timestamp(context)) is not None:
             params["updated_since"] = _rfc3339(since)
         if next_page_token:
             params["cursor"] = next_page_token
         return params
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, t.Any],
+        context: Context | None = None,
+    ) -> dict[str, t.Any] | None:
+        # `updated_since` is inclusive, and `updated_at` is strictly increasing within a
+        # resource: a record stamped exactly at the bookmark is the one the bookmark was
+        # taken from, already emitted. Skipping it makes a run with no changes emit nothing.
+        bookmark = self.get_context_state(context).get("replication_key_value")
+        if bookmark is not None and row.get(self.replication_key) == bookmark:
+            return None
+        return row
 
     @override
     def validate_response(self, response: requests.Response) -> None:
