@@ -1,0 +1,168 @@
+"""The five flows: which record types they link and which fields they sync, per side.
+
+The field *mapping* lives in meltano.yml (SDK stream maps); this module only says which
+fields each side syncs and their types, so diff and merge compare them correctly. Field
+names are each system's own: Asana's API names, the Custompms contract's names. Reference
+fields (``ID``) hold destination keys once resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from talk_sync.normalize import FieldType
+from talk_sync.refs import Side
+
+T = FieldType
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One flow: an Asana record type linked to a Custompms record type."""
+
+    number: int
+    name: str
+    asana_type: str
+    custompms_type: str
+    asana_fields: Mapping[str, FieldType] = field(repr=False)
+    custompms_fields: Mapping[str, FieldType] = field(repr=False)
+
+    def record_type(self, side: Side | str) -> str:
+        """This flow's record type on ``side``."""
+        return self.asana_type if Side(side) is Side.ASANA else self.custompms_type
+
+    def fields(self, side: Side | str) -> Mapping[str, FieldType]:
+        """The synced fields and their types on ``side``."""
+        return self.asana_fields if Side(side) is Side.ASANA else self.custompms_fields
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _fields(**types: FieldType) -> Mapping[str, FieldType]:
+    return MappingProxyType(types)
+
+
+_PROJECT_FIELDS = _fields(
+    customer_id=T.ID,
+    name=T.TEXT,
+    description=T.OPTIONAL_TEXT,
+    status=T.PROJECT_STATUS,
+    start_date=T.DATE,
+    end_date=T.DATE,
+    owner_email=T.EMAIL,
+    url=T.OPTIONAL_TEXT,
+)
+
+#: The five flows of DESIGN.md §1, in order.
+FLOWS: tuple[Flow, ...] = (
+    Flow(
+        1,
+        "workspace_customer",
+        "workspace",
+        "customer",
+        asana_fields=_fields(name=T.TEXT, email_domains=T.DOMAIN_SET),
+        custompms_fields=_fields(name=T.TEXT, email_domains=T.DOMAIN_SET),
+    ),
+    Flow(
+        2,
+        "team_customer",
+        "team",
+        "customer",
+        asana_fields=_fields(
+            name=T.TEXT, description=T.OPTIONAL_TEXT, organization=T.ID, permalink_url=T.OPTIONAL_TEXT
+        ),
+        custompms_fields=_fields(
+            name=T.TEXT, description=T.OPTIONAL_TEXT, parent_id=T.ID, url=T.OPTIONAL_TEXT
+        ),
+    ),
+    Flow(
+        3,
+        "project_project",
+        "project",
+        "project",
+        asana_fields=_fields(
+            team=T.ID,
+            name=T.TEXT,
+            notes=T.OPTIONAL_TEXT,
+            archived=T.BOOLEAN,
+            completed=T.BOOLEAN,
+            start_on=T.DATE,
+            due_on=T.DATE,
+            owner=T.EMAIL,
+            permalink_url=T.OPTIONAL_TEXT,
+        ),
+        custompms_fields=_PROJECT_FIELDS,
+    ),
+    Flow(
+        4,
+        "board_task_project",
+        "task",
+        "project",
+        asana_fields=_fields(
+            name=T.TEXT,
+            notes=T.OPTIONAL_TEXT,
+            completed=T.BOOLEAN,
+            start_on=T.DATE,
+            due_on=T.DATE,
+            assignee=T.EMAIL,
+            permalink_url=T.OPTIONAL_TEXT,
+        ),
+        custompms_fields=_PROJECT_FIELDS,
+    ),
+    Flow(
+        5,
+        "task_task",
+        "task",
+        "task",
+        asana_fields=_fields(
+            # The task's home project: Asana keeps it in ``memberships``/``projects``; the
+            # target sets it on create (``projects: [gid]``) and moves it with addProject.
+            project=T.ID,
+            parent=T.ID,
+            name=T.TEXT,
+            notes=T.OPTIONAL_TEXT,
+            completed=T.BOOLEAN,
+            completed_at=T.DATETIME,
+            start_on=T.DATE,
+            due_on=T.DATE,
+            assignee=T.EMAIL,
+        ),
+        custompms_fields=_fields(
+            project_id=T.ID,
+            parent_task_id=T.ID,
+            name=T.TEXT,
+            description=T.OPTIONAL_TEXT,
+            status=T.ENUM,
+            start_date=T.DATE,
+            due_date=T.DATE,
+            assignee_email=T.EMAIL,
+            completed_at=T.DATETIME,
+        ),
+    ),
+)
+
+_BY_KEY: dict[object, Flow] = {key: flow for flow in FLOWS for key in (flow.number, flow.name)}
+
+
+def get_flow(key: Flow | int | str) -> Flow:
+    """The flow for a number (``1``-``5``, also ``"5"``), a name (``"task_task"``) or a Flow."""
+    if isinstance(key, Flow):
+        return key
+    if isinstance(key, str) and key.isdigit():
+        key = int(key)
+    try:
+        return _BY_KEY[key]
+    except (KeyError, TypeError):
+        known = ", ".join(f"{flow.number}/{flow.name}" for flow in FLOWS)
+        raise ValueError(f"unknown flow {key!r} (known: {known})") from None
+
+
+def flow_for(asana_type: str, custompms_type: str) -> Flow:
+    """The flow linking ``asana_type`` to ``custompms_type`` (e.g. task + project -> flow 4)."""
+    for flow in FLOWS:
+        if (flow.asana_type, flow.custompms_type) == (asana_type, custompms_type):
+            return flow
+    raise ValueError(f"no flow links asana {asana_type!r} to custompms {custompms_type!r}")

@@ -1,0 +1,562 @@
+"""The link store: which Asana record is linked to which Custompms record, and what each
+side last looked like.
+
+One row per linked pair (see DESIGN.md §4), unique on each side's key. SQLite by default
+(a file path), any SQLAlchemy URL otherwise (PostgreSQL when pipelines run on several
+machines). Every method runs in its own transaction unless called inside
+:meth:`LinkStore.transaction`, which commits all of them at once: a target writes its batch,
+records the links and snapshots in one transaction, and only then emits STATE.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
+
+from talk_sync.flows import Flow, get_flow
+from talk_sync.migrations import migrate
+from talk_sync.models import LinkRow, RejectRow, utcnow
+from talk_sync.normalize import to_jsonable
+from talk_sync.refs import Ref, Side, parse_ref
+
+#: Where the SQLite link store lives when no URL is configured (relative to the Meltano
+#: project, which is the working directory of both targets).
+DEFAULT_PATH = ".meltano/talk-sync/links.db"
+
+
+class LinkStatus(str, Enum):
+    """Where a link is in its life."""
+
+    PENDING = "pending"  #: a create is in flight; the destination key is not known yet
+    LINKED = "linked"  #: both keys known; edits flow both ways
+    UNLINKED = "unlinked"  #: a side was deleted; kept so the record is not created again
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class LinkError(ValueError):
+    """A link operation would break the store's rules (e.g. link a record twice)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """One row of the link store, detached from the database."""
+
+    id: int
+    flow: Flow
+    asana: Ref | None
+    custompms: Ref | None
+    asana_snapshot: dict[str, Any] | None
+    custompms_snapshot: dict[str, Any] | None
+    origin: Side
+    status: LinkStatus
+    #: Idempotency key of the create (kept after it completes, for the record).
+    create_key: str | None
+    create_attempt: int
+    created_at: datetime
+    updated_at: datetime
+
+    def ref(self, side: Side | str) -> Ref | None:
+        """This link's record on ``side`` (``None`` while its create is pending)."""
+        return self.asana if Side(side) is Side.ASANA else self.custompms
+
+    def snapshot(self, side: Side | str) -> dict[str, Any] | None:
+        """The last-known synced values on ``side``, in that side's field names."""
+        return self.asana_snapshot if Side(side) is Side.ASANA else self.custompms_snapshot
+
+    @property
+    def source(self) -> Ref:
+        """The record that caused this link (on the ``origin`` side; always known)."""
+        ref = self.ref(self.origin)
+        assert ref is not None  # begin_create and link always set the origin's key
+        return ref
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record the destination refused, kept for retry on the next run."""
+
+    side: Side  #: the destination that refused it
+    stream: str
+    source_key: str  #: the record's namespaced source ref (or another stable key)
+    record: dict[str, Any]  #: the record as the target received it, to replay it
+    reason: str
+    field: str | None
+    attempts: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes; everything we stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _to_link(row: LinkRow) -> Link:
+    def ref(side: Side, record_type: str, key: str | None) -> Ref | None:
+        return None if key is None else Ref(side, record_type, key)
+
+    return Link(
+        id=row.id,
+        flow=get_flow(row.flow),
+        asana=ref(Side.ASANA, row.asana_type, row.asana_gid),
+        custompms=ref(Side.CUSTOMPMS, row.custompms_type, row.custompms_id),
+        asana_snapshot=row.asana_snapshot,
+        custompms_snapshot=row.custompms_snapshot,
+        origin=Side(row.origin),
+        status=LinkStatus(row.status),
+        create_key=row.create_key,
+        create_attempt=row.create_attempt,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def _to_reject(row: RejectRow) -> Reject:
+    return Reject(
+        side=Side(row.side),
+        stream=row.stream,
+        source_key=row.source_key,
+        record=row.record,
+        reason=row.reason,
+        field=row.field,
+        attempts=row.attempts,
+        first_seen=_aware(row.first_seen),
+        last_seen=_aware(row.last_seen),
+    )
+
+
+def _snapshot(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else to_jsonable(dict(value))
+
+
+def create_key_for(source: Ref | str, destination_type: str, attempt: int = 1) -> str:
+    """The idempotency key of creating ``source`` on the other side (stable across reruns).
+
+    ``attempt`` changes only after the destination refused a create for good
+    (:meth:`LinkStore.fail_create`), so a replay never returns the refusal again.
+    """
+    source = parse_ref(source)
+    return f"talk-sync/{source}/{source.side.other.value}-{destination_type}/{attempt}"
+
+
+def _engine_url(url_or_path: str | Path) -> URL:
+    text = str(url_or_path)
+    if "://" in text:
+        return make_url(text)
+    return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
+
+
+def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
+    """A SQLAlchemy engine for the link store; a plain path means a SQLite file.
+
+    SQLite gets its parent directories created, WAL journaling (the other pipeline may read
+    while this one writes), foreign keys, a busy timeout and real transactions (``BEGIN
+    IMMEDIATE``, so DDL and read-then-write sequences are atomic too).
+    """
+    url = _engine_url(url_or_path)
+    serializer = lambda value: json.dumps(to_jsonable(value), sort_keys=True)  # noqa: E731
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, json_serializer=serializer, pool_pre_ping=True)
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, json_serializer=serializer, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite (it would not BEGIN before DDL or SELECT).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class LinkStore:
+    """The link store. Open it once per run; it migrates the schema on open.
+
+    >>> store = LinkStore(".meltano/talk-sync/links.db")            # doctest: +SKIP
+    >>> store = LinkStore("postgresql+psycopg://sync@db/links")      # doctest: +SKIP
+
+    References are :class:`~talk_sync.refs.Ref` objects or their namespaced strings.
+    Not for concurrent use from several threads of one process inside one transaction:
+    each thread gets its own transaction.
+    """
+
+    def __init__(self, url_or_path: str | Path = DEFAULT_PATH) -> None:
+        self.engine = create_link_engine(url_or_path)
+        #: The schema version found at open (0: the database was new).
+        self.opened_at_version = migrate(self.engine)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"LinkStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> LinkStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the enclosed store calls in one transaction: all commit, or none on error.
+
+        Nested calls join the outermost transaction.
+        """
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            self._local.session = session
+            try:
+                yield
+            finally:
+                self._local.session = None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self.transaction():
+            yield self._local.session
+
+    # --- lookups -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(session: Session, ref: Ref) -> LinkRow | None:
+        if ref.side is Side.ASANA:
+            query = select(LinkRow).where(
+                LinkRow.asana_type == ref.type, LinkRow.asana_gid == ref.key
+            )
+        else:
+            query = select(LinkRow).where(
+                LinkRow.custompms_type == ref.type, LinkRow.custompms_id == ref.key
+            )
+        return session.scalars(query).one_or_none()
+
+    def find(self, ref: Ref | str) -> Link | None:
+        """The link of the record ``ref`` names (whichever side), in any status."""
+        with self._session() as session:
+            row = self._row(session, parse_ref(ref))
+            return _to_link(row) if row else None
+
+    def resolve(self, ref: Ref | str) -> Ref | None:
+        """The record linked to ``ref`` on the other side; ``None`` unless the link is complete.
+
+        Pending and unlinked rows give ``None``: a reference is never guessed.
+        """
+        link = self.find(ref)
+        if link is None or link.status is not LinkStatus.LINKED:
+            return None
+        return link.ref(parse_ref(ref).side.other)
+
+    def resolve_fields(
+        self, record: Mapping[str, Any], fields: Iterable[str], destination: Side | str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Replace the namespaced references in ``fields`` of ``record`` by destination keys.
+
+        A reference to a record of the ``destination`` side itself is used as is; one to the
+        other side is resolved through the links. Returns the record with the resolved keys
+        (``int`` for Custompms, ``str`` for Asana) and ``{field: reference}`` for the
+        references not linked yet, which keep their namespaced value. Empty values stay.
+        """
+        destination = Side(destination)
+        resolved = dict(record)
+        unresolved: dict[str, str] = {}
+        for name in fields:
+            value = record.get(name)
+            if value is None or value == "":
+                continue
+            ref = parse_ref(value)
+            target = ref if ref.side is destination else self.resolve(ref)
+            if target is None:
+                unresolved[name] = str(ref)
+            else:
+                resolved[name] = target.native_key
+        return resolved, unresolved
+
+    def links(
+        self, *, flow: Flow | int | str | None = None, status: LinkStatus | str | None = None
+    ) -> list[Link]:
+        """All links, optionally of one flow and/or one status, oldest first."""
+        query = select(LinkRow).order_by(LinkRow.id)
+        if flow is not None:
+            query = query.where(LinkRow.flow == get_flow(flow).name)
+        if status is not None:
+            query = query.where(LinkRow.status == LinkStatus(status).value)
+        with self._session() as session:
+            return [_to_link(row) for row in session.scalars(query)]
+
+    def pending_creates(self, *, origin: Side | str | None = None) -> list[Link]:
+        """Creates begun but not completed (a crash, or a create the destination refused).
+
+        A target lists them at start to recover: on Custompms replay the create with the
+        same ``create_key`` (Idempotency-Key); on Asana look the record up before creating.
+        """
+        pending = self.links(status=LinkStatus.PENDING)
+        return [link for link in pending if origin is None or link.origin is Side(origin)]
+
+    # --- link changes ------------------------------------------------------------------------
+
+    def link(
+        self,
+        flow: Flow | int | str,
+        asana: Ref | str,
+        custompms: Ref | str,
+        *,
+        origin: Side | str,
+        asana_snapshot: Mapping[str, Any] | None = None,
+        custompms_snapshot: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """Link two existing records (e.g. one found by ``external_id`` after a 409).
+
+        Completes a pending row of either record; raises :class:`LinkError` when either
+        record is already linked to a different one.
+        """
+        flow = get_flow(flow)
+        asana_ref, custompms_ref = parse_ref(asana), parse_ref(custompms)
+        _check_types(flow, asana_ref, custompms_ref)
+        with self._session() as session:
+            rows = {self._row(session, asana_ref), self._row(session, custompms_ref)} - {None}
+            if len(rows) > 1:
+                raise LinkError(
+                    f"cannot link {asana_ref} to {custompms_ref}: both are linked elsewhere"
+                )
+            row = rows.pop() if rows else None
+            if row is None:
+                row = LinkRow(
+                    flow=flow.name,
+                    asana_type=asana_ref.type,
+                    custompms_type=custompms_ref.type,
+                    origin=Side(origin).value,
+                    create_attempt=0,
+                )
+                session.add(row)
+            elif (row.asana_gid or asana_ref.key) != asana_ref.key or (
+                row.custompms_id or custompms_ref.key
+            ) != custompms_ref.key:
+                other = _to_link(row)
+                raise LinkError(
+                    f"cannot link {asana_ref} to {custompms_ref}: "
+                    f"already linked as {other.asana} <-> {other.custompms}"
+                )
+            row.asana_gid, row.custompms_id = asana_ref.key, custompms_ref.key
+            row.status = LinkStatus.LINKED.value
+            _set_snapshots(row, asana_snapshot, custompms_snapshot)
+            session.flush()
+            return _to_link(row)
+
+    def begin_create(
+        self,
+        flow: Flow | int | str,
+        source: Ref | str,
+        *,
+        asana_snapshot: Mapping[str, Any] | None = None,
+        custompms_snapshot: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """Record that ``source`` is about to be created on the other side; commit before the call.
+
+        Returns the pending link; use its ``create_key`` as the idempotency key. Called again
+        for the same source (a rerun after a crash) it returns the same pending link and key.
+        Raises :class:`LinkError` when the source is already linked or unlinked.
+        """
+        flow = get_flow(flow)
+        source = parse_ref(source)
+        if source.type != flow.record_type(source.side):
+            raise LinkError(f"{source} is not a {source.side} {flow.record_type(source.side)}")
+        with self._session() as session:
+            row = self._row(session, source)
+            if row is None:
+                destination_type = flow.record_type(source.side.other)
+                row = LinkRow(
+                    flow=flow.name,
+                    asana_type=flow.asana_type,
+                    custompms_type=flow.custompms_type,
+                    origin=source.side.value,
+                    status=LinkStatus.PENDING.value,
+                    create_attempt=1,
+                    create_key=create_key_for(source, destination_type),
+                )
+                setattr(row, _KEY_COLUMN[source.side], source.key)
+                session.add(row)
+            elif row.status != LinkStatus.PENDING.value:
+                raise LinkError(f"cannot create {source} again: its link is {row.status}")
+            _set_snapshots(row, asana_snapshot, custompms_snapshot)
+            session.flush()
+            return _to_link(row)
+
+    def complete_create(
+        self,
+        source: Ref | str,
+        destination: Ref | str,
+        *,
+        asana_snapshot: Mapping[str, Any] | None = None,
+        custompms_snapshot: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """Fill in the created record's key: the pending link of ``source`` becomes linked."""
+        source, destination = parse_ref(source), parse_ref(destination)
+        with self._session() as session:
+            row = self._pending_row(session, source)
+            expected = getattr(row, f"{destination.side.value}_type")
+            if destination.side is source.side or destination.type != expected:
+                raise LinkError(f"{source} was to become a {expected}, not {destination}")
+            holder = self._row(session, destination)
+            if holder is not None and holder is not row:
+                raise LinkError(f"{destination} is already linked to {_to_link(holder).source}")
+            setattr(row, _KEY_COLUMN[destination.side], destination.key)
+            row.status = LinkStatus.LINKED.value
+            _set_snapshots(row, asana_snapshot, custompms_snapshot)
+            session.flush()
+            return _to_link(row)
+
+    def fail_create(self, source: Ref | str) -> Link:
+        """The destination refused the create for good: the next try uses a new key.
+
+        The link stays pending (so recovery finds it); record the reason with
+        :meth:`record_reject`.
+        """
+        source = parse_ref(source)
+        with self._session() as session:
+            row = self._pending_row(session, source)
+            row.create_attempt += 1
+            destination_type = getattr(row, f"{source.side.other.value}_type")
+            row.create_key = create_key_for(source, destination_type, row.create_attempt)
+            session.flush()
+            return _to_link(row)
+
+    def cancel_create(self, source: Ref | str) -> None:
+        """Forget a pending create (e.g. the source record was deleted before it completed)."""
+        source = parse_ref(source)
+        with self._session() as session:
+            session.delete(self._pending_row(session, source))
+
+    def _pending_row(self, session: Session, source: Ref) -> LinkRow:
+        row = self._row(session, source)
+        if row is None or row.status != LinkStatus.PENDING.value:
+            state = "no link" if row is None else f"a {row.status} link"
+            raise LinkError(f"no pending create for {source} (it has {state})")
+        return row
+
+    def update_snapshots(
+        self,
+        ref: Ref | str,
+        *,
+        asana: Mapping[str, Any] | None = None,
+        custompms: Mapping[str, Any] | None = None,
+    ) -> Link:
+        """Replace the last-known values of a linked record's sides (``None`` leaves one as is)."""
+        ref = parse_ref(ref)
+        with self._session() as session:
+            row = self._row(session, ref)
+            if row is None:
+                raise LinkError(f"{ref} is not linked")
+            _set_snapshots(row, asana, custompms)
+            session.flush()
+            return _to_link(row)
+
+    def unlink(self, ref: Ref | str) -> Link:
+        """Mark the link of ``ref`` unlinked: no more syncing, and no re-create of either side."""
+        ref = parse_ref(ref)
+        with self._session() as session:
+            row = self._row(session, ref)
+            if row is None:
+                raise LinkError(f"{ref} is not linked")
+            row.status = LinkStatus.UNLINKED.value
+            session.flush()
+            return _to_link(row)
+
+    # --- rejects -----------------------------------------------------------------------------
+
+    def record_reject(
+        self,
+        side: Side | str,
+        stream: str,
+        source_key: Ref | str,
+        record: Mapping[str, Any],
+        reason: str,
+        field: str | None = None,
+    ) -> Reject:
+        """Keep a record the destination ``side`` refused; a repeat bumps ``attempts``."""
+        side, key = Side(side), str(source_key)
+        with self._session() as session:
+            row = session.scalars(_reject_query(side, stream, key)).one_or_none()
+            if row is None:
+                row = RejectRow(side=side.value, stream=stream, source_key=key, attempts=0)
+                session.add(row)
+            row.record = to_jsonable(dict(record))
+            row.reason, row.field = reason, field
+            row.attempts += 1
+            row.last_seen = utcnow()
+            session.flush()
+            return _to_reject(row)
+
+    def clear_reject(self, side: Side | str, stream: str, source_key: Ref | str) -> bool:
+        """Forget a reject once a retry succeeded; ``True`` if there was one."""
+        with self._session() as session:
+            row = session.scalars(_reject_query(Side(side), stream, str(source_key))).one_or_none()
+            if row is not None:
+                session.delete(row)
+            return row is not None
+
+    def rejects(self, *, side: Side | str | None = None, stream: str | None = None) -> list[Reject]:
+        """The records kept for retry, oldest first, optionally for one side and/or stream."""
+        query = select(RejectRow).order_by(RejectRow.id)
+        if side is not None:
+            query = query.where(RejectRow.side == Side(side).value)
+        if stream is not None:
+            query = query.where(RejectRow.stream == stream)
+        with self._session() as session:
+            return [_to_reject(row) for row in session.scalars(query)]
+
+
+_KEY_COLUMN = {Side.ASANA: "asana_gid", Side.CUSTOMPMS: "custompms_id"}
+
+
+def _reject_query(side: Side, stream: str, key: str) -> Any:
+    return select(RejectRow).where(
+        RejectRow.side == side.value, RejectRow.stream == stream, RejectRow.source_key == key
+    )
+
+
+def _check_types(flow: Flow, asana: Ref, custompms: Ref) -> None:
+    if asana.side is not Side.ASANA or custompms.side is not Side.CUSTOMPMS:
+        raise LinkError(f"expected an asana and a custompms ref, got {asana} and {custompms}")
+    if (asana.type, custompms.type) != (flow.asana_type, flow.custompms_type):
+        raise LinkError(
+            f"flow {flow.name} links asana {flow.asana_type} to custompms "
+            f"{flow.custompms_type}, not {asana} to {custompms}"
+        )
+
+
+def _set_snapshots(
+    row: LinkRow, asana: Mapping[str, Any] | None, custompms: Mapping[str, Any] | None
+) -> None:
+    if asana is not None:
+        row.asana_snapshot = _snapshot(asana)
+    if custompms is not None:
+        row.custompms_snapshot = _snapshot(custompms)

@@ -1,0 +1,81 @@
+"""The link store's tables (SQLAlchemy 2.0). Change them only together with a migration.
+
+See :mod:`talk_sync.migrations` for how a schema change ships.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the link store's tables."""
+
+
+class SchemaVersion(Base):
+    """A single row holding the schema version the database is at."""
+
+    __tablename__ = "talk_sync_schema_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class LinkRow(Base):
+    """One linked (or being-linked) pair of records.
+
+    Either key may be null while a create is pending; SQL unique constraints ignore nulls,
+    so uniqueness holds among the keys that are set, on SQLite and PostgreSQL alike.
+    """
+
+    __tablename__ = "talk_sync_links"
+    __table_args__ = (
+        UniqueConstraint("asana_type", "asana_gid", name="uq_talk_sync_links_asana"),
+        UniqueConstraint("custompms_type", "custompms_id", name="uq_talk_sync_links_custompms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    flow: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    asana_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    asana_gid: Mapped[str | None] = mapped_column(String(64))
+    custompms_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    custompms_id: Mapped[str | None] = mapped_column(String(64))
+    asana_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    custompms_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
+    create_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    create_attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class RejectRow(Base):
+    """A record the destination refused, kept so the next run retries it."""
+
+    __tablename__ = "talk_sync_rejects"
+    __table_args__ = (
+        UniqueConstraint("side", "stream", "source_key", name="uq_talk_sync_rejects_record"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    side: Mapped[str] = mapped_column(String(16), nullable=False)
+    stream: Mapped[str] = mapped_column(String(100), nullable=False)
+    source_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    field: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
