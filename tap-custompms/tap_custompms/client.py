@@ -51,7 +51,7 @@ class CustompmsStream(RESTStream[str]):
     @override
     @property
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 300))
+        return int(self.config["request_timeout"])  # defaulted by the settings schema
 
     @override
     def get_new_paginator(self) -> JSONPathPaginator:
@@ -65,7 +65,7 @@ class CustompmsStream(RESTStream[str]):
         next_page_token: str | None,
     ) -> dict[str, t.Any]:
         params: dict[str, t.Any] = {
-            "limit": self.config.get("page_size", 500),
+            "limit": self.config["page_size"],
             # Tombstones carry deletes to the reverse pipeline.
             "include_deleted": "true",
         }
