@@ -1,21 +1,177 @@
-"""TapAsanaTalk: placeholder until its own issue lands (no streams yet)."""
+"""TapAsanaTalk: the Asana tap's settings and streams."""
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Any
+
+import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
+
+from tap_asana_talk import streams
+from tap_asana_talk.ratelimit import rate_limited_session
+from tap_asana_talk.task_sync import format_timestamp, parse_timestamp
+
+DEFAULT_API_URL = "https://app.asana.com/api/1.0"
+
+_GID = th.StringType(pattern=r"^[0-9]+$")
+
+STREAM_TYPES: tuple[type[streams.AsanaStream], ...] = (
+    streams.WorkspacesStream,
+    streams.TeamsStream,
+    streams.UsersStream,
+    streams.ProjectsStream,
+    streams.TasksStream,
+)
 
 
 class TapAsanaTalk(Tap):
-    """Singer tap; streams arrive with the plugin's own issue."""
+    """Singer tap for Asana: concurrent, quota-aware and incremental."""
 
     name = "tap-asana-talk"
-    config_jsonschema = th.PropertiesList().to_dict()
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "access_token",
+            th.StringType(min_length=1),
+            required=True,
+            secret=True,
+            title="Access Token",
+            description="Asana Personal Access Token, sent as `Authorization: Bearer`.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType(pattern=r"^https?://\S+$"),
+            default=DEFAULT_API_URL,
+            title="API URL",
+            description="Base URL of the Asana API (point it at a sandbox for tests).",
+        ),
+        th.Property(
+            "workspace_gids",
+            th.ArrayType(_GID),
+            title="Workspace GIDs",
+            description="Only read these workspaces (default: every workspace the token sees).",
+        ),
+        th.Property(
+            "project_gids",
+            th.ArrayType(_GID),
+            title="Project GIDs",
+            description="Only read these projects and their tasks (default: every project "
+            "of the workspaces in scope).",
+        ),
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            title="Start Date",
+            description="On a first sync, only read tasks and projects modified since then "
+            "(subtasks of those tasks are always read).",
+        ),
+        th.Property(
+            "requests_per_minute",
+            th.IntegerType(minimum=1),
+            default=1500,
+            title="Requests per Minute",
+            description="Request quota of the token: 1500 on paid domains, 150 on free ones. "
+            "One token bucket paces every request of the run to stay within it.",
+        ),
+        th.Property(
+            "max_concurrency",
+            th.IntegerType(minimum=1, maximum=50),
+            default=10,
+            title="Max Concurrency",
+            description="Most requests in flight at once (Asana allows 50 concurrent reads).",
+        ),
+        th.Property(
+            "lookback_window_seconds",
+            th.IntegerType(minimum=0),
+            default=300,
+            title="Lookback Window (seconds)",
+            description="Overlap subtracted from each project's `modified_at` bookmark when "
+            "listing changed tasks, so edits racing a previous run are not missed.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType(minimum=1),
+            default=60,
+            title="Request Timeout (seconds)",
+            description="Timeout of one HTTP request; a timed-out request is retried.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType(minimum=0),
+            default=8,
+            title="Max Retries",
+            description="Retries of a request after a 429, a 5xx, a timeout or a dropped "
+            "connection, with exponential backoff (429s wait for `Retry-After`).",
+        ),
+        th.Property(
+            "user_agent",
+            th.StringType,
+            title="User Agent",
+            description="User-Agent header sent with every request.",
+        ),
+    ).to_dict()
 
     @override
     def discover_streams(self) -> list[Stream]:
-        return []
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # Overridden so that a malformed access_token never reaches an error message:
+        # jsonschema quotes the offending value ("12345 is not of type 'string'").
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise ConfigValidationError(
+                str(exc), errors=[self._redact(e) for e in exc.errors], schema=exc.schema
+            ) from None
+        errors = [self._redact(error) for error in errors]
+        start_date = self.config.get("start_date")
+        if start_date:
+            try:
+                parse_timestamp(str(start_date))
+            except ValueError:
+                problem = f"start_date {start_date!r} is not an ISO 8601 date-time"
+                if raise_errors:
+                    raise ConfigValidationError(problem, errors=[problem]) from None
+                errors.append(problem)
+        return errors
+
+    def _redact(self, message: str) -> str:
+        token = self.config.get("access_token")
+        return message.replace(str(token), "***") if token else message
+
+    @cached_property
+    def http_session(self) -> requests.Session:
+        """The one session every stream sends through: one bucket for the whole run."""
+        return rate_limited_session(
+            int(self.config["requests_per_minute"]), int(self.config["max_concurrency"])
+        )
+
+    @property
+    def start_date(self) -> str | None:
+        """``start_date`` normalised to Asana's timestamp format, if set."""
+        value = self.config.get("start_date")
+        return format_timestamp(parse_timestamp(str(value))) if value else None
+
+    @property
+    def workspaces_stream(self) -> streams.WorkspacesStream:
+        """The workspaces stream, whose listing scopes the others."""
+        return self._stream("workspaces", streams.WorkspacesStream)
+
+    @property
+    def projects_stream(self) -> streams.ProjectsStream:
+        """The projects stream, whose listing scopes the tasks stream."""
+        return self._stream("projects", streams.ProjectsStream)
+
+    def _stream(self, name: str, kind: type[Any]) -> Any:
+        stream = self.streams[name]
+        assert isinstance(stream, kind)
+        return stream
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""One token bucket per access token, shared by every stream and worker thread.
+
+Asana's quota is per token (150 or 1,500 requests a minute) and a rejected request
+still counts against it, so pacing lives at the transport: every HTTP attempt, retries
+included, passes through :class:`RateLimitedAdapter` on the tap's single session.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from typing_extensions import override
+
+#: Pause applied when a 429 carries no usable ``Retry-After`` header.
+DEFAULT_RETRY_AFTER_SECONDS = 10.0
+
+
+class TokenBucket:
+    """A thread-safe token bucket that never exceeds ``per_minute`` in any 60 s window.
+
+    The burst capacity is one second's worth of requests. Refilling at
+    ``(per_minute - capacity) / 60`` per second keeps every sliding minute at or under
+    the quota (at most ``capacity`` plus 60 s of refill), which matters because Asana
+    evaluates the quota more often than once a minute.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Create a bucket for ``per_minute`` requests, initially empty of debt."""
+        if per_minute < 1:
+            msg = "per_minute must be at least 1"
+            raise ValueError(msg)
+        self.capacity = max(1.0, per_minute / 60)
+        self.rate = max(per_minute - self.capacity, 1.0) / 60
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = self.capacity
+        self._updated = clock()
+        self._paused_until = 0.0
+        self.granted = 0
+
+    def acquire(self) -> None:
+        """Block until one request may be sent (honouring any global pause)."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._refill(now)
+                if now < self._paused_until:
+                    wait = self._paused_until - now
+                elif self._tokens >= 1:
+                    self._tokens -= 1
+                    self.granted += 1
+                    return
+                else:
+                    wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds`` (a 429 stops all workers, not just one)."""
+        with self._lock:
+            now = self._clock()
+            self._paused_until = max(self._paused_until, now + seconds)
+            self._tokens = 0.0
+            self._updated = self._paused_until
+
+    def _refill(self, now: float) -> None:
+        if now > self._updated:
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+
+
+def retry_after_seconds(response: requests.Response) -> float:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return DEFAULT_RETRY_AFTER_SECONDS
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER_SECONDS
+
+
+class RateLimitedAdapter(HTTPAdapter):
+    """Transport adapter: bounded in-flight requests, paced by a shared bucket.
+
+    A 429 pauses the bucket for ``Retry-After`` seconds, so every worker waits, not only
+    the one that was rejected; the stream's backoff then simply retries.
+    """
+
+    def __init__(self, bucket: TokenBucket, max_concurrency: int) -> None:
+        """Wrap ``bucket`` and allow at most ``max_concurrency`` requests in flight."""
+        super().__init__(pool_connections=4, pool_maxsize=max_concurrency, max_retries=0)
+        self.bucket = bucket
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+
+    @override
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        with self._slots:
+            self.bucket.acquire()
+            response = super().send(request, **kwargs)
+        if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+            self.bucket.pause(retry_after_seconds(response))
+        return response
+
+
+def rate_limited_session(per_minute: int, max_concurrency: int) -> requests.Session:
+    """A session whose every request goes through one shared bucket."""
+    session = requests.Session()
+    adapter = RateLimitedAdapter(TokenBucket(per_minute), max_concurrency)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session

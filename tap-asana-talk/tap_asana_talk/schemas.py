@@ -1,0 +1,178 @@
+"""Stream schemas, typed from Asana's official OpenAPI description.
+
+Dates (``due_on``, ``start_on``) are ``format: date`` and timestamps ``format: date-time``,
+as the description declares them. Each schema also decides what is requested: the
+``opt_fields`` a stream sends are derived from its schema by :func:`opt_fields`, so a
+field is fetched if and only if it is emitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from singer_sdk import typing as th
+
+
+def _gid() -> th.Property:
+    return th.Property("gid", th.StringType, required=True, description="Globally unique id")
+
+
+def ref(*extra: th.Property) -> th.ObjectType:
+    """A linked record as Asana renders it compactly: gid and name, plus ``extra``."""
+    return th.ObjectType(
+        th.Property("gid", th.StringType), th.Property("name", th.StringType), *extra
+    )
+
+
+#: A user with the email the sync matches people on.
+USER = ref(th.Property("email", th.StringType))
+
+#: ``{date, date_time}`` of a date custom field.
+DATE_VALUE = th.ObjectType(
+    th.Property("date", th.DateType),
+    th.Property("date_time", th.DateTimeType),
+)
+
+ENUM_OPTION = ref(
+    th.Property("color", th.StringType),
+    th.Property("enabled", th.BooleanType),
+)
+
+#: A custom field value as it appears on a task or project (``display_value`` is always a string).
+CUSTOM_FIELD = th.ObjectType(
+    th.Property("gid", th.StringType),
+    th.Property("name", th.StringType),
+    th.Property("type", th.StringType),
+    th.Property("representation_type", th.StringType),
+    th.Property("display_value", th.StringType),
+    th.Property("text_value", th.StringType),
+    th.Property("number_value", th.NumberType),
+    th.Property("date_value", DATE_VALUE),
+    th.Property("enum_value", ENUM_OPTION),
+    th.Property("multi_enum_values", th.ArrayType(ENUM_OPTION)),
+    th.Property("people_value", th.ArrayType(ref())),
+    th.Property("enabled", th.BooleanType),
+)
+
+MEMBERSHIP = th.ObjectType(
+    th.Property("project", ref()),
+    th.Property("section", ref()),
+)
+
+WORKSPACE = th.PropertiesList(
+    _gid(),
+    th.Property("name", th.StringType),
+    th.Property("is_organization", th.BooleanType),
+    th.Property("email_domains", th.ArrayType(th.StringType)),
+).to_dict()
+
+TEAM = th.PropertiesList(
+    _gid(),
+    th.Property("name", th.StringType),
+    th.Property("description", th.StringType),
+    th.Property("organization", ref()),
+    th.Property("visibility", th.StringType),
+    th.Property("permalink_url", th.StringType),
+).to_dict()
+
+USER_RECORD = th.PropertiesList(
+    _gid(),
+    th.Property("name", th.StringType),
+    th.Property("email", th.StringType),
+    th.Property("workspaces", th.ArrayType(ref())),
+).to_dict()
+
+PROJECT = th.PropertiesList(
+    _gid(),
+    th.Property("name", th.StringType),
+    th.Property("notes", th.StringType),
+    th.Property("archived", th.BooleanType),
+    th.Property("completed", th.BooleanType),
+    th.Property("completed_at", th.DateTimeType),
+    th.Property("color", th.StringType),
+    th.Property("created_at", th.DateTimeType),
+    th.Property("modified_at", th.DateTimeType),
+    th.Property("start_on", th.DateType),
+    th.Property("due_on", th.DateType),
+    th.Property("default_view", th.StringType),
+    th.Property("privacy_setting", th.StringType),
+    th.Property("permalink_url", th.StringType),
+    th.Property("owner", USER),
+    th.Property("team", ref()),
+    th.Property("workspace", ref()),
+    th.Property(
+        "current_status",
+        th.ObjectType(
+            th.Property("gid", th.StringType),
+            th.Property("title", th.StringType),
+            th.Property("text", th.StringType),
+            th.Property("color", th.StringType),
+            th.Property("created_at", th.DateTimeType),
+            th.Property("modified_at", th.DateTimeType),
+        ),
+    ),
+    th.Property("custom_fields", th.ArrayType(CUSTOM_FIELD)),
+).to_dict()
+
+#: Our own field: a task deleted in Asana arrives as ``{"gid", "is_deleted": true, ...}``.
+IS_DELETED = "is_deleted"
+
+TASK = th.PropertiesList(
+    _gid(),
+    th.Property("name", th.StringType),
+    th.Property("resource_subtype", th.StringType),
+    th.Property("notes", th.StringType),
+    th.Property("completed", th.BooleanType),
+    th.Property("completed_at", th.DateTimeType),
+    th.Property("created_at", th.DateTimeType),
+    th.Property("modified_at", th.DateTimeType),
+    th.Property("start_on", th.DateType),
+    th.Property("start_at", th.DateTimeType),
+    th.Property("due_on", th.DateType),
+    th.Property("due_at", th.DateTimeType),
+    th.Property("approval_status", th.StringType),
+    th.Property("assignee", USER),
+    th.Property("completed_by", USER),
+    th.Property("parent", ref(th.Property("resource_subtype", th.StringType))),
+    th.Property("memberships", th.ArrayType(MEMBERSHIP)),
+    th.Property("projects", th.ArrayType(ref())),
+    th.Property("workspace", ref()),
+    th.Property("tags", th.ArrayType(ref())),
+    th.Property("followers", th.ArrayType(ref())),
+    th.Property("num_subtasks", th.IntegerType),
+    th.Property("custom_fields", th.ArrayType(CUSTOM_FIELD)),
+    th.Property("permalink_url", th.StringType),
+    th.Property(
+        IS_DELETED,
+        th.BooleanType,
+        description="Not an Asana field: true when the task was deleted in Asana.",
+    ),
+).to_dict()
+
+#: Fields Asana always returns or that are ours; never requested through ``opt_fields``.
+_NOT_REQUESTED = frozenset({"gid", "resource_type", IS_DELETED})
+
+
+def opt_fields(schema: dict[str, Any]) -> str:
+    """The ``opt_fields`` value that asks Asana for exactly the schema's properties.
+
+    Objects are requested by their leaf paths (``assignee.email``); an object whose only
+    property is its gid is requested by name, which renders it compactly.
+    """
+    return ",".join(_paths(schema))
+
+
+def _paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
+    paths: list[str] = []
+    for name, prop in schema.get("properties", {}).items():
+        if name in _NOT_REQUESTED:
+            continue
+        node = prop.get("items", prop) if "array" in _types(prop) else prop
+        children = _paths(node, f"{prefix}{name}.") if "properties" in node else []
+        paths.extend(children or [f"{prefix}{name}"])
+    return paths
+
+
+def _types(prop: dict[str, Any]) -> list[str]:
+    kind = prop.get("type", [])
+    return [kind] if isinstance(kind, str) else kind

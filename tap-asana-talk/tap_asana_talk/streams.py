@@ -1,0 +1,196 @@
+"""Asana streams: workspaces, teams, users, projects and tasks (subtasks included)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from typing_extensions import override
+
+from tap_asana_talk import schemas
+from tap_asana_talk.client import AsanaStream, ResourceUnavailableError
+from tap_asana_talk.concurrency import ordered_map
+from tap_asana_talk.task_sync import ProjectCursor, ProjectTaskReader, parse_timestamp
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+
+class WorkspacesStream(AsanaStream):
+    """Workspaces the token sees (or the configured ``workspace_gids``); full table."""
+
+    name = "workspaces"
+    path = "/workspaces"
+    schema: ClassVar[dict] = schemas.WORKSPACE
+
+    @cached_property
+    def in_scope(self) -> list[dict[str, Any]]:
+        """The workspaces this run covers, by gid; listed once and shared by other streams."""
+        wanted = set(self.config.get("workspace_gids") or [])
+        found = sorted(
+            (w for w in self.request_records(None) if not wanted or w["gid"] in wanted),
+            key=lambda w: w["gid"],
+        )
+        for gid in sorted(wanted - {w["gid"] for w in found}):
+            self.logger.warning("Workspace %s is not visible to this access token: skipped", gid)
+        return found
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        yield from self.in_scope
+
+
+class WorkspaceChildStream(AsanaStream):
+    """A full-table stream listed per workspace in scope, ordered by gid."""
+
+    #: List path under a workspace, e.g. ``/workspaces/{gid}/teams``.
+    child_path: ClassVar[str]
+
+    def workspaces(self) -> list[dict[str, Any]]:
+        """Workspaces in scope that this stream reads."""
+        return self._tap.workspaces_stream.in_scope
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for workspace in self.workspaces():
+            path = self.child_path.format(gid=workspace["gid"])
+            for record in self.paginate(path, {"opt_fields": self.opt_fields}):
+                # A user belongs to several workspaces: emit it once.
+                seen.setdefault(record["gid"], record)
+        yield from (seen[gid] for gid in sorted(seen))
+
+
+class TeamsStream(WorkspaceChildStream):
+    """Teams of every organization in scope; full table (teams carry no timestamps)."""
+
+    name = "teams"
+    path = "/workspaces/{workspace_gid}/teams"
+    child_path = "/workspaces/{gid}/teams"
+    schema: ClassVar[dict] = schemas.TEAM
+
+    @override
+    def workspaces(self) -> list[dict[str, Any]]:
+        # Only organizations have teams; Asana rejects the call for a personal workspace.
+        return [w for w in super().workspaces() if w.get("is_organization", True)]
+
+
+class UsersStream(WorkspaceChildStream):
+    """Users of every workspace in scope, each once; full table."""
+
+    name = "users"
+    path = "/workspaces/{workspace_gid}/users"
+    child_path = "/workspaces/{gid}/users"
+    schema: ClassVar[dict] = schemas.USER_RECORD
+
+
+class ProjectsStream(AsanaStream):
+    """Projects in scope, archived ones included; incremental on ``modified_at``.
+
+    Asana has no server-side filter on a project's ``modified_at``: every project is
+    listed (a page per 100) and unchanged ones are dropped here.
+    """
+
+    name = "projects"
+    path = "/projects"
+    replication_key = "modified_at"
+    schema: ClassVar[dict] = schemas.PROJECT
+
+    @cached_property
+    def in_scope(self) -> list[dict[str, Any]]:
+        """Every project this run covers, by gid (shared with the tasks stream)."""
+        configured = self.config.get("project_gids")
+        if configured:
+            projects = self._configured_projects(sorted(set(configured)))
+        else:
+            projects = [
+                project
+                for workspace in self._tap.workspaces_stream.in_scope
+                for project in self.paginate(
+                    "/projects", {"workspace": workspace["gid"], "opt_fields": self.opt_fields}
+                )
+            ]
+        return sorted({p["gid"]: p for p in projects}.values(), key=lambda p: p["gid"])
+
+    def _configured_projects(self, gids: list[str]) -> list[dict[str, Any]]:
+        def read(gid: str) -> dict[str, Any] | None:
+            try:
+                return self.get_json(f"/projects/{gid}", {"opt_fields": self.opt_fields})["data"]
+            except ResourceUnavailableError as exc:
+                self.logger.warning("Skipping project %s: %s", gid, exc)
+                return None
+
+        workers = int(self.config["max_concurrency"])
+        with ThreadPoolExecutor(workers, thread_name_prefix="asana-project") as pool:
+            return [p for _, p in ordered_map(pool, read, gids, window=2 * workers) if p]
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        start = self.get_starting_timestamp(context)
+        for project in self.in_scope:
+            modified = project.get("modified_at")
+            if start is None or modified is None or parse_timestamp(modified) >= start:
+                yield project
+
+
+class TasksStream(AsanaStream):
+    """Tasks and subtasks of every project in scope, incremental per project.
+
+    State: besides the SDK's stream bookmark, ``bookmarks.tasks.projects`` maps each
+    project gid to its :class:`~tap_asana_talk.task_sync.ProjectCursor` (event sync
+    token and ``modified_at`` bookmark). One small map in the stream's own state rather
+    than an SDK partition per project: partitions would sync one project at a time,
+    while this stream reads many projects concurrently. A project's cursor moves only
+    after all its records were emitted, so an interrupted run resumes where it stopped.
+    """
+
+    name = "tasks"
+    path = "/tasks"
+    replication_key = "modified_at"
+    schema: ClassVar[dict] = schemas.TASK
+    # Checkpoint often: each STATE carries the cursors of every project finished so far.
+    STATE_MSG_FREQUENCY = 1000
+
+    #: Key of the per-project cursors inside this stream's state.
+    CURSORS_KEY: ClassVar[str] = "projects"
+
+    @override
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        projects = [p["gid"] for p in self._tap.projects_stream.in_scope]
+        cursors: dict[str, Any] = self.stream_state.setdefault(self.CURSORS_KEY, {})
+        for gone in set(cursors) - set(projects):
+            del cursors[gone]  # projects out of scope no longer cost state
+
+        workers = int(self.config["max_concurrency"])
+        emitted: set[str] = set()
+        with (
+            ThreadPoolExecutor(workers, thread_name_prefix="asana-project") as outer,
+            ThreadPoolExecutor(workers, thread_name_prefix="asana-task") as inner,
+        ):
+            reader = ProjectTaskReader(
+                self,
+                inner,
+                start_date=self._tap.start_date,
+                lookback=timedelta(seconds=int(self.config["lookback_window_seconds"])),
+            )
+
+            def read(project: str) -> Any:
+                return reader.read(project, ProjectCursor.from_state(cursors.get(project)))
+
+            for project, result in ordered_map(outer, read, projects, window=2 * workers):
+                if result is None:
+                    continue
+                for record in result.records:
+                    # A task in several projects is emitted once, with its first project.
+                    if record["gid"] not in emitted:
+                        emitted.add(record["gid"])
+                        yield record
+                cursors[project] = result.cursor.to_state()
+
+    @override
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        row.setdefault(schemas.IS_DELETED, False)
+        return row

@@ -1,0 +1,222 @@
+"""Reading one project's tasks and subtasks, fully or incrementally.
+
+Per project the tap keeps a :class:`ProjectCursor`: the event sync token and the newest
+``modified_at`` seen. A run then costs, per project:
+
+* no cursor, or a 412 on its token: one ``/events`` call for a fresh token, then a full
+  scan (``GET /tasks?project=`` plus ``/tasks/{gid}/subtasks`` for every task that has
+  subtasks, recursively);
+* otherwise one ``/events`` call (more if over 100 events). Nothing more when no task
+  event arrived; else ``GET /tasks?project=&modified_since=<bookmark - lookback>`` and a
+  ``GET /tasks/{gid}`` for each touched task that listing did not return (subtasks,
+  tasks moved out of the project). Deleted tasks come from the events.
+
+The token is taken *before* the tasks are read, so anything that changes while they are
+read shows up in the next run's events: no change is lost between runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from tap_asana_talk.client import ResourceUnavailableError, SyncTokenExpiredError
+from tap_asana_talk.events import TaskChanges, deleted_record
+
+if TYPE_CHECKING:
+    from tap_asana_talk.client import AsanaStream
+
+logger = logging.getLogger(__name__)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse Asana's ISO 8601 timestamps (``...Z``) on Python 3.10 too."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Render a timestamp the way Asana does (UTC, ``Z``)."""
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ProjectCursor:
+    """Where the next run resumes one project: event token and ``modified_at`` bookmark."""
+
+    sync: str | None = None
+    since: str | None = None
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> ProjectCursor:
+        """Read the cursor kept in stream state (missing -> a fresh cursor)."""
+        state = state or {}
+        return cls(sync=state.get("sync"), since=state.get("since"))
+
+    def to_state(self) -> dict[str, Any]:
+        """The compact form kept in stream state."""
+        return {key: value for key, value in (("sync", self.sync), ("since", self.since)) if value}
+
+
+@dataclass
+class ProjectResult:
+    """The records one project produced and the cursor to store once they are emitted."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    cursor: ProjectCursor = field(default_factory=ProjectCursor)
+
+
+class ProjectTaskReader:
+    """Reads tasks for one project at a time; safe to call from several threads."""
+
+    def __init__(
+        self,
+        stream: AsanaStream,
+        pool: Executor,
+        *,
+        start_date: str | None,
+        lookback: timedelta,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        """``pool`` runs the per-task requests (subtasks, single tasks) of a project."""
+        self._stream = stream
+        self._pool = pool
+        self._start_date = start_date
+        self._lookback = lookback
+        self._now = now
+
+    def read(self, project: str, cursor: ProjectCursor) -> ProjectResult | None:
+        """Everything that changed in ``project`` since ``cursor``; None if inaccessible."""
+        try:
+            if cursor.sync is None:
+                return self._full_scan(project, self._fresh_token(project))
+            try:
+                changes, token = self._events(project, cursor.sync)
+            except SyncTokenExpiredError as expired:
+                logger.info("Sync token of project %s expired: rescanning the project", project)
+                return self._full_scan(project, expired.sync or self._fresh_token(project))
+            return self._incremental(project, cursor, changes, token)
+        except ResourceUnavailableError as exc:
+            logger.warning("Skipping project %s: %s", project, exc)
+            return None
+
+    # Events
+
+    def _fresh_token(self, project: str) -> str | None:
+        """A sync token for "now": Asana answers a token-less request with 412 and one."""
+        try:
+            body = self._stream.get_json("/events", {"resource": project})
+        except SyncTokenExpiredError as exc:
+            return exc.sync
+        return body.get("sync")
+
+    def _events(self, project: str, token: str) -> tuple[TaskChanges, str]:
+        changes = TaskChanges()
+        while True:
+            body = self._stream.get_json("/events", {"resource": project, "sync": token})
+            changes.apply(body.get("data") or [])
+            token = body.get("sync") or token
+            if not body.get("has_more"):
+                return changes, token
+
+    # Reading tasks
+
+    def _full_scan(self, project: str, token: str | None) -> ProjectResult:
+        params = self._task_params(project=project)
+        if self._start_date:
+            params["modified_since"] = self._start_date
+        tasks = list(self._stream.paginate("/tasks", params))
+        records = tasks + self._subtask_trees(tasks)
+        cursor = self._advance(ProjectCursor(), token, records)
+        return ProjectResult(order_parents_first(records), cursor)
+
+    def _incremental(
+        self, project: str, cursor: ProjectCursor, changes: TaskChanges, token: str
+    ) -> ProjectResult:
+        if not changes:
+            return ProjectResult([], ProjectCursor(token, cursor.since))
+        found: dict[str, dict[str, Any]] = {}
+        if changes.touched:
+            params = self._task_params(project=project)
+            if cursor.since:
+                params["modified_since"] = format_timestamp(
+                    parse_timestamp(cursor.since) - self._lookback
+                )
+            found = {task["gid"]: task for task in self._stream.paginate("/tasks", params)}
+        missing = sorted(changes.touched - found.keys())
+        for gid, task in zip(missing, self._pool.map(self._read_task, missing), strict=True):
+            if task is not None:
+                found[gid] = task
+            elif gid not in changes.deleted:
+                changes.deleted[gid] = format_timestamp(self._now())
+        records = list(found.values())
+        deletions = [
+            deleted_record(gid, when) for gid, when in changes.deleted.items() if gid not in found
+        ]
+        return ProjectResult(
+            order_parents_first(records) + sorted(deletions, key=lambda r: r["gid"]),
+            self._advance(cursor, token, records),
+        )
+
+    def _read_task(self, gid: str) -> dict[str, Any] | None:
+        """One task by gid; None when it no longer exists (404)."""
+        try:
+            body = self._stream.get_json(f"/tasks/{gid}", {"opt_fields": self._stream.opt_fields})
+        except ResourceUnavailableError as exc:
+            if exc.status != 404:
+                raise
+            return None
+        return body.get("data")
+
+    def _subtask_trees(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every subtask below ``tasks``, one level per round, each level fetched in parallel."""
+        found: list[dict[str, Any]] = []
+        level = [task["gid"] for task in tasks if task.get("num_subtasks")]
+        while level:
+            children = [child for batch in self._pool.map(self._subtasks, level) for child in batch]
+            found.extend(children)
+            level = [child["gid"] for child in children if child.get("num_subtasks")]
+        return found
+
+    def _subtasks(self, parent: str) -> list[dict[str, Any]]:
+        try:
+            return list(self._stream.paginate(f"/tasks/{parent}/subtasks", self._task_params()))
+        except ResourceUnavailableError:
+            # The parent went away after it was listed; its deletion arrives as an event.
+            return []
+
+    def _task_params(self, **extra: str) -> dict[str, Any]:
+        return {"opt_fields": self._stream.opt_fields, **extra}
+
+    def _advance(
+        self, cursor: ProjectCursor, token: str | None, records: Iterable[dict[str, Any]]
+    ) -> ProjectCursor:
+        """The cursor after ``records``: newest ``modified_at`` seen (or now, if none yet)."""
+        stamps = [parse_timestamp(r["modified_at"]) for r in records if r.get("modified_at")]
+        if cursor.since:
+            stamps.append(parse_timestamp(cursor.since))
+        since = max(stamps) if stamps else self._now()
+        return ProjectCursor(token, format_timestamp(since))
+
+
+def order_parents_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order by gid, but put every record after its parent when both are present.
+
+    Targets that resolve ``parent`` references then meet the parent first.
+    """
+    by_gid = {record["gid"]: record for record in records}
+    children: dict[str | None, list[str]] = {}
+    for gid in sorted(by_gid):
+        parent = (by_gid[gid].get("parent") or {}).get("gid")
+        children.setdefault(parent if parent in by_gid else None, []).append(gid)
+    ordered: list[dict[str, Any]] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        gid = stack.pop()
+        ordered.append(by_gid[gid])
+        stack.extend(reversed(children.get(gid, [])))
+    return ordered
