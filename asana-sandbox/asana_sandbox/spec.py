@@ -1,0 +1,277 @@
+"""The committed subset of Asana's OpenAPI description, as runtime validators.
+
+The subset (oas/asana_oas_subset.json) is extracted from Asana's official description by
+scripts/extract_oas_subset.py. The sandbox uses it to reject query parameters and request
+bodies the description does not allow; the tests use it to validate every response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from asana_sandbox.errors import bad_request
+
+API_PREFIX = "/api/1.0"
+_REF_PREFIX = "#/components/schemas/"
+
+
+@cache
+def load_description() -> dict[str, Any]:
+    """Return the committed OpenAPI subset as a dict."""
+    text = resources.files("asana_sandbox.oas").joinpath("asana_oas_subset.json").read_text()
+    return json.loads(text)
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    """Follow one local $ref (parameters, responses, schemas) inside the subset."""
+    while "$ref" in node:
+        _, _, section, name = node["$ref"].split("/", 3)
+        node = load_description()["components"][section][name]
+    return node
+
+
+def to_json_schema(node: Any) -> Any:
+    """Convert an OAS 3.0 schema to JSON Schema (draft 2020-12).
+
+    OAS 3.0 expresses null with ``nullable: true``, also as a sibling inside ``allOf``
+    (``allOf: [{$ref: UserCompact}, {nullable: true}]``); JSON Schema needs ``null`` in the
+    type or an ``anyOf``. Refs are rewritten to ``#/$defs/<name>``.
+    """
+    if isinstance(node, list):
+        return [to_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in {"nullable", "example", "x-insert-after", "x-env-variable", "readOnly", "writeOnly"}:
+            continue
+        if key == "$ref":
+            out["$ref"] = "#/$defs/" + value.removeprefix(_REF_PREFIX)
+        elif key == "properties":
+            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
+        elif key == "enum":
+            out[key] = list(value)
+        else:
+            out[key] = to_json_schema(value)
+    members = node.get("allOf", [])
+    nullable = node.get("nullable") or any(
+        isinstance(member, dict) and member.get("nullable") for member in members
+    )
+    if not nullable:
+        return out
+    if "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out and None not in out["enum"]:
+            out["enum"].append(None)
+        return out
+    return {"anyOf": [{"type": "null"}, out]}
+
+
+@cache
+def schema_defs() -> dict[str, Any]:
+    """All component schemas of the subset, converted, keyed by name."""
+    schemas = load_description()["components"]["schemas"]
+    return {name: to_json_schema(schema) for name, schema in schemas.items()}
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE.match(value):
+        raise ValueError(value)
+    date.fromisoformat(value)
+    return True
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    if isinstance(value, str):
+        parse_datetime(value)
+    return True
+
+
+def parse_datetime(value: str) -> datetime:
+    """Parse an ISO 8601 date-time with a zone (``Z`` or an offset), as Asana expects."""
+    text = value.strip()
+    if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", text):
+        raise ValueError(value)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(value)
+    return parsed
+
+
+def validator_for(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    """A validator for one converted schema, with the subset's schemas as $defs."""
+    return jsonschema.Draft202012Validator(
+        {**schema, "$defs": schema_defs()}, format_checker=_FORMATS
+    )
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declared parameter of an operation."""
+
+    name: str
+    location: str
+    required: bool
+    schema: dict[str, Any]
+
+
+@dataclass
+class Operation:
+    """One operation of the description: its parameters, body and response schemas."""
+
+    method: str
+    path: str
+    operation_id: str
+    parameters: dict[str, Parameter]
+    body_schema: dict[str, Any] | None
+    responses: dict[str, dict[str, Any] | None]
+    opt_fields: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def route(self) -> str:
+        """Path template under the API prefix, as reported in stats."""
+        return API_PREFIX + self.path
+
+    def query_parameters(self) -> dict[str, Parameter]:
+        """Declared query parameters by name."""
+        return {name: p for name, p in self.parameters.items() if p.location == "query"}
+
+    def response_schema(self, status: int) -> dict[str, Any] | None:
+        """Converted schema for a status (falls back to ``default``), or None if undeclared."""
+        schema = self.responses.get(str(status), self.responses.get("default"))
+        return None if schema is None else to_json_schema(schema)
+
+    def validate_query(self, query: dict[str, str]) -> dict[str, Any]:
+        """Check the query string against the declared parameters; return typed values."""
+        declared = self.query_parameters()
+        typed: dict[str, Any] = {}
+        for name, raw in query.items():
+            param = declared.get(name)
+            if param is None:
+                raise bad_request(f"{name}: Unknown parameter for {self.method.upper()} {self.path}")
+            typed[name] = _coerce(param, raw)
+        for name, param in declared.items():
+            if param.required and name not in typed:
+                raise bad_request(f"{name}: Missing input")
+        return typed
+
+    def validate_body(self, body: Any) -> dict[str, Any]:
+        """Check a JSON body ``{"data": {...}}`` against the declared request schema."""
+        if self.body_schema is None:
+            return {}
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise bad_request('data: Missing input. Request bodies are {"data": {...}}')
+        data = body["data"]
+        data_schema = _resolve(self.body_schema["properties"]["data"])
+        declared = _declared_properties(data_schema)
+        for key in data:
+            if key not in declared:
+                raise bad_request(f"{key}: Unknown field")
+        error = jsonschema.exceptions.best_match(
+            validator_for(to_json_schema(self.body_schema)).iter_errors(body)
+        )
+        if error is not None:
+            where = ".".join(str(part) for part in error.absolute_path if part != "data") or "data"
+            raise bad_request(f"{where}: {error.message}")
+        return data
+
+
+def _declared_properties(schema: dict[str, Any]) -> set[str]:
+    """Names of the properties a (possibly allOf-composed) schema declares."""
+    schema = _resolve(schema)
+    names = set(schema.get("properties", {}))
+    for member in schema.get("allOf", []):
+        names |= _declared_properties(member)
+    return names
+
+
+def _coerce(param: Parameter, raw: str) -> Any:
+    """Convert one query value to its declared type, or raise a 400."""
+    schema = param.schema
+    kind = schema.get("type")
+    name = param.name
+    if kind == "integer":
+        try:
+            value = int(raw)
+        except ValueError:
+            raise bad_request(f"{name}: Not an integer: {raw!r}") from None
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise bad_request(f"{name}: Must be between {low} and {high}, got {value}")
+        return value
+    if kind == "boolean":
+        if raw == "" and name == "opt_pretty":
+            return True  # allowEmptyValue: a bare ?opt_pretty asks for pretty output
+        if raw.lower() not in {"true", "false"}:
+            raise bad_request(f"{name}: Not a boolean: {raw!r}")
+        return raw.lower() == "true"
+    if kind == "array":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if schema.get("format") == "date-time" or name in {"completed_since", "modified_since"}:
+        if name == "completed_since" and raw == "now":
+            return raw
+        try:
+            return parse_datetime(raw)
+        except ValueError:
+            raise bad_request(f"{name}: Not a valid date-time: {raw!r}") from None
+    return raw
+
+
+def _operation(method: str, path: str, item: dict[str, Any], op: dict[str, Any]) -> Operation:
+    params: dict[str, Parameter] = {}
+    for node in [*item.get("parameters", []), *op.get("parameters", [])]:
+        resolved = _resolve(node)
+        params[resolved["name"]] = Parameter(
+            name=resolved["name"],
+            location=resolved["in"],
+            required=bool(resolved.get("required")),
+            schema=resolved.get("schema", {}),
+        )
+    opt_fields = params.get("opt_fields")
+    enum = opt_fields.schema.get("items", {}).get("enum", []) if opt_fields else []
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    responses: dict[str, dict[str, Any] | None] = {}
+    for status, response in op.get("responses", {}).items():
+        content = _resolve(response).get("content", {}).get("application/json", {})
+        responses[status] = content.get("schema")
+    return Operation(
+        method=method,
+        path=path,
+        operation_id=op["operationId"],
+        parameters=params,
+        body_schema=body,
+        responses=responses,
+        opt_fields=frozenset(enum),
+    )
+
+
+@cache
+def operations() -> dict[tuple[str, str], Operation]:
+    """Every operation of the subset keyed by (method, path template)."""
+    ops: dict[tuple[str, str], Operation] = {}
+    for path, item in load_description()["paths"].items():
+        for method, op in item.items():
+            if method != "parameters":
+                ops[(method, path)] = _operation(method, path, item, op)
+    return ops
+
+
+def operation(method: str, path: str) -> Operation:
+    """The operation for a method and a path template (raises KeyError if not in the subset)."""
+    return operations()[(method.lower(), path)]
