@@ -1,1 +1,51 @@
-"""Shared two-way sync core: link store, diff, merge, reference resolution."""
+"""Shared two-way sync core: link store, diff, merge, reference resolution, run report.
+
+The targets import what they need from here; each name lives in one module:
+
+- :mod:`talk_sync.refs`: ``Side``, ``Ref``, ``parse_ref``, ``format_ref``
+- :mod:`talk_sync.flows`: ``Flow``, ``FLOWS``, ``get_flow``, ``flow_for``
+- :mod:`talk_sync.normalize`: ``FieldType``, ``canonical``, ``same`` and conversions
+- :mod:`talk_sync.diff`: ``diff``, ``apply``
+- :mod:`talk_sync.merge`: ``merge``, ``ConflictPolicy``, ``Conflict``, ``policy_for``
+- :mod:`talk_sync.linkstore`: ``LinkStore``, ``Link``, ``LinkStatus``, ``Reject``
+- :mod:`talk_sync.report`: ``RunReport``, ``Outcome``
+"""
+
+from __future__ import annotations
+
+from talk_sync.diff import apply, diff
+from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
+from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore, Reject
+from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge, policy_for
+from talk_sync.normalize import FieldType, canonical, same
+from talk_sync.refs import Ref, RefError, Side, format_ref, parse_ref
+from talk_sync.report import Outcome, RunReport
+
+__all__ = [
+    "FLOWS",
+    "Conflict",
+    "ConflictPolicy",
+    "FieldType",
+    "Flow",
+    "Link",
+    "LinkError",
+    "LinkStatus",
+    "LinkStore",
+    "MergeResult",
+    "Outcome",
+    "Ref",
+    "RefError",
+    "Reject",
+    "RunReport",
+    "Side",
+    "apply",
+    "canonical",
+    "diff",
+    "flow_for",
+    "format_ref",
+    "get_flow",
+    "merge",
+    "parse_ref",
+    "policy_for",
+    "same",
+]

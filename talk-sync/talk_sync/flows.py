@@ -72,7 +72,10 @@ FLOWS: tuple[Flow, ...] = (
         "team",
         "customer",
         asana_fields=_fields(
-            name=T.TEXT, description=T.OPTIONAL_TEXT, organization=T.ID, permalink_url=T.OPTIONAL_TEXT
+            name=T.TEXT,
+            description=T.OPTIONAL_TEXT,
+            organization=T.ID,
+            permalink_url=T.OPTIONAL_TEXT,
         ),
         custompms_fields=_fields(
             name=T.TEXT, description=T.OPTIONAL_TEXT, parent_id=T.ID, url=T.OPTIONAL_TEXT

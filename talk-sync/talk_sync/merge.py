@@ -152,7 +152,8 @@ class _Decider:
         asana_at, custompms_at = self.asana_at, self.custompms_at
         if asana_at is None or custompms_at is None:
             unknown = "asana" if asana_at is None else "custompms"
-            return self.tie_winner, f"newer_wins: {unknown} timestamp unknown, tie goes to {self.tie_winner}"
+            reason = f"newer_wins: {unknown} timestamp unknown, tie goes to {self.tie_winner}"
+            return self.tie_winner, reason
         if asana_at == custompms_at:
             return self.tie_winner, f"newer_wins: same timestamp, tie goes to {self.tie_winner}"
         winner = Side.ASANA if asana_at > custompms_at else Side.CUSTOMPMS

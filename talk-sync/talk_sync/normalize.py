@@ -224,7 +224,9 @@ def canonical_record(
 ) -> dict[str, Any]:
     """:func:`canonical` applied to every field of ``record`` (unknown fields as ``ANY``)."""
     types = field_types or {}
-    return {name: canonical(value, types.get(name, FieldType.ANY)) for name, value in record.items()}
+    return {
+        name: canonical(value, types.get(name, FieldType.ANY)) for name, value in record.items()
+    }
 
 
 def to_jsonable(value: Any) -> Any:

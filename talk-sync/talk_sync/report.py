@@ -1,0 +1,231 @@
+"""The per-run report: what each flow did, every conflict and every reject.
+
+A target keeps one :class:`RunReport` per run, counts each record's outcome, and at the end
+logs it as a table and writes it as JSON (the path is a target setting). In a dry run the
+report also lists each record that would be created or updated, with the fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from talk_sync.flows import FLOWS, Flow, get_flow
+from talk_sync.merge import Conflict
+from talk_sync.models import utcnow
+from talk_sync.normalize import to_jsonable
+from talk_sync.refs import Ref, Side
+
+
+class Outcome(str, Enum):
+    """A counter of the report."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    CONFLICTS = "conflicts"  #: conflicting fields (a record may have several)
+    REJECTED = "rejected"
+    UNLINKED = "unlinked"  #: a side was deleted; the link was dropped (never deleted)
+    SKIPPED = "skipped"  #: not written: reference not linked yet, unlinked, unsupported...
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class ConflictEntry:
+    """A conflict, naming the record and field, in system names rather than roles."""
+
+    flow: str
+    record: str
+    field: str
+    base: Any
+    asana: Any
+    custompms: Any
+    winner: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RejectEntry:
+    """A record the destination refused."""
+
+    flow: str
+    record: str
+    reason: str
+    field: str | None
+
+
+@dataclass(frozen=True)
+class ChangeEntry:
+    """A record created, updated or skipped, with the fields involved (dry runs list them)."""
+
+    flow: str
+    record: str
+    outcome: str
+    fields: list[str]
+    detail: str | None = None
+
+
+@dataclass
+class RunReport:
+    """Counters per flow plus conflict, reject and (dry run) change details for one run.
+
+    ``source`` is the side the run reads from: the report of ``tap-asana-talk ->
+    target-custompms`` has ``source=Side.ASANA``.
+    """
+
+    source: Side
+    dry_run: bool = False
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    conflicts: list[ConflictEntry] = field(default_factory=list)
+    rejects: list[RejectEntry] = field(default_factory=list)
+    changes: list[ChangeEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.source = Side(self.source)
+        for flow in FLOWS:
+            self.counters.setdefault(flow.name, dict.fromkeys(map(str, Outcome), 0))
+
+    @property
+    def direction(self) -> str:
+        """E.g. ``asana -> custompms``."""
+        return f"{self.source} -> {self.source.other}"
+
+    def count(
+        self,
+        flow: Flow | int | str,
+        outcome: Outcome | str,
+        *,
+        record: Ref | str | None = None,
+        fields: list[str] | None = None,
+        detail: str | None = None,
+        n: int = 1,
+    ) -> None:
+        """Count ``n`` records of ``flow`` with ``outcome``.
+
+        In a dry run, a named ``record`` is also listed with ``fields`` (what would change)
+        and an optional ``detail``, as is every skipped record in any run.
+        """
+        name, outcome = get_flow(flow).name, Outcome(outcome)
+        self.counters[name][outcome.value] += n
+        listed = self.dry_run or outcome is Outcome.SKIPPED
+        if record is not None and listed and outcome is not Outcome.UNCHANGED:
+            self.changes.append(
+                ChangeEntry(name, str(record), outcome.value, sorted(fields or []), detail)
+            )
+
+    def conflict(self, flow: Flow | int | str, record: Ref | str, conflict: Conflict) -> None:
+        """Report one field conflict of ``record`` (counted under ``conflicts``)."""
+        ours, theirs = (
+            (conflict.ours, conflict.theirs)
+            if self.source is Side.ASANA
+            else (conflict.theirs, conflict.ours)
+        )
+        name = get_flow(flow).name
+        self.counters[name][Outcome.CONFLICTS.value] += 1
+        self.conflicts.append(
+            ConflictEntry(
+                name,
+                str(record),
+                conflict.field,
+                to_jsonable(conflict.base),
+                to_jsonable(ours),
+                to_jsonable(theirs),
+                conflict.winner.value,
+                conflict.reason,
+            )
+        )
+
+    def reject(
+        self, flow: Flow | int | str, record: Ref | str, reason: str, field: str | None = None
+    ) -> None:
+        """Report a record the destination refused (counted under ``rejected``)."""
+        name = get_flow(flow).name
+        self.counters[name][Outcome.REJECTED.value] += 1
+        self.rejects.append(RejectEntry(name, str(record), reason, field))
+
+    def finish(self) -> None:
+        """Stamp the end of the run."""
+        self.finished_at = utcnow()
+
+    def totals(self) -> dict[str, int]:
+        """Each counter summed over the flows."""
+        return {
+            outcome.value: sum(counts[outcome.value] for counts in self.counters.values())
+            for outcome in Outcome
+        }
+
+    @property
+    def writes(self) -> int:
+        """Records created or updated (would be, in a dry run)."""
+        totals = self.totals()
+        return totals[Outcome.CREATED.value] + totals[Outcome.UPDATED.value]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        return {
+            "direction": self.direction,
+            "dry_run": self.dry_run,
+            "started_at": to_jsonable(self.started_at),
+            "finished_at": to_jsonable(self.finished_at),
+            "flows": self.counters,
+            "totals": self.totals(),
+            "conflicts": [asdict(entry) for entry in self.conflicts],
+            "rejects": [asdict(entry) for entry in self.rejects],
+            "changes": [asdict(entry) for entry in self.changes],
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` to ``path`` (parent directories created); returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return target
+
+    def render_table(self) -> str:
+        """A plain-text table of the counters, then one line per conflict, reject and change."""
+        columns = [str(outcome) for outcome in Outcome]
+        label_width = max(len(f"{flow.number} {flow.name}") for flow in FLOWS)
+        widths = [max(len(column), 6) for column in columns]
+
+        def row(label: str, values: list[str]) -> str:
+            pairs = zip(values, widths, strict=True)
+            cells = " ".join(value.rjust(width) for value, width in pairs)
+            return f"{label.ljust(label_width)} {cells}"
+
+        title = f"talk-sync run {self.direction}"
+        if self.dry_run:
+            title += " (DRY RUN: nothing written)"
+        lines = [title, row("flow", columns)]
+        for flow in FLOWS:
+            counts = self.counters[flow.name]
+            lines.append(row(f"{flow.number} {flow.name}", [str(counts[c]) for c in columns]))
+        totals = self.totals()
+        lines.append(row("total", [str(totals[c]) for c in columns]))
+        for c in self.conflicts:
+            lines.append(
+                f"conflict {c.flow} {c.record} field {c.field}: base {c.base!r}, "
+                f"asana {c.asana!r}, custompms {c.custompms!r} -> {c.winner} ({c.reason})"
+            )
+        for r in self.rejects:
+            where = f" field {r.field}" if r.field else ""
+            lines.append(f"rejected {r.flow} {r.record}{where}: {r.reason}")
+        for change in self.changes:
+            verb = f"would be {change.outcome}" if self.dry_run else change.outcome
+            fields = f" fields {', '.join(change.fields)}" if change.fields else ""
+            detail = f" ({change.detail})" if change.detail else ""
+            lines.append(f"{verb} {change.flow} {change.record}{fields}{detail}")
+        return "\n".join(lines)
+
+    def log(self, logger: logging.Logger, level: int = logging.INFO) -> None:
+        """Log :meth:`render_table`, one line per log record so log shippers keep the table."""
+        for line in self.render_table().splitlines():
+            logger.log(level, "%s", line)
