@@ -16,6 +16,7 @@ still rejected because the default is never validated.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
@@ -52,10 +53,20 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("is out of range once converted to UTC") from None
 
 
-def _text_only(value: object) -> object:
-    # Dates travel as ISO text; lax parsing would also take numbers as Unix times.
-    if not isinstance(value, (str, date)):
-        raise ValueError("must be an ISO 8601 string")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_date_text(value: object) -> object:
+    # Lax parsing would also take numbers (and numeric strings) as Unix times.
+    if not (isinstance(value, str) and _ISO_DATE.match(value)):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+def _rfc3339_text(value: object) -> object:
+    if not (isinstance(value, str) and _RFC3339.match(value)):
+        raise ValueError("must be an RFC 3339 timestamp with an offset")
     return value
 
 
@@ -70,8 +81,8 @@ Url = _text(min_length=1, max_length=2048)
 Email = _text(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 Domain = _text(min_length=1, max_length=253)
 ExternalId = _text(min_length=1, max_length=255)
-IsoDate = Annotated[date, BeforeValidator(_text_only)]
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_utc)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_utc)]
 """A moment with an explicit offset, normalised to UTC."""
 RecordId = Annotated[int, Strict(), Field(ge=1, le=2**63 - 1)]
 """Server-assigned ids are SQLite rowids: positive 64-bit integers."""

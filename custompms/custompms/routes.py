@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, WithJsonSchema
+from pydantic import WithJsonSchema
 
 from custompms.auth import require_token
-from custompms.models import MAX_BULK_RECORDS, BulkResponse, Page, Problem
+from custompms.models import MAX_BULK_RECORDS, BulkResponse, Page, Problem, UtcDatetime
 from custompms.problems import ApiError, fault
 from custompms.resources import Resource
 from custompms.store import Store
@@ -41,7 +41,7 @@ IdempotencyKey = Annotated[
 
 
 UpdatedSince = Annotated[
-    AwareDatetime | None,
+    UtcDatetime | None,
     Query(description="Only records with updated_at at or after this moment (RFC 3339)."),
 ]
 
