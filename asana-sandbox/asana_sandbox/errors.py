@@ -43,7 +43,9 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         """Return the JSON body Asana sends for this error."""
-        error: dict[str, Any] = {"message": self.message, "help": HELP}
+        error: dict[str, Any] = {"message": self.message}
+        if self.status != 412:  # the sync-token 412 carries only a message (and a fresh token)
+            error["help"] = HELP
         if self.status == 500:
             error["phrase"] = error_phrase()
         return {"errors": [error], **self.extra}

@@ -75,11 +75,26 @@ def to_json_schema(node: Any) -> Any:
     return {"anyOf": [{"type": "null"}, out]}
 
 
+#: Where the description's schema contradicts its own text, the text wins (documented in README):
+#: setParent says "The new parent of the task, or `null` for no parent" but types it a string;
+#: EventResponse says "The parent will be `null` for other event types" and system events
+#: "will have `null` as the user", but neither is marked nullable.
+ERRATA_NULLABLE = {
+    ("TaskSetParentRequest", "parent"),
+    ("EventResponse", "parent"),
+    ("EventResponse", "user"),
+}
+
+
 @cache
 def schema_defs() -> dict[str, Any]:
     """All component schemas of the subset, converted, keyed by name."""
     schemas = load_description()["components"]["schemas"]
-    return {name: to_json_schema(schema) for name, schema in schemas.items()}
+    defs = {name: to_json_schema(schema) for name, schema in schemas.items()}
+    for schema_name, prop in ERRATA_NULLABLE:
+        properties = defs[schema_name]["properties"]
+        properties[prop] = {"anyOf": [{"type": "null"}, properties[prop]]}
+    return defs
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
