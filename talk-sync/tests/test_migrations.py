@@ -1,0 +1,78 @@
+"""Schema versioning: a new database is created and stamped, an old one is upgraded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, inspect, text
+from talk_sync.linkstore import LinkStore, create_link_engine
+from talk_sync.migrations import SCHEMA_VERSION, SchemaError, current_version, migrate
+
+
+def _version(path: Path) -> int | None:
+    engine = create_link_engine(path)
+    with engine.connect() as connection:
+        return current_version(connection)
+
+
+def test_empty_database_gets_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "links.db"
+    assert _version(path) is None
+    with LinkStore(path) as store:
+        assert store.opened_at_version == 0
+        tables = set(inspect(store.engine).get_table_names())
+    assert {"talk_sync_links", "talk_sync_rejects", "talk_sync_schema_version"} <= tables
+    assert _version(path) == SCHEMA_VERSION
+
+
+def _add_note_column(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE talk_sync_links ADD COLUMN note VARCHAR(100)"))
+    connection.execute(text("UPDATE talk_sync_links SET note = 'migrated'"))
+
+
+def test_migrations_run_in_order_once(tmp_path: Path) -> None:
+    path = tmp_path / "links.db"
+    with LinkStore(path) as store:
+        store.link(1, "asana-workspace:1", "custompms-customer:1", origin="asana")
+    ran: list[int] = []
+
+    def step(version: int):
+        def run(connection: Connection) -> None:
+            ran.append(version)
+            if version == SCHEMA_VERSION + 1:
+                _add_note_column(connection)
+
+        return run
+
+    migrations = {v: step(v) for v in (SCHEMA_VERSION + 1, SCHEMA_VERSION + 2)}
+    engine = create_link_engine(path)
+    assert migrate(engine, target=SCHEMA_VERSION + 2, migrations=migrations) == SCHEMA_VERSION
+    assert ran == [SCHEMA_VERSION + 1, SCHEMA_VERSION + 2]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT note FROM talk_sync_links")).scalar() == "migrated"
+    assert migrate(engine, target=SCHEMA_VERSION + 2, migrations=migrations) == SCHEMA_VERSION + 2
+    assert ran == [SCHEMA_VERSION + 1, SCHEMA_VERSION + 2]
+    # this release cannot read the newer database
+    with pytest.raises(SchemaError, match=f"version {SCHEMA_VERSION + 2} is newer"):
+        LinkStore(path)
+
+
+def test_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "links.db"
+    LinkStore(path).close()
+
+    def broken(connection: Connection) -> None:
+        _add_note_column(connection)
+        raise RuntimeError("boom")
+
+    engine = create_link_engine(path)
+    with pytest.raises(RuntimeError, match="boom"):
+        migrate(engine, target=SCHEMA_VERSION + 1, migrations={SCHEMA_VERSION + 1: broken})
+    assert _version(path) == SCHEMA_VERSION
+    columns = {c["name"] for c in inspect(engine).get_columns("talk_sync_links")}
+    assert "note" not in columns  # the DDL rolled back with the version stamp
+    with pytest.raises(
+        SchemaError, match=f"no migration to link store schema version {SCHEMA_VERSION + 1}"
+    ):
+        migrate(engine, target=SCHEMA_VERSION + 1, migrations={})
