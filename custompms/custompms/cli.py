@@ -12,7 +12,7 @@ DEFAULT_PORT = 8750
 DEFAULT_DB = "custompms.db"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="custompms", description="Custompms reference server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -23,8 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port",
-        type=int,
-        default=int(env("CUSTOMPMS_PORT", DEFAULT_PORT)),
+        type=int,  # argparse converts (and reports) a string default from the env too
+        default=env("CUSTOMPMS_PORT", str(DEFAULT_PORT)),
         help="CUSTOMPMS_PORT (%(default)s)",
     )
     serve.add_argument(
@@ -42,20 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--db", type=Path, default=Path(env("CUSTOMPMS_DB", DEFAULT_DB)), help="CUSTOMPMS_DB"
     )
-    return parser
+    return parser, serve
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except ValueError as error:  # an unparsable CUSTOMPMS_PORT
-        parser.error(str(error))
+    parser, serve = _parser()
+    args = parser.parse_args(argv)
     if args.command == "seed":
         _seed(args.db)
     elif not args.token:
-        parser.error("a token is required: pass --token or set CUSTOMPMS_TOKEN")
+        serve.error("a token is required: pass --token or set CUSTOMPMS_TOKEN")
     else:
         _serve(args)
 
