@@ -8,7 +8,9 @@ The targets import what they need from here; each name lives in one module:
 - :mod:`talk_sync.diff`: ``diff``, ``apply``
 - :mod:`talk_sync.merge`: ``merge``, ``ConflictPolicy``, ``Conflict``, ``policy_for``
 - :mod:`talk_sync.linkstore`: ``LinkStore``, ``Link``, ``LinkStatus``, ``Reject``
+- :mod:`talk_sync.plan`: ``plan``, ``Plan``, ``Action`` (the per-record decision)
 - :mod:`talk_sync.report`: ``RunReport``, ``Outcome``
+- :mod:`talk_sync.testing`: hypothesis strategies (needs the ``testing`` extra)
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
 from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore, Reject
 from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge, policy_for
 from talk_sync.normalize import FieldType, canonical, same
+from talk_sync.plan import Action, Plan, plan
 from talk_sync.refs import Ref, RefError, Side, format_ref, parse_ref
 from talk_sync.report import Outcome, RunReport
 
 __all__ = [
     "FLOWS",
+    "Action",
     "Conflict",
     "ConflictPolicy",
     "FieldType",
@@ -33,6 +37,7 @@ __all__ = [
     "LinkStore",
     "MergeResult",
     "Outcome",
+    "Plan",
     "Ref",
     "RefError",
     "Reject",
@@ -46,6 +51,7 @@ __all__ = [
     "get_flow",
     "merge",
     "parse_ref",
+    "plan",
     "policy_for",
     "same",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from talk_sync.normalize import FieldType
 from talk_sync.refs import Side
@@ -36,6 +37,11 @@ class Flow:
     def fields(self, side: Side | str) -> Mapping[str, FieldType]:
         """The synced fields and their types on ``side``."""
         return self.asana_fields if Side(side) is Side.ASANA else self.custompms_fields
+
+    def pick(self, side: Side | str, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The synced fields of ``side`` present in ``record`` (e.g. to store as a snapshot)."""
+        fields = self.fields(side)
+        return {name: value for name, value in record.items() if name in fields}
 
     def __str__(self) -> str:
         return self.name

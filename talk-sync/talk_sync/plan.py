@@ -1,0 +1,101 @@
+"""What to do with one incoming record: the decision part of DESIGN.md §4, shared by both
+targets.
+
+:func:`plan` looks the source record up in the link store, resolves its references and
+diffs it against the destination's last-known snapshot. The target then carries the plan
+out (create, update, nothing) and records the result in the link store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from talk_sync.diff import diff
+from talk_sync.flows import Flow, get_flow
+from talk_sync.linkstore import Link, LinkStatus, LinkStore
+from talk_sync.refs import Ref, parse_ref
+
+
+class Action(str, Enum):
+    """What a target should do with one incoming record."""
+
+    CREATE = "create"  #: not linked: create it (or resume a create begun in an earlier run)
+    UPDATE = "update"  #: linked and changed: write ``changes`` to ``destination``
+    UNCHANGED = "unchanged"  #: linked, nothing changed: write nothing (this stops echoes)
+    WAIT = "wait"  #: a reference is not linked yet: retry later in the run, or next run
+    SKIP = "skip"  #: the link was dropped (a side was deleted): never created again
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The decision for one record; see :func:`plan`."""
+
+    action: Action
+    flow: Flow
+    source: Ref
+    #: The record's link, if any (``PENDING`` when resuming a create).
+    link: Link | None
+    #: The desired destination values, references resolved to destination keys.
+    values: dict[str, Any]
+    #: The linked destination record (``UPDATE``/``UNCHANGED`` only).
+    destination: Ref | None = None
+    #: What to send: every value for ``CREATE``, only the changed fields for ``UPDATE``.
+    changes: dict[str, Any] = field(default_factory=dict)
+    #: References not linked yet, ``{field: namespaced ref}`` (``WAIT`` only).
+    unresolved: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resuming(self) -> bool:
+        """True when an earlier run began this create: replay its key or look the record up."""
+        return self.link is not None and self.link.status is LinkStatus.PENDING
+
+    @property
+    def reason(self) -> str:
+        """Why, in a few words, for the run report."""
+        if self.action is Action.WAIT:
+            refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.unresolved.items()))
+            return f"not linked yet: {refs}"
+        if self.action is Action.SKIP:
+            return "unlinked (deleted on one side); not created again"
+        if self.action is Action.CREATE and self.resuming:
+            return f"resuming create {self.link.create_key}"  # type: ignore[union-attr]
+        return str(self.action)
+
+
+def plan(
+    store: LinkStore,
+    flow: Flow | int | str,
+    source: Ref | str,
+    desired: Mapping[str, Any],
+    *,
+    reference_fields: Iterable[str] = (),
+) -> Plan:
+    """Decide what to do with the record ``source`` whose mapped values are ``desired``.
+
+    ``desired`` is in the destination's field names (after the stream maps), with
+    references as namespaced source ids in ``reference_fields``. Fields are compared by the
+    flow's destination field types, so an equal value spelled differently is no change.
+    """
+    flow, source = get_flow(flow), parse_ref(source)
+    destination_side = source.side.other
+    link = store.find(source)
+    values, unresolved = store.resolve_fields(desired, reference_fields, destination_side)
+
+    def decided(action: Action, **extra: Any) -> Plan:
+        return Plan(action, flow, source, link, values=values, **extra)
+
+    if link is not None and link.status is LinkStatus.UNLINKED:
+        return decided(Action.SKIP)
+    if unresolved:
+        return decided(Action.WAIT, unresolved=unresolved)
+    if link is None or link.status is LinkStatus.PENDING:
+        return decided(Action.CREATE, changes=dict(values))
+    changes = diff(values, link.snapshot(destination_side), flow.fields(destination_side))
+    action = Action.UPDATE if changes else Action.UNCHANGED
+    return decided(action, destination=link.ref(destination_side), changes=changes)
