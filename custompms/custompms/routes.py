@@ -61,6 +61,26 @@ def expected_version(if_match: str | None) -> int | None:
     return int(match.group(1)) if match.group(1) else None
 
 
+def query_parameters(*known: str) -> Any:
+    """Dependency: 422 for query parameters other than ``known``.
+
+    A misspelt filter (``updatedSince``) silently ignored would turn an incremental read into
+    a full one; naming it is kinder.
+    """
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(known))
+        if unknown:
+            raise ApiError(
+                422,
+                "unknown-parameter",
+                f"Unknown query parameter(s): {', '.join(map(repr, unknown))}.",
+                errors=[fault("parameter", name, "not defined here") for name in unknown],
+            )
+
+    return Depends(check)
+
+
 def _store(request: Request) -> Store:
     return request.app.state.store
 
@@ -94,6 +114,7 @@ def resource_router(resource: Resource) -> APIRouter:
         "",
         response_model=Page[record_model],
         operation_id=f"list_{many}",
+        dependencies=[query_parameters("updated_since", "limit", "cursor", "include_deleted")],
         summary=f"List {many} by (updated_at, id)",
         responses=problems(401, 422),
     )
@@ -120,6 +141,7 @@ def resource_router(resource: Resource) -> APIRouter:
         status_code=201,
         response_model=record_model,
         operation_id=f"create_{one}",
+        dependencies=[query_parameters()],
         summary=f"Create a {one}",
         responses=problems(400, 401, 409, 422),
     )
@@ -138,6 +160,7 @@ def resource_router(resource: Resource) -> APIRouter:
         "/bulk",
         response_model=BulkResponse[record_model],
         operation_id=f"bulk_upsert_{many}",
+        dependencies=[query_parameters()],
         summary=f"Create or update up to {MAX_BULK_RECORDS} {many} in one transaction",
         responses=problems(400, 401, 422),
     )
@@ -150,6 +173,7 @@ def resource_router(resource: Resource) -> APIRouter:
         "/{id}",
         response_model=record_model,
         operation_id=f"get_{one}",
+        dependencies=[query_parameters()],
         summary=f"Get one {one} (tombstones too)",
         responses=problems(401, 404, 422),
     )
@@ -160,6 +184,7 @@ def resource_router(resource: Resource) -> APIRouter:
         "/{id}",
         response_model=record_model,
         operation_id=f"update_{one}",
+        dependencies=[query_parameters()],
         summary=f"Change some fields of a {one}",
         responses=problems(400, 401, 404, 409, 412, 422),
     )
@@ -177,6 +202,7 @@ def resource_router(resource: Resource) -> APIRouter:
         "/{id}",
         response_model=record_model,
         operation_id=f"delete_{one}",
+        dependencies=[query_parameters()],
         summary=f"Soft-delete a {one} (tombstone)",
         responses=problems(401, 404, 412, 422),
     )

@@ -93,6 +93,7 @@ def test_pages_follow_the_cursor_until_it_is_null(api: httpx.Client, make) -> No
         ({"updated_since": "yesterday"}, "updated_since"),
         ({"updated_since": "2026-01-01T00:00:00"}, "updated_since"),  # no offset
         ({"include_deleted": "maybe"}, "include_deleted"),
+        ({"updatedSince": "2026-01-01T00:00:00Z"}, "updatedSince"),  # unknown, not ignored
     ],
 )
 def test_bad_list_parameters_are_422_naming_the_parameter(
