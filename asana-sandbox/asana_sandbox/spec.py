@@ -258,6 +258,11 @@ def _operation(method: str, path: str, item: dict[str, Any], op: dict[str, Any])
             required=bool(resolved.get("required")),
             schema=resolved.get("schema", {}),
         )
+    if method == "get" and "limit" not in params and ("offset" in params or path == "/events"):
+        # The official client sends limit=100 on every paginated call, including /events and
+        # the users lists where the description declares no limit; Asana accepts it there.
+        limit = _resolve({"$ref": "#/components/parameters/limit"})
+        params["limit"] = Parameter("limit", "query", False, limit["schema"])
     opt_fields = params.get("opt_fields")
     enum = opt_fields.schema.get("items", {}).get("enum", []) if opt_fields else []
     body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")

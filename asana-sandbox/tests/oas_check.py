@@ -54,6 +54,9 @@ def undeclared(instance: Any, schema: dict[str, Any], where: str = "") -> list[s
     return problems
 
 
+UNDECLARED_ERRORS = {429, 503}
+
+
 def _field_path(problem: str) -> str:
     """``.data[0].assignee.email`` -> ``assignee.email`` (what opt_fields names)."""
     return re.sub(r"\[\d+\]", "", problem).removeprefix(".data").lstrip(".")
@@ -81,6 +84,10 @@ class ValidatingClient(httpx.Client):
         target, _ = found
         op = target.op
         schema = op.response_schema(response.status_code)
+        if schema is None and response.status_code in UNDECLARED_ERRORS:
+            # Asana documents 429/503 globally (rate limits, errors pages), not per operation:
+            # their bodies are the description's ErrorResponse.
+            schema = {"$ref": "#/$defs/ErrorResponse"}
         assert schema is not None, f"{method} {op.path}: status {response.status_code} is not declared"
         body = response.json()
         errors = sorted(validator_for(schema).iter_errors(body), key=str)

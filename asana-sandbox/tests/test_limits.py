@@ -1,0 +1,81 @@
+"""Quota, Retry-After, batch cost and injected faults, as a client sees them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from asana_sandbox.testing import running_sandbox
+
+from .conftest import client_for
+from .helpers import org
+
+
+def test_quota_answers_429_with_retry_after_and_counts_rejections() -> None:
+    """Past the per-minute quota: 429 + Retry-After seconds; rejected calls still count."""
+    with running_sandbox(rate_limit_per_minute=5) as server, client_for(server) as api:
+        statuses = [api.get("/workspaces").status_code for _ in range(7)]
+        assert statuses == [200] * 5 + [429] * 2
+        limited = api.get("/workspaces")
+        assert limited.status_code == 429
+        retry_after = int(limited.headers["Retry-After"])
+        assert 1 <= retry_after <= 60
+        assert "rate limit" in limited.json()["errors"][0]["message"]
+        stats = server.stats()
+        assert stats["rate_limited"] == 3
+        assert stats["requests"]["GET /api/1.0/workspaces"] == 8
+
+
+def test_batch_actions_each_count_against_the_quota() -> None:
+    """A batch costs one call per action; a batch that does not fit is refused whole."""
+    with running_sandbox(rate_limit_per_minute=12) as server, client_for(server) as api:
+        workspace = org(api)
+        actions = [{"relative_path": f"/workspaces/{workspace}", "method": "get"} for _ in range(10)]
+        assert api.post("/batch", json={"data": {"actions": actions}}).status_code == 200
+        refused = api.post("/batch", json={"data": {"actions": actions[:5]}})
+        assert refused.status_code == 429
+        assert server.stats()["batch_actions"] == 10
+        too_many = api.post("/batch", json={"data": {"actions": actions + actions[:1]}})
+        assert too_many.status_code in {400, 429}
+
+
+def test_more_than_ten_batch_actions_is_400() -> None:
+    """At most ten actions per batch."""
+    with running_sandbox() as server, client_for(server) as api:
+        actions = [{"relative_path": "/workspaces", "method": "get"}] * 11
+        response = api.post("/batch", json={"data": {"actions": actions}})
+        assert response.status_code == 400
+        assert "at most 10" in response.json()["errors"][0]["message"]
+
+
+def test_faults_serve_500_503_slow_and_dropped_connections() -> None:
+    """--fault-rate 1: every call fails one way; the client sees error bodies or a cut link."""
+    args = ["--fault-seed", "7", "--fault-slow-ms", "10"]
+    with running_sandbox(fault_rate=1.0, extra_args=args) as server, client_for(server) as api:
+        seen: dict[str, int] = {}
+        for _ in range(24):
+            try:
+                response = api.get("/workspaces")
+            except httpx.RemoteProtocolError:
+                seen["drop"] = seen.get("drop", 0) + 1
+                continue
+            key = str(response.status_code)
+            seen[key] = seen.get(key, 0) + 1
+            if response.status_code == 500:
+                error = response.json()["errors"][0]
+                assert error["phrase"] and error["message"]
+            if response.status_code == 503:
+                assert "phrase" not in response.json()["errors"][0]
+        faults = server.stats()["faults"]
+    assert set(seen) == {"500", "503", "200", "drop"}  # 200: a slow reply still succeeds
+    assert faults["500"] == seen["500"] and faults["503"] == seen["503"]
+    assert faults["drop"] == seen["drop"] and faults["slow"] == seen["200"]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_unknown_routes_are_404(method: str) -> None:
+    """Paths outside the implemented subset answer Asana's 404 body."""
+    with running_sandbox(seed="empty") as server, client_for(server) as api:
+        response = api.request(method.upper(), "/portfolios")
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["message"]
