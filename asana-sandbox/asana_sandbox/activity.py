@@ -47,7 +47,9 @@ def _targets(store: Store, type_name: str, record: dict[str, Any]) -> list[str]:
     return [record["gid"]]
 
 
-def changed(store: Store, actor: str, type_name: str, record: dict[str, Any], fields: list[str]) -> None:
+def changed(
+    store: Store, actor: str, type_name: str, record: dict[str, Any], fields: list[str]
+) -> None:
     """One ``changed`` event per changed field (new_value only for linked records)."""
     targets = _targets(store, type_name, record)
     rtype = TYPES[type_name]
@@ -89,7 +91,9 @@ def removed(
     )
 
 
-def deleted(store: Store, actor: str, type_name: str, record: dict[str, Any], targets: list[str]) -> None:
+def deleted(
+    store: Store, actor: str, type_name: str, record: dict[str, Any], targets: list[str]
+) -> None:
     """``deleted`` (targets taken before the record went away)."""
     store.events.publish(_event(store, actor, "deleted", type_name, record), targets)
 

@@ -91,7 +91,9 @@ async def act(request: Request) -> Response:
         query, body = {}, {"data": payload.get("data") or {}}
     actor = payload.get("user") or sandbox.me
     base_url = str(request.base_url).rstrip("/") + API_PREFIX
-    reply = dispatch(sandbox, target, params, query, body, api_path=path, base_url=base_url, actor=actor)
+    reply = dispatch(
+        sandbox, target, params, query, body, api_path=path, base_url=base_url, actor=actor
+    )
     if target.is_write and reply.status < 300:
         sandbox.store.dirty = True
     return JSONResponse(reply.body, status_code=reply.status)

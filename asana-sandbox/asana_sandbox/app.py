@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,9 @@ class JSONReply(Response):
 
     def __init__(self, reply: Reply, *, pretty: bool = False) -> None:
         """Serialize a handler's reply."""
-        text = json.dumps(reply.body, indent=2 if pretty else None, separators=None if pretty else (",", ":"))
+        text = json.dumps(
+            reply.body, indent=2 if pretty else None, separators=None if pretty else (",", ":")
+        )
         super().__init__(text, status_code=reply.status, headers=reply.headers)
 
 
@@ -228,7 +231,7 @@ def _slots(target: Route, body: Any, cost: int) -> tuple[int, int]:
     return reads, len(methods) - reads
 
 
-def _endpoint(target: Route):  # noqa: ANN202 - a FastAPI endpoint
+def _endpoint(target: Route):
     async def endpoint(request: Request) -> Response:
         return await handle(request, target, dict(request.path_params))
 
@@ -265,13 +268,23 @@ def build_sandbox(settings: Settings) -> Sandbox:
 
 
 async def _autosave(sandbox: Sandbox) -> None:
-    """Write the data file shortly after writes (debounced), never on every request."""
+    """Write the data file shortly after writes (debounced), never on every request.
+
+    Saving serializes the whole state on the event loop (a consistent snapshot without
+    locks); for a big store that takes a while, so saves are spaced to keep that pause
+    under a tenth of the time.
+    """
     path = sandbox.settings.data_file
     assert path is not None
+    pause = sandbox.settings.save_interval_seconds
     while True:
-        await asyncio.sleep(sandbox.settings.save_interval_seconds)
+        await asyncio.sleep(pause)
         if sandbox.store.dirty:
+            started = time.perf_counter()
             sandbox.store.save(path)
+            pause = max(
+                sandbox.settings.save_interval_seconds, 10 * (time.perf_counter() - started)
+            )
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -20,27 +20,57 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API under /api/1.0")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8085)
-    serve.add_argument("--token", action="append", required=True, help="accepted bearer token (repeatable)")
-    serve.add_argument("--read-only-token", action="append", default=[], help="token that gets 403 on writes")
+    serve.add_argument(
+        "--token", action="append", required=True, help="accepted bearer token (repeatable)"
+    )
+    serve.add_argument(
+        "--read-only-token", action="append", default=[], help="token that gets 403 on writes"
+    )
     source = serve.add_mutually_exclusive_group()
-    source.add_argument("--data", type=Path, help="JSON state file: loaded if it exists, saved after writes")
-    source.add_argument("--seed", help="start from a named seed (demo, empty); with --data when the file is new")
-    serve.add_argument("--seed-if-new", help="with --data: the seed to use when the file does not exist yet")
+    source.add_argument(
+        "--data", type=Path, help="JSON state file: loaded if it exists, saved after writes"
+    )
+    source.add_argument(
+        "--seed", help="start from a named seed (demo, empty); with --data when the file is new"
+    )
+    serve.add_argument(
+        "--seed-if-new", help="with --data: the seed to use when the file does not exist yet"
+    )
     serve.add_argument("--latency-ms", type=int, default=0, help="added to every API call (async)")
-    serve.add_argument("--rate-limit-per-minute", type=int, default=None, help="per-token quota (Asana: 150 or 1500)")
+    serve.add_argument(
+        "--rate-limit-per-minute",
+        type=int,
+        default=None,
+        help="per-token quota (Asana: 150 or 1500)",
+    )
     serve.add_argument("--max-concurrent-reads", type=int, default=50)
     serve.add_argument("--max-concurrent-writes", type=int, default=15)
-    serve.add_argument("--fault-rate", type=float, default=0.0, help="share of calls that fail (500, 503, slow, drop)")
-    serve.add_argument("--fault-slow-ms", type=int, default=3000, help="extra delay of a 'slow' fault")
-    serve.add_argument("--fault-seed", type=int, default=None, help="make injected faults reproducible")
-    serve.add_argument("--sync-token-max-events", type=int, default=10_000, help="events kept per subscription")
+    serve.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of calls that fail (500, 503, slow, drop)",
+    )
+    serve.add_argument(
+        "--fault-slow-ms", type=int, default=3000, help="extra delay of a 'slow' fault"
+    )
+    serve.add_argument(
+        "--fault-seed", type=int, default=None, help="make injected faults reproducible"
+    )
+    serve.add_argument(
+        "--sync-token-max-events", type=int, default=10_000, help="events kept per subscription"
+    )
     serve.add_argument("--sync-token-max-age-hours", type=float, default=24.0)
     serve.add_argument("--log-level", default="warning")
 
-    seed = commands.add_parser("seed", help="write a deterministic synthetic workspace to a data file")
+    seed = commands.add_parser(
+        "seed", help="write a deterministic synthetic workspace to a data file"
+    )
     seed.add_argument("--out", type=Path, required=True)
     seed.add_argument("--projects", type=int, default=10)
-    seed.add_argument("--tasks", type=int, default=100, help="top-level tasks, spread over projects")
+    seed.add_argument(
+        "--tasks", type=int, default=100, help="top-level tasks, spread over projects"
+    )
     seed.add_argument("--subtasks", type=int, default=50, help="subtasks, spread over tasks")
     seed.add_argument("--workspaces", type=int, default=1)
     seed.add_argument("--teams", type=int, default=3)

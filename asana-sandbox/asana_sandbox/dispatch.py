@@ -50,7 +50,7 @@ class Call:
     actor: str | None = None
 
     @property
-    def store(self):  # noqa: ANN201 - the Store; annotated lazily to avoid an import cycle
+    def store(self):
         """The sandbox's store."""
         return self.sandbox.store
 
@@ -59,7 +59,9 @@ class Call:
         """The gid of the acting user (the token's user unless an admin call says otherwise)."""
         return self.actor or self.sandbox.me
 
-    def render(self, type_name: str, record: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
+    def render(
+        self, type_name: str, record: dict[str, Any], *, full: bool = True
+    ) -> dict[str, Any]:
         """A record as requested: opt_fields selection, else full (single) or compact (lists)."""
         if self.fields is not None:
             tree = self.fields
@@ -158,7 +160,17 @@ def dispatch(
         page = PageRequest(typed.pop("limit", None), typed.pop("offset", None))
         data = op.validate_body(body) if op.body_schema is not None else {}
         call = Call(
-            sandbox, op, path_params, typed, raw_query, fields, page, data, api_path, base_url, actor
+            sandbox,
+            op,
+            path_params,
+            typed,
+            raw_query,
+            fields,
+            page,
+            data,
+            api_path,
+            base_url,
+            actor,
         )
         return target.handler(call)
     except ApiError as error:

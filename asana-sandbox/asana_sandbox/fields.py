@@ -11,6 +11,7 @@ from asana_sandbox.resources import TYPES, ResourceType
 #: A field selection: field name -> sub-selection ({} when named without sub-fields).
 FieldTree = dict[str, "FieldTree"]
 
+
 class RecordSource(Protocol):
     """Where rendering finds linked records and derived values (the store)."""
 
@@ -45,7 +46,7 @@ def check_opt_fields(paths: Iterable[str], allowed: frozenset[str], type_name: s
     for path in paths:
         if path in allowed or path in _ENVELOPE_FIELDS:
             continue
-        head, _, rest = path.partition(".")
+        head, _, _rest = path.partition(".")
         if head in allowed and type_name and _resolves(TYPES[type_name], path.split(".")):
             continue
         raise bad_request(f"opt_fields: Unknown field: {path}")
@@ -79,7 +80,9 @@ _DEFAULT: FieldTree = {"__default__": {}}
 MISSING: Any = object()
 
 
-def render(source: RecordSource, type_name: str, record: dict[str, Any], tree: FieldTree) -> dict[str, Any]:
+def render(
+    source: RecordSource, type_name: str, record: dict[str, Any], tree: FieldTree
+) -> dict[str, Any]:
     """Render a stored record with a field selection; ``gid`` is always present."""
     rtype = TYPES[type_name]
     out: dict[str, Any] = {"gid": record["gid"]}
@@ -100,15 +103,14 @@ def render(source: RecordSource, type_name: str, record: dict[str, Any], tree: F
     return out
 
 
-def _render_value(source: RecordSource, rtype: ResourceType, name: str, value: Any, sub: FieldTree) -> Any:
+def _render_value(
+    source: RecordSource, rtype: ResourceType, name: str, value: Any, sub: FieldTree
+) -> Any:
     if name in rtype.structs:
         parts = rtype.structs[name]
         keys = parts if sub is _DEFAULT or not sub else [key for key in sub if key in parts]
         return [
-            {
-                key: _render_link(source, parts[key], item.get(key), _sub(sub, key))
-                for key in keys
-            }
+            {key: _render_link(source, parts[key], item.get(key), _sub(sub, key)) for key in keys}
             for item in value
         ]
     target = rtype.link_target(name)
@@ -122,7 +124,9 @@ def _render_value(source: RecordSource, rtype: ResourceType, name: str, value: A
     return _render_link(source, target, value, sub)
 
 
-def _render_link(source: RecordSource, type_name: str, gid: str | None, sub: FieldTree) -> dict[str, Any] | None:
+def _render_link(
+    source: RecordSource, type_name: str, gid: str | None, sub: FieldTree
+) -> dict[str, Any] | None:
     if gid is None:
         return None
     record = source.lookup(type_name, gid)

@@ -50,7 +50,9 @@ class OffsetCodec:
             given = base64.urlsafe_b64decode(mac + b"=" * (-len(mac) % 4))
             if not hmac.compare_digest(expected, given):
                 raise ValueError
-            position, gid = json.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+            position, gid = json.loads(
+                base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
+            )
             return int(position), str(gid)
         except (ValueError, TypeError):
             raise bad_request("offset: Your pagination token is invalid.") from None

@@ -51,7 +51,14 @@ def to_json_schema(node: Any) -> Any:
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in {"nullable", "example", "x-insert-after", "x-env-variable", "readOnly", "writeOnly"}:
+        if key in {
+            "nullable",
+            "example",
+            "x-insert-after",
+            "x-env-variable",
+            "readOnly",
+            "writeOnly",
+        }:
             continue
         if key == "$ref":
             out["$ref"] = "#/$defs/" + value.removeprefix(_REF_PREFIX)
@@ -179,7 +186,9 @@ class Operation:
         for name, raw in query.items():
             param = declared.get(name)
             if param is None:
-                raise bad_request(f"{name}: Unknown parameter for {self.method.upper()} {self.path}")
+                raise bad_request(
+                    f"{name}: Unknown parameter for {self.method.upper()} {self.path}"
+                )
             typed[name] = _coerce(param, raw)
         for name, param in declared.items():
             if param.required and name not in typed:

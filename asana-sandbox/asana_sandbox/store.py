@@ -241,7 +241,8 @@ class Store:
         handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(self.to_document(), out, separators=(",", ":"))
+                # dumps (one C-encoder pass) is several times faster than dump's chunked writes
+                out.write(json.dumps(self.to_document(), separators=(",", ":")))
             os.replace(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

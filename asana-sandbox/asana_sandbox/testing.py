@@ -45,7 +45,7 @@ class SandboxServer:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - the sandbox's own http URL
             self.url + path,
             data=data,
             method=method,
@@ -75,12 +75,19 @@ class SandboxServer:
         *,
         user: str | None = None,
     ) -> Any:
-        """Make an API call as a user, outside quota, faults and stats ("someone edits in Asana")."""
-        payload = {"method": method, "relative_path": relative_path, "data": data or {}, "user": user}
+        """Call the API as a user, outside quota, faults and stats ("someone edits in Asana")."""
+        payload = {
+            "method": method,
+            "relative_path": relative_path,
+            "data": data or {},
+            "user": user,
+        }
         try:
             return self._request("POST", "/_sandbox/act", payload)
         except urllib.error.HTTPError as error:
-            raise AssertionError(f"{method} {relative_path}: {error.code} {error.read()!r}") from None
+            raise AssertionError(
+                f"{method} {relative_path}: {error.code} {error.read()!r}"
+            ) from None
 
     def save(self) -> None:
         """Write the data file now."""
@@ -96,7 +103,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"asana-sandbox exited with {process.returncode} before it was ready")
+            raise RuntimeError(
+                f"asana-sandbox exited with {process.returncode} before it was ready"
+            )
         try:
             with urllib.request.urlopen(url + "/_sandbox/health", timeout=1):  # noqa: S310
                 return
@@ -108,7 +117,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def running_sandbox(
     *,
-    token: str = "test-token",
+    token: str = "test-token",  # noqa: S107 - a throwaway token for a local test server
     seed: str | None = "demo",
     data_file: Path | None = None,
     latency_ms: int = 0,

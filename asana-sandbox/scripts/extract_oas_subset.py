@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     source = Path(args[0]) if args else DEFAULT_SOURCE
     out = Path(args[1]) if len(args) > 1 else DEFAULT_OUT
-    spec = yaml.load(source.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    # The C safe loader reads the 3 MB description in a fraction of the pure-Python time.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    spec = yaml.load(source.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
     subset = extract(spec)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(subset, indent=1, sort_keys=False) + "\n", encoding="utf-8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from asana_sandbox.testing import SandboxServer, asana_sandbox, running_sandbox
 
 from .oas_check import ValidatingClient

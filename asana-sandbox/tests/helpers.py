@@ -21,11 +21,15 @@ def project_named(api: httpx.Client, name: str) -> str:
 
 def task_with_subtasks(api: httpx.Client, project: str) -> dict[str, Any]:
     """The first task of a project that has subtasks."""
-    tasks = api.get(f"/projects/{project}/tasks", params={"opt_fields": "name,num_subtasks,modified_at"}).json()["data"]
+    tasks = api.get(
+        f"/projects/{project}/tasks", params={"opt_fields": "name,num_subtasks,modified_at"}
+    ).json()["data"]
     return next(t for t in tasks if t["num_subtasks"])
 
 
-def all_pages(api: httpx.Client, path: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+def all_pages(
+    api: httpx.Client, path: str, params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
     """Follow next_page.offset to the end; return the records and the number of pages."""
     records: list[dict[str, Any]] = []
     pages = 0

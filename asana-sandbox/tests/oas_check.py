@@ -7,7 +7,6 @@ from collections import Counter
 from typing import Any
 
 import httpx
-
 from asana_sandbox.app import match
 from asana_sandbox.spec import API_PREFIX, schema_defs, validator_for
 
@@ -29,7 +28,7 @@ def _declared(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def undeclared(instance: Any, schema: dict[str, Any], where: str = "") -> list[str]:
-    """Keys the response carries that the description does not declare (stricter than JSON Schema)."""
+    """Keys a response carries that the description does not declare (stricter than JSON Schema)."""
     schema = _resolve(schema)
     if instance is None:
         return []
@@ -41,7 +40,11 @@ def undeclared(instance: Any, schema: dict[str, Any], where: str = "") -> list[s
         if items is None:
             members = [m for m in schema.get("allOf", []) if "items" in _resolve(m)]
             items = _resolve(members[0])["items"] if members else None
-        return [p for i, item in enumerate(instance) for p in undeclared(item, items, f"{where}[{i}]")] if items else []
+        return (
+            [p for i, item in enumerate(instance) for p in undeclared(item, items, f"{where}[{i}]")]
+            if items
+            else []
+        )
     if not isinstance(instance, dict):
         return []
     props = _declared(schema)
@@ -88,12 +91,16 @@ class ValidatingClient(httpx.Client):
             # Asana documents 429/503 globally (rate limits, errors pages), not per operation:
             # their bodies are the description's ErrorResponse.
             schema = {"$ref": "#/$defs/ErrorResponse"}
-        assert schema is not None, f"{method} {op.path}: status {response.status_code} is not declared"
+        assert schema is not None, (
+            f"{method} {op.path}: status {response.status_code} is not declared"
+        )
         body = response.json()
         errors = sorted(validator_for(schema).iter_errors(body), key=str)
         assert not errors, f"{method} {op.path} {response.status_code}: {errors[0].message}"
         requested = set(response.request.url.params.get("opt_fields", "").split(","))
-        extra = [key for key in undeclared(body, schema) if not _requested(_field_path(key), requested)]
+        extra = [
+            key for key in undeclared(body, schema) if not _requested(_field_path(key), requested)
+        ]
         assert not extra, f"{method} {op.path} {response.status_code}: undeclared {extra[:5]}"
         self.validated[(method.lower(), op.path, response.status_code)] += 1
         return response

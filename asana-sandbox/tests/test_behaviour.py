@@ -20,10 +20,12 @@ def test_pagination_follows_next_page_to_null(api: ValidatingClient) -> None:
     assert next_page["path"].startswith(f"/projects/{board}/tasks?limit=3&offset=")
     assert next_page["uri"] == api.base_url.join("").__str__().rstrip("/") + next_page["path"]
     records, pages = all_pages(api, f"/projects/{board}/tasks", {"limit": 3})
-    assert len(records) == 10 and pages == 4
+    assert len(records) == 10
+    assert pages == 4
     assert len({r["gid"] for r in records}) == 10
     unpaged = api.get(f"/projects/{board}/tasks").json()
-    assert "next_page" not in unpaged and len(unpaged["data"]) == 10
+    assert "next_page" not in unpaged
+    assert len(unpaged["data"]) == 10
 
 
 def test_compact_full_and_dotted_opt_fields(api: ValidatingClient) -> None:
@@ -32,7 +34,9 @@ def test_compact_full_and_dotted_opt_fields(api: ValidatingClient) -> None:
     compact = api.get(f"/projects/{board}/tasks").json()["data"][0]
     assert set(compact) == {"gid", "resource_type", "name", "resource_subtype"}
     full = api.get(f"/tasks/{compact['gid']}").json()["data"]
-    assert {"modified_at", "memberships", "assignee", "start_on", "due_on", "permalink_url"} <= set(full)
+    assert {"modified_at", "memberships", "assignee", "start_on", "due_on", "permalink_url"} <= set(
+        full
+    )
     fields = "name,assignee.email,memberships.project.name,memberships.section.name"
     picked = api.get(f"/tasks/{compact['gid']}", params={"opt_fields": fields}).json()["data"]
     assert set(picked) == {"gid", "name", "assignee", "memberships"}
@@ -40,36 +44,53 @@ def test_compact_full_and_dotted_opt_fields(api: ValidatingClient) -> None:
     membership = picked["memberships"][0]
     assert membership["project"] == {"gid": board, "name": "Client projects"}
     assert membership["section"]["name"] in {"Prospect", "Active", "On hold", "Done"}
-    sub = api.get(f"/tasks/{compact['gid']}/subtasks", params={"opt_fields": "parent.name"}).json()["data"][0]
+    sub = api.get(f"/tasks/{compact['gid']}/subtasks", params={"opt_fields": "parent.name"}).json()[
+        "data"
+    ][0]
     assert sub["parent"] == {"gid": compact["gid"], "name": compact["name"]}
 
 
 def test_modified_at_moves_on_edits_but_not_for_subtask_edits(api: ValidatingClient) -> None:
-    """A task's modified_at moves when it changes, not when its subtask does; modified_since sees it."""
+    """modified_at moves when a task changes, not when its subtask does; modified_since sees it."""
     project = project_named(api, "Website relaunch")
     parent = task_with_subtasks(api, project)
     sub = api.get(f"/tasks/{parent['gid']}/subtasks").json()["data"][0]
     api.put(f"/tasks/{sub['gid']}", json={"data": {"name": "Renamed subtask"}})
     assert api.get(f"/tasks/{parent['gid']}").json()["data"]["modified_at"] == parent["modified_at"]
-    before = api.get(f"/projects/{project}", params={"opt_fields": "modified_at"}).json()["data"]["modified_at"]
-    edited = api.put(f"/tasks/{parent['gid']}", json={"data": {"name": "Renamed task"}}).json()["data"]
+    before = api.get(f"/projects/{project}", params={"opt_fields": "modified_at"}).json()["data"][
+        "modified_at"
+    ]
+    edited = api.put(f"/tasks/{parent['gid']}", json={"data": {"name": "Renamed task"}}).json()[
+        "data"
+    ]
     assert edited["modified_at"] > parent["modified_at"]
-    since = api.get("/tasks", params={"project": project, "modified_since": edited["modified_at"]}).json()["data"]
+    since = api.get(
+        "/tasks", params={"project": project, "modified_since": edited["modified_at"]}
+    ).json()["data"]
     assert [t["gid"] for t in since] == [parent["gid"]]
     updated = api.put(f"/projects/{project}", json={"data": {"notes": "New brief"}}).json()["data"]
     assert updated["modified_at"] > before
-    unchanged = api.put(f"/projects/{project}", json={"data": {"notes": "New brief"}}).json()["data"]
+    unchanged = api.put(f"/projects/{project}", json={"data": {"notes": "New brief"}}).json()[
+        "data"
+    ]
     assert unchanged["modified_at"] == updated["modified_at"]
 
 
 def test_completed_since_and_list_filters(api: ValidatingClient) -> None:
     """completed_since=now hides completed tasks; /tasks needs project or assignee+workspace."""
     board = project_named(api, "Client projects")
-    everything = api.get("/tasks", params={"project": board, "opt_fields": "completed"}).json()["data"]
-    open_only = api.get("/tasks", params={"project": board, "completed_since": "now"}).json()["data"]
+    everything = api.get("/tasks", params={"project": board, "opt_fields": "completed"}).json()[
+        "data"
+    ]
+    open_only = api.get("/tasks", params={"project": board, "completed_since": "now"}).json()[
+        "data"
+    ]
     assert len(open_only) == sum(1 for t in everything if not t["completed"]) < len(everything)
-    mine = api.get("/tasks", params={"assignee": "me", "workspace": org(api), "opt_fields": "assignee.email"}).json()["data"]
-    assert mine and {t["assignee"]["email"] for t in mine} == {"alex.morgan@acme-consulting.example"}
+    mine = api.get(
+        "/tasks", params={"assignee": "me", "workspace": org(api), "opt_fields": "assignee.email"}
+    ).json()["data"]
+    assert mine
+    assert {t["assignee"]["email"] for t in mine} == {"alex.morgan@acme-consulting.example"}
     assert api.get("/tasks", params={"assignee": "me"}).status_code == 400
 
 
@@ -80,10 +101,14 @@ def test_events_bubble_up_subtask_changes_adds_and_deletes(api: ValidatingClient
     parent = task_with_subtasks(api, project)
     sub = api.get(f"/tasks/{parent['gid']}/subtasks").json()["data"][0]
     api.put(f"/tasks/{sub['gid']}", json={"data": {"name": "Reworded step"}})
-    new = api.post(f"/tasks/{parent['gid']}/subtasks", json={"data": {"name": "Extra step"}}).json()["data"]
+    new = api.post(
+        f"/tasks/{parent['gid']}/subtasks", json={"data": {"name": "Extra step"}}
+    ).json()["data"]
     api.delete(f"/tasks/{new['gid']}")
     body = api.get("/events", params={"resource": project, "sync": token}).json()
-    seen = [(e["action"], e["resource"]["gid"], (e["parent"] or {}).get("gid")) for e in body["data"]]
+    seen = [
+        (e["action"], e["resource"]["gid"], (e["parent"] or {}).get("gid")) for e in body["data"]
+    ]
     assert seen == [
         ("changed", sub["gid"], None),
         ("added", new["gid"], parent["gid"]),
@@ -95,22 +120,31 @@ def test_events_bubble_up_subtask_changes_adds_and_deletes(api: ValidatingClient
     assert again["data"] == []
 
 
-def test_stale_sync_tokens_answer_412_with_a_fresh_token(asana_sandbox, api: ValidatingClient) -> None:  # noqa: ANN001
+def test_stale_sync_tokens_answer_412_with_a_fresh_token(
+    asana_sandbox, api: ValidatingClient
+) -> None:
     """Missing, unknown and expired tokens: 412 and a token that works."""
     project = project_named(api, "Client projects")
     missing = api.get("/events", params={"resource": project})
-    assert missing.status_code == 412 and missing.json()["sync"]
+    assert missing.status_code == 412
+    assert missing.json()["sync"]
     assert api.get("/events", params={"resource": project, "sync": "bogus"}).status_code == 412
     token = missing.json()["sync"]
     asana_sandbox.expire_sync_tokens(project)
     expired = api.get("/events", params={"resource": project, "sync": token})
     assert expired.status_code == 412
-    assert api.get("/events", params={"resource": project, "sync": expired.json()["sync"]}).status_code == 200
+    assert (
+        api.get("/events", params={"resource": project, "sync": expired.json()["sync"]}).status_code
+        == 200
+    )
 
 
 def test_sync_token_expires_after_too_many_events() -> None:
     """--sync-token-max-events: a token older than the retained events is stale."""
-    with running_sandbox(extra_args=["--sync-token-max-events", "2"]) as server, client_for(server) as api:
+    with (
+        running_sandbox(extra_args=["--sync-token-max-events", "2"]) as server,
+        client_for(server) as api,
+    ):
         project = project_named(api, "Client projects")
         token = api.get("/events", params={"resource": project}).json()["sync"]
         task = api.get(f"/projects/{project}/tasks").json()["data"][0]["gid"]
@@ -123,24 +157,39 @@ def test_memberships_and_parents(api: ValidatingClient) -> None:
     """addProject, removeProject and setParent change memberships and the subtask tree."""
     board = project_named(api, "Client projects")
     other = project_named(api, "Website relaunch")
-    task = api.post("/tasks", json={"data": {"name": "Floating", "projects": [board]}}).json()["data"]
+    task = api.post("/tasks", json={"data": {"name": "Floating", "projects": [board]}}).json()[
+        "data"
+    ]
     sections = api.get(f"/projects/{other}/sections").json()["data"]
-    api.post(f"/tasks/{task['gid']}/addProject", json={"data": {"project": other, "section": sections[1]["gid"]}})
+    api.post(
+        f"/tasks/{task['gid']}/addProject",
+        json={"data": {"project": other, "section": sections[1]["gid"]}},
+    )
     tasks = api.get(f"/sections/{sections[1]['gid']}/tasks").json()["data"]
     assert task["gid"] in [t["gid"] for t in tasks]
     api.post(f"/tasks/{task['gid']}/removeProject", json={"data": {"project": board}})
-    projects = api.get(f"/tasks/{task['gid']}", params={"opt_fields": "projects.name"}).json()["data"]["projects"]
+    projects = api.get(f"/tasks/{task['gid']}", params={"opt_fields": "projects.name"}).json()[
+        "data"
+    ]["projects"]
     assert projects == [{"gid": other, "name": "Website relaunch"}]
     parent = api.get(f"/projects/{other}/tasks").json()["data"][0]["gid"]
-    moved = api.post(f"/tasks/{task['gid']}/setParent", json={"data": {"parent": parent}, "opt_fields": None})
+    moved = api.post(
+        f"/tasks/{task['gid']}/setParent", json={"data": {"parent": parent}, "opt_fields": None}
+    )
     assert moved.json()["data"]["parent"]["gid"] == parent
     assert task["gid"] in [t["gid"] for t in api.get(f"/tasks/{parent}/subtasks").json()["data"]]
-    assert api.post(f"/tasks/{parent}/setParent", json={"data": {"parent": task["gid"]}}).status_code == 400
+    assert (
+        api.post(f"/tasks/{parent}/setParent", json={"data": {"parent": task["gid"]}}).status_code
+        == 400
+    )
 
 
 def test_read_only_token_is_403() -> None:
     """A token without write access reads but gets 403 on writes."""
-    with running_sandbox(extra_args=["--read-only-token", "reader"]) as server, client_for(server, "reader") as api:
+    with (
+        running_sandbox(extra_args=["--read-only-token", "reader"]) as server,
+        client_for(server, "reader") as api,
+    ):
         workspace = org(api)
         assert api.put(f"/workspaces/{workspace}", json={"data": {"name": "x"}}).status_code == 403
 
@@ -149,29 +198,49 @@ def test_state_persists_in_the_data_file(tmp_path: Path) -> None:
     """With --data, writes survive a restart; the file is replaced atomically."""
     data = tmp_path / "asana.json"
     with running_sandbox(data_file=data) as server, client_for(server) as api:
-        created = api.post("/tasks", json={"data": {"name": "Survivor", "workspace": org(api)}}).json()["data"]
-    assert data.exists() and not list(tmp_path.glob(".asana.json.*"))
+        created = api.post(
+            "/tasks", json={"data": {"name": "Survivor", "workspace": org(api)}}
+        ).json()["data"]
+    assert data.exists()
+    assert not list(tmp_path.glob(".asana.json.*"))
     with running_sandbox(data_file=data) as server, client_for(server) as api:
         assert api.get(f"/tasks/{created['gid']}").json()["data"]["name"] == "Survivor"
-        again = api.post("/tasks", json={"data": {"name": "Next", "workspace": org(api)}}).json()["data"]
+        again = api.post("/tasks", json={"data": {"name": "Next", "workspace": org(api)}}).json()[
+            "data"
+        ]
         assert int(again["gid"]) > int(created["gid"])
 
 
-def test_stats_count_requests_writes_and_batch_actions(asana_sandbox, api: ValidatingClient) -> None:  # noqa: ANN001
+def test_stats_count_requests_writes_and_batch_actions(
+    asana_sandbox, api: ValidatingClient
+) -> None:
     """/_sandbox/stats counts calls by route; batch actions count one by one."""
     asana_sandbox.reset_stats()
     workspace = org(api)
-    api.post("/batch", json={"data": {"actions": [
-        {"relative_path": "/tasks", "method": "post", "data": {"name": f"T{i}", "workspace": workspace}} for i in range(3)
-    ]}})
+    api.post(
+        "/batch",
+        json={
+            "data": {
+                "actions": [
+                    {
+                        "relative_path": "/tasks",
+                        "method": "post",
+                        "data": {"name": f"T{i}", "workspace": workspace},
+                    }
+                    for i in range(3)
+                ]
+            }
+        },
+    )
     stats = asana_sandbox.stats()
     assert stats["requests"]["POST /api/1.0/tasks"] == 3
     assert stats["requests"]["POST /api/1.0/batch"] == 1
-    assert stats["writes"] == 3 and stats["batch_actions"] == 3
+    assert stats["writes"] == 3
+    assert stats["batch_actions"] == 3
     assert stats["requests"]["GET /api/1.0/workspaces"] == 1
 
 
-def test_admin_act_edits_as_another_user(asana_sandbox, api: ValidatingClient) -> None:  # noqa: ANN001
+def test_admin_act_edits_as_another_user(asana_sandbox, api: ValidatingClient) -> None:
     """/_sandbox/act changes data as a named user without touching quota or stats."""
     project = project_named(api, "Client projects")
     token = api.get("/events", params={"resource": project}).json()["sync"]
@@ -191,6 +260,7 @@ def test_latency_is_async_and_concurrency_is_limited() -> None:
 
     args = ["--max-concurrent-reads", "2"]
     with running_sandbox(latency_ms=1000, extra_args=args) as server:
+
         def call(_: int) -> int:
             with client_for(server) as api:
                 return api.get("/workspaces").status_code
@@ -198,5 +268,6 @@ def test_latency_is_async_and_concurrency_is_limited() -> None:
         with concurrent.futures.ThreadPoolExecutor(6) as pool:
             statuses = sorted(pool.map(call, range(6)))
         stats = server.stats()
-    assert statuses.count(200) >= 2 and 429 in statuses
+    assert statuses.count(200) >= 2
+    assert 429 in statuses
     assert stats["concurrency_limited"] == statuses.count(429)

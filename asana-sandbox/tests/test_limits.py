@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from asana_sandbox.testing import running_sandbox
 
 from .conftest import client_for
@@ -30,7 +29,9 @@ def test_batch_actions_each_count_against_the_quota() -> None:
     """A batch costs one call per action; a batch that does not fit is refused whole."""
     with running_sandbox(rate_limit_per_minute=12) as server, client_for(server) as api:
         workspace = org(api)
-        actions = [{"relative_path": f"/workspaces/{workspace}", "method": "get"} for _ in range(10)]
+        actions = [
+            {"relative_path": f"/workspaces/{workspace}", "method": "get"} for _ in range(10)
+        ]
         assert api.post("/batch", json={"data": {"actions": actions}}).status_code == 200
         refused = api.post("/batch", json={"data": {"actions": actions[:5]}})
         assert refused.status_code == 429
@@ -63,13 +64,16 @@ def test_faults_serve_500_503_slow_and_dropped_connections() -> None:
             seen[key] = seen.get(key, 0) + 1
             if response.status_code == 500:
                 error = response.json()["errors"][0]
-                assert error["phrase"] and error["message"]
+                assert error["phrase"]
+                assert error["message"]
             if response.status_code == 503:
                 assert "phrase" not in response.json()["errors"][0]
         faults = server.stats()["faults"]
     assert set(seen) == {"500", "503", "200", "drop"}  # 200: a slow reply still succeeds
-    assert faults["500"] == seen["500"] and faults["503"] == seen["503"]
-    assert faults["drop"] == seen["drop"] and faults["slow"] == seen["200"]
+    assert faults["500"] == seen["500"]
+    assert faults["503"] == seen["503"]
+    assert faults["drop"] == seen["drop"]
+    assert faults["slow"] == seen["200"]
 
 
 @pytest.mark.parametrize("method", ["get", "post"])

@@ -11,7 +11,6 @@ from pathlib import Path
 import asana
 import pytest
 from asana.rest import ApiException
-
 from asana_sandbox.testing import SandboxServer, running_sandbox
 
 
@@ -20,7 +19,20 @@ def big_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxSer
     """A synthetic workspace with 250 tasks in one project (three SDK pages of 100)."""
     data = tmp_path_factory.mktemp("asana") / "synthetic.json"
     subprocess.run(
-        [sys.executable, "-m", "asana_sandbox.cli", "seed", "--out", str(data), "--projects", "1", "--tasks", "250", "--subtasks", "20"],
+        [
+            sys.executable,
+            "-m",
+            "asana_sandbox.cli",
+            "seed",
+            "--out",
+            str(data),
+            "--projects",
+            "1",
+            "--tasks",
+            "250",
+            "--subtasks",
+            "20",
+        ],
         check=True,
         capture_output=True,
     )
@@ -40,11 +52,16 @@ def test_official_client_lists_creates_updates_and_deletes(big_sandbox: SandboxS
     client = _client(big_sandbox)
     workspaces = list(asana.WorkspacesApi(client).get_workspaces({"opt_fields": "name"}))
     workspace = workspaces[0]["gid"]
-    projects = list(asana.ProjectsApi(client).get_projects_for_workspace(workspace, {"opt_fields": "name"}))
+    projects = list(
+        asana.ProjectsApi(client).get_projects_for_workspace(workspace, {"opt_fields": "name"})
+    )
     project = projects[0]["gid"]
     big_sandbox.reset_stats()
-    tasks = list(asana.TasksApi(client).get_tasks({"project": project, "opt_fields": "name,modified_at"}))
-    assert len(tasks) == 250 and len({t["gid"] for t in tasks}) == 250
+    tasks = list(
+        asana.TasksApi(client).get_tasks({"project": project, "opt_fields": "name,modified_at"})
+    )
+    assert len(tasks) == 250
+    assert len({t["gid"] for t in tasks}) == 250
     assert big_sandbox.stats()["requests"]["GET /api/1.0/tasks"] == 3  # 100 + 100 + 50
 
     tasks_api = asana.TasksApi(client)
@@ -54,7 +71,9 @@ def test_official_client_lists_creates_updates_and_deletes(big_sandbox: SandboxS
     )
     assert created["name"] == "Written by the SDK"
     assert created["memberships"][0]["project"]["gid"] == project
-    updated = tasks_api.update_task({"data": {"completed": True}}, created["gid"], {"opt_fields": "completed"})
+    updated = tasks_api.update_task(
+        {"data": {"completed": True}}, created["gid"], {"opt_fields": "completed"}
+    )
     assert updated["completed"] is True
     tasks_api.delete_task(created["gid"])
     with pytest.raises(ApiException) as raised:
@@ -76,4 +95,5 @@ def test_official_client_reads_events_after_412(big_sandbox: SandboxServer) -> N
     asana.TasksApi(client).update_task({"data": {"name": "Seen by events"}}, task, {})
     payload = events_api.get_events(project, {"sync": sync}, full_payload=True)
     assert [(e["action"], e["resource"]["gid"]) for e in payload["data"]] == [("changed", task)]
-    assert payload["sync"] and payload["has_more"] is False
+    assert payload["sync"]
+    assert payload["has_more"] is False

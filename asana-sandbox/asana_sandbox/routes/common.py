@@ -55,4 +55,3 @@ def set_notes(record: dict[str, Any], data: dict[str, Any], changed: list[str]) 
     elif "notes" in data:
         assign(record, "notes", data["notes"], changed)
         record["html_notes"] = html_of(data["notes"])
-

@@ -26,7 +26,7 @@ _SCALARS = (
 DEFAULT_SECTION = "Untitled section"
 
 
-def _archived_filter(call: Call):  # noqa: ANN202 - a predicate or None
+def _archived_filter(call: Call):
     archived = call.query.get("archived")
     if archived is None:
         return None
@@ -53,7 +53,9 @@ def list_workspace_projects(call: Call) -> Reply:
     """Projects of a workspace."""
     workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
     return call.many(
-        "project", call.store.projects_by_workspace.get(workspace["gid"], []), _archived_filter(call)
+        "project",
+        call.store.projects_by_workspace.get(workspace["gid"], []),
+        _archived_filter(call),
     )
 
 
@@ -61,7 +63,9 @@ def list_workspace_projects(call: Call) -> Reply:
 def list_team_projects(call: Call) -> Reply:
     """Projects of a team."""
     team = call.store.get("team", call.path["team_gid"], label="team")
-    return call.many("project", call.store.projects_by_team.get(team["gid"], []), _archived_filter(call))
+    return call.many(
+        "project", call.store.projects_by_team.get(team["gid"], []), _archived_filter(call)
+    )
 
 
 @route("get", "/projects/{project_gid}", "project")
@@ -81,7 +85,12 @@ def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[st
     set_notes(project, data, changed)
     if "owner" in data:
         owner = data["owner"]
-        assign(project, "owner", None if owner is None else resolve_user(call.store, owner, call.me, "owner"), changed)
+        assign(
+            project,
+            "owner",
+            None if owner is None else resolve_user(call.store, owner, call.me, "owner"),
+            changed,
+        )
     start, due = project.get("start_on"), project.get("due_on")
     if start and due and start > due:
         raise bad_request("start_on: The start date must be on or before the due date")
@@ -100,7 +109,9 @@ def create(call: Call, workspace_gid: str | None, team_gid: str | None) -> Reply
         raise bad_request("workspace: Missing input")
     workspace = store.ref("workspace", workspace_gid, label="workspace")
     if workspace.get("is_organization") and team is None:
-        raise bad_request("team: You must specify a team when creating a project in an organization")
+        raise bad_request(
+            "team: You must specify a team when creating a project in an organization"
+        )
     if team is not None and team["organization"] != workspace["gid"]:
         raise bad_request("team: The team is not in this workspace")
     now = store.now()

@@ -33,8 +33,9 @@ def completed_filter(call: Call) -> Callable[[Task], bool]:
     if since == "now":
         return lambda task: not task.get("completed")
     cutoff = _ms(since)
-    return lambda task: not task.get("completed") or (
-        task.get("completed_at") is not None and parse_ms(task["completed_at"]) >= cutoff
+    return lambda task: (
+        not task.get("completed")
+        or (task.get("completed_at") is not None and parse_ms(task["completed_at"]) >= cutoff)
     )
 
 
@@ -69,9 +70,9 @@ def list_tasks(call: Call) -> Reply:
         return call.many(
             "task",
             list(store.records["task"]),
-            lambda task: task.get("assignee") == assignee
-            and task["workspace"] == workspace
-            and accept(task),
+            lambda task: (
+                task.get("assignee") == assignee and task["workspace"] == workspace and accept(task)
+            ),
         )
     raise bad_request(LIST_FILTER_REQUIRED)
 
@@ -80,7 +81,9 @@ def list_tasks(call: Call) -> Reply:
 def list_project_tasks(call: Call) -> Reply:
     """Top-level members of a project, in project order (subtasks only if members)."""
     project = call.store.get("project", call.path["project_gid"], label="project")
-    return call.many("task", call.store.tasks_by_project.get(project["gid"], []), completed_filter(call))
+    return call.many(
+        "task", call.store.tasks_by_project.get(project["gid"], []), completed_filter(call)
+    )
 
 
 @route("get", "/tasks/{task_gid}/subtasks", "task")
@@ -108,7 +111,9 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
             "unsetting start_on"
         )
     if "start_at" in data and "due_at" not in data:
-        raise bad_request("start_at: due_at must be present in the request when setting or unsetting start_at")
+        raise bad_request(
+            "start_at: due_at must be present in the request when setting or unsetting start_at"
+        )
     for name in _SCALARS:
         if name in data:
             assign(task, name, data[name], changed)
@@ -172,7 +177,9 @@ def _memberships(store: Store, data: dict[str, Any]) -> list[dict[str, str]]:
     for gid in data.get("projects") or []:
         project = store.ref("project", gid, label="projects")
         if all(m["project"] != project["gid"] for m in memberships):
-            memberships.append({"project": project["gid"], "section": store.default_section(project["gid"])})
+            memberships.append(
+                {"project": project["gid"], "section": store.default_section(project["gid"])}
+            )
     return memberships
 
 
@@ -220,7 +227,13 @@ def _create(call: Call, parent_gid: str | None) -> Reply:
         task["followers"].append(task["assignee"])
     store.add("task", task)
     for membership in memberships:
-        activity.added(store, call.me, "task", task, ("project", store.records["project"][membership["project"]]))
+        activity.added(
+            store,
+            call.me,
+            "task",
+            task,
+            ("project", store.records["project"][membership["project"]]),
+        )
     if parent is not None:
         activity.added(store, call.me, "task", task, ("task", parent))
     return call.one("task", task, status=201)
@@ -259,14 +272,19 @@ def add_project(call: Call) -> Reply:
     if project["workspace"] != task["workspace"]:
         raise bad_request("project: Project is not in the task's workspace")
     section = data.get("section")
-    if section is not None and store.ref("section", section, label="section")["project"] != project["gid"]:
+    if (
+        section is not None
+        and store.ref("section", section, label="section")["project"] != project["gid"]
+    ):
         raise bad_request("section: Section is not in this project")
     membership = next((m for m in task["memberships"] if m["project"] == project["gid"]), None)
     is_new = membership is None
     if membership is None:
         membership = {"project": project["gid"], "section": None}
         task["memberships"].append(membership)
-    membership["section"] = section or membership["section"] or store.default_section(project["gid"])
+    membership["section"] = (
+        section or membership["section"] or store.default_section(project["gid"])
+    )
     order = store.tasks_by_project[project["gid"]]
     store.place(order, task["gid"], data.get("insert_before"), data.get("insert_after"))
     task["modified_at"] = store.now()
@@ -300,7 +318,9 @@ def set_parent(call: Call) -> Reply:
     new_gid = data["parent"]
     new_parent = store.ref("task", new_gid, label="parent") if new_gid is not None else None
     if new_parent is not None:
-        if new_parent["gid"] == task["gid"] or task["gid"] in {a["gid"] for a in store.ancestors(new_parent)}:
+        if new_parent["gid"] == task["gid"] or task["gid"] in {
+            a["gid"] for a in store.ancestors(new_parent)
+        }:
             raise bad_request("parent: A task cannot be its own ancestor")
         if new_parent["workspace"] != task["workspace"]:
             raise bad_request("parent: Parent is not in the task's workspace")
@@ -318,8 +338,18 @@ def set_parent(call: Call) -> Reply:
         task["parent"] = new_parent["gid"] if new_parent else None
         task["modified_at"] = store.now()
         if new_parent is not None:
-            store.place(store.subtasks[new_parent["gid"]], task["gid"], data.get("insert_before"), data.get("insert_after"))
+            store.place(
+                store.subtasks[new_parent["gid"]],
+                task["gid"],
+                data.get("insert_before"),
+                data.get("insert_after"),
+            )
             activity.added(store, call.me, "task", task, ("task", new_parent))
     elif new_parent is not None:
-        store.place(store.subtasks[new_parent["gid"]], task["gid"], data.get("insert_before"), data.get("insert_after"))
+        store.place(
+            store.subtasks[new_parent["gid"]],
+            task["gid"],
+            data.get("insert_before"),
+            data.get("insert_after"),
+        )
     return call.one("task", task)

@@ -25,7 +25,9 @@ def list_users(call: Call) -> Reply:
     """Users of a workspace or a team (every user the token can see without a filter)."""
     store = call.store
     if "team" in call.query:
-        order = store.users_by_team.get(store.ref("team", call.query["team"], label="team")["gid"], [])
+        order = store.users_by_team.get(
+            store.ref("team", call.query["team"], label="team")["gid"], []
+        )
     elif "workspace" in call.query:
         workspace = store.ref("workspace", call.query["workspace"], label="workspace")
         order = store.users_by_workspace.get(workspace["gid"], [])
@@ -40,4 +42,6 @@ def get_user(call: Call) -> Reply:
     gid = call.path["user_gid"]
     if gid != "me" and "@" not in gid:
         return call.one("user", call.store.get("user", gid, label="user"))
-    return call.one("user", call.store.records["user"][resolve_user(call.store, gid, call.me, "user")])
+    return call.one(
+        "user", call.store.records["user"][resolve_user(call.store, gid, call.me, "user")]
+    )

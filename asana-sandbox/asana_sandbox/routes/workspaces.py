@@ -15,7 +15,9 @@ def list_workspaces(call: Call) -> Reply:
 @route("get", "/workspaces/{workspace_gid}", "workspace")
 def get_workspace(call: Call) -> Reply:
     """One workspace, full record."""
-    return call.one("workspace", call.store.get("workspace", call.path["workspace_gid"], label="workspace"))
+    return call.one(
+        "workspace", call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    )
 
 
 @route("put", "/workspaces/{workspace_gid}", "workspace")

@@ -42,16 +42,60 @@ STAGES = ("Prospect", "Active", "On hold", "Done")
 ENGAGEMENT_STEPS = ("Kickoff workshop", "Statement of work signed", "Delivery plan", "Final review")
 PROJECTS = {
     "Delivery": (
-        ("Website relaunch", ("Audit current site", "Wireframes", "Content migration", "SEO checks", "Go-live", "Retrospective")),
-        ("Mobile app v2", ("Design system update", "Offline mode", "Push notifications", "Beta test", "Store release", "Crash triage")),
+        (
+            "Website relaunch",
+            (
+                "Audit current site",
+                "Wireframes",
+                "Content migration",
+                "SEO checks",
+                "Go-live",
+                "Retrospective",
+            ),
+        ),
+        (
+            "Mobile app v2",
+            (
+                "Design system update",
+                "Offline mode",
+                "Push notifications",
+                "Beta test",
+                "Store release",
+                "Crash triage",
+            ),
+        ),
     ),
     "Sales": (
-        ("Q3 pipeline", ("Qualify inbound leads", "Partner webinar", "Proposal templates", "Pricing review", "Renewals")),
-        ("Marketing campaigns", ("Spring newsletter", "Trade fair booth", "Case study videos", "Social media plan")),
+        (
+            "Q3 pipeline",
+            (
+                "Qualify inbound leads",
+                "Partner webinar",
+                "Proposal templates",
+                "Pricing review",
+                "Renewals",
+            ),
+        ),
+        (
+            "Marketing campaigns",
+            ("Spring newsletter", "Trade fair booth", "Case study videos", "Social media plan"),
+        ),
     ),
     "Operations": (
-        ("Office move", ("Sign lease", "Network cabling", "Furniture order", "Move day", "Housewarming")),
-        ("Hiring", ("Senior developer", "Project manager", "Designer intern", "Onboarding checklist", "Interview training")),
+        (
+            "Office move",
+            ("Sign lease", "Network cabling", "Furniture order", "Move day", "Housewarming"),
+        ),
+        (
+            "Hiring",
+            (
+                "Senior developer",
+                "Project manager",
+                "Designer intern",
+                "Onboarding checklist",
+                "Interview training",
+            ),
+        ),
     ),
 }
 SUBTASKS = ("Draft", "Review", "Approve")
@@ -61,8 +105,14 @@ PERSONAL = (("Reading list", ("Designing Data-Intensive Applications", "The Phoe
 def build(store: Store) -> None:
     """Fill the store with the demo organization."""
     rng = random.Random(2026)
-    org = store.add("workspace", r.workspace(store.new_gid(), "Acme Consulting", organization=True, domains=[DOMAIN]))
-    personal = store.add("workspace", r.workspace(store.new_gid(), "Personal Projects", organization=False, domains=[]))
+    org = store.add(
+        "workspace",
+        r.workspace(store.new_gid(), "Acme Consulting", organization=True, domains=[DOMAIN]),
+    )
+    personal = store.add(
+        "workspace",
+        r.workspace(store.new_gid(), "Personal Projects", organization=False, domains=[]),
+    )
     team_names = ("Delivery", "Sales", "Operations")
     user_gids = [store.new_gid() for _ in PEOPLE]
     team_gids = [store.new_gid() for _ in team_names]
@@ -85,29 +135,63 @@ def build(store: Store) -> None:
         clock[0] += minutes * 60_000
         return format_ms(clock[0])
 
-    def new_project(name: str, workspace: str, team: str | None, sections: tuple[str, ...], **fields: object) -> str:
+    def new_project(
+        name: str, workspace: str, team: str | None, sections: tuple[str, ...], **fields: object
+    ) -> str:
         created = tick()
         project = store.add(
             "project",
-            r.project(store.new_gid(), name, workspace=workspace, team=team, owner=me, created_at=created, modified_at=tick(5), **fields),
+            r.project(
+                store.new_gid(),
+                name,
+                workspace=workspace,
+                team=team,
+                owner=me,
+                created_at=created,
+                modified_at=tick(5),
+                **fields,
+            ),
         )
         for section_name in sections:
             store.add("section", r.section(store.new_gid(), section_name, project["gid"], created))
         return project["gid"]
 
-    def new_task(name: str, workspace: str, project: str | None, section: str | None, parent: str | None, **fields: object) -> str:
+    def new_task(
+        name: str,
+        workspace: str,
+        project: str | None,
+        section: str | None,
+        parent: str | None,
+        **fields: object,
+    ) -> str:
         created = tick()
         memberships = [{"project": project, "section": section}] if project else []
         task = store.add(
             "task",
-            r.task(store.new_gid(), name, workspace=workspace, created_by=me, created_at=created, modified_at=tick(3), memberships=memberships, parent=parent, **fields),
+            r.task(
+                store.new_gid(),
+                name,
+                workspace=workspace,
+                created_by=me,
+                created_at=created,
+                modified_at=tick(3),
+                memberships=memberships,
+                parent=parent,
+                **fields,
+            ),
         )
         return task["gid"]
 
     # The board of client engagements: one task per client, a section per stage.
     board = new_project(
-        "Client projects", org["gid"], team_gids[0], STAGES, default_view="board", color="dark-blue",
-        notes="One card per client engagement.", html_notes="<body>One card per client engagement.</body>",
+        "Client projects",
+        org["gid"],
+        team_gids[0],
+        STAGES,
+        default_view="board",
+        color="dark-blue",
+        notes="One card per client engagement.",
+        html_notes="<body>One card per client engagement.</body>",
     )
     stage_sections = store.sections_by_project[board]
     for index, (client, engagement) in enumerate(CLIENTS):
@@ -117,15 +201,29 @@ def build(store: Store) -> None:
         done = tick(1) if STAGES[stage] == "Done" else None
         owner = user_gids[index % len(user_gids)]
         engagement_gid = new_task(
-            f"{client}: {engagement}", org["gid"], board, stage_sections[stage], None,
-            assignee=owner, start_on=start, due_on=due, completed_at=done,
+            f"{client}: {engagement}",
+            org["gid"],
+            board,
+            stage_sections[stage],
+            None,
+            assignee=owner,
+            start_on=start,
+            due_on=due,
+            completed_at=done,
             notes=f"Client engagement with {client}. Scope: {engagement.lower()}.",
         )
         for step_index, step in enumerate(ENGAGEMENT_STEPS[: 3 + index % 2]):
-            step_due = format_ms(parse_ms(start + "T00:00:00.000Z") + (step_index + 1) * 14 * 86_400_000)[:10]
+            step_due = format_ms(
+                parse_ms(start + "T00:00:00.000Z") + (step_index + 1) * 14 * 86_400_000
+            )[:10]
             new_task(
-                step, org["gid"], None, None, engagement_gid,
-                assignee=user_gids[(index + step_index + 1) % len(user_gids)], due_on=step_due,
+                step,
+                org["gid"],
+                None,
+                None,
+                engagement_gid,
+                assignee=user_gids[(index + step_index + 1) % len(user_gids)],
+                due_on=step_due,
                 completed_at=tick(1) if done or step_index == 0 else None,
             )
 
@@ -134,8 +232,12 @@ def build(store: Store) -> None:
         for project_index, (project_name, task_names) in enumerate(PROJECTS[team_name]):
             archived = project_name == "Marketing campaigns"
             project = new_project(
-                project_name, org["gid"], team_gid, ("To do", "Doing", "Done"),
-                archived=archived, color=("light-green", "light-orange", "light-purple")[project_index % 3],
+                project_name,
+                org["gid"],
+                team_gid,
+                ("To do", "Doing", "Done"),
+                archived=archived,
+                color=("light-green", "light-orange", "light-purple")[project_index % 3],
                 due_on=format_ms(parse_ms(BASE) + (120 + project_index * 30) * 86_400_000)[:10],
             )
             sections = store.sections_by_project[project]
@@ -143,21 +245,38 @@ def build(store: Store) -> None:
                 done = archived or task_index == 0
                 due_fields: dict[str, object] = {}
                 if task_index % 3 == 1:
-                    due_fields["due_at"] = format_ms(parse_ms(BASE) + (30 + task_index * 7) * 86_400_000 + 15 * 3_600_000)
+                    due_fields["due_at"] = format_ms(
+                        parse_ms(BASE) + (30 + task_index * 7) * 86_400_000 + 15 * 3_600_000
+                    )
                     due_fields["due_on"] = due_fields["due_at"][:10]  # type: ignore[index]
                 else:
-                    due_fields["due_on"] = format_ms(parse_ms(BASE) + (20 + task_index * 10) * 86_400_000)[:10]
+                    due_fields["due_on"] = format_ms(
+                        parse_ms(BASE) + (20 + task_index * 10) * 86_400_000
+                    )[:10]
                     if task_index % 2 == 0:
-                        due_fields["start_on"] = format_ms(parse_ms(BASE) + (5 + task_index * 10) * 86_400_000)[:10]
+                        due_fields["start_on"] = format_ms(
+                            parse_ms(BASE) + (5 + task_index * 10) * 86_400_000
+                        )[:10]
                 task_gid = new_task(
-                    task_name, org["gid"], project, sections[2 if done else task_index % 2], None,
-                    assignee=rng.choice(user_gids), completed_at=tick(2) if done else None,
-                    notes=f"{task_name} for {project_name}.", **due_fields,
+                    task_name,
+                    org["gid"],
+                    project,
+                    sections[2 if done else task_index % 2],
+                    None,
+                    assignee=rng.choice(user_gids),
+                    completed_at=tick(2) if done else None,
+                    notes=f"{task_name} for {project_name}.",
+                    **due_fields,
                 )
                 for sub_index, step in enumerate(SUBTASKS[: 1 + (task_index + project_index) % 3]):
                     sub = new_task(
-                        f"{step}: {task_name.lower()}", org["gid"], None, None, task_gid,
-                        assignee=rng.choice(user_gids), completed_at=tick(1) if done or sub_index == 0 else None,
+                        f"{step}: {task_name.lower()}",
+                        org["gid"],
+                        None,
+                        None,
+                        task_gid,
+                        assignee=rng.choice(user_gids),
+                        completed_at=tick(1) if done or sub_index == 0 else None,
                     )
                     if sub_index == 0 and task_index == 1:
                         new_task(f"Checklist for {task_name.lower()}", org["gid"], None, None, sub)

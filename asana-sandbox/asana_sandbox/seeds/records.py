@@ -18,7 +18,9 @@ def workspace(gid: str, name: str, *, organization: bool, domains: list[str]) ->
     return {"gid": gid, "name": name, "is_organization": organization, "email_domains": domains}
 
 
-def user(gid: str, name: str, email: str, workspaces: list[str], teams: list[str]) -> dict[str, Any]:
+def user(
+    gid: str, name: str, email: str, workspaces: list[str], teams: list[str]
+) -> dict[str, Any]:
     """A user and where they belong."""
     return {"gid": gid, "name": name, "email": email, "workspaces": workspaces, "teams": teams}
 
@@ -106,5 +108,9 @@ def task(
 
 def empty(store: Store) -> None:
     """The least a sandbox needs: one personal workspace and its user."""
-    ws = store.add("workspace", workspace(store.new_gid(), "My workspace", organization=False, domains=[]))
-    store.add("user", user(store.new_gid(), "Sandbox User", "sandbox.user@example.com", [ws["gid"]], []))
+    ws = store.add(
+        "workspace", workspace(store.new_gid(), "My workspace", organization=False, domains=[])
+    )
+    store.add(
+        "user", user(store.new_gid(), "Sandbox User", "sandbox.user@example.com", [ws["gid"]], [])
+    )

@@ -20,8 +20,23 @@ from asana_sandbox.store import FIRST_GID, FORMAT
 BASE_MS = parse_ms("2025-01-06T08:00:00.000Z")
 DAY_MS = 86_400_000
 WORDS = (
-    "audit", "budget", "design", "review", "launch", "migrate", "report", "plan", "test",
-    "deploy", "invoice", "contract", "onboard", "research", "update", "support", "train",
+    "audit",
+    "budget",
+    "design",
+    "review",
+    "launch",
+    "migrate",
+    "report",
+    "plan",
+    "test",
+    "deploy",
+    "invoice",
+    "contract",
+    "onboard",
+    "research",
+    "update",
+    "support",
+    "train",
 )
 
 
@@ -54,7 +69,9 @@ def _spread(total: int, buckets: int) -> list[int]:
     return [base + (1 if index < extra else 0) for index in range(buckets)]
 
 
-def _write_array(out: IO[str], key: str, items: Iterator[dict[str, Any]], *, last: bool = False) -> int:
+def _write_array(
+    out: IO[str], key: str, items: Iterator[dict[str, Any]], *, last: bool = False
+) -> int:
     out.write(f'"{key}":[')
     count = 0
     for item in items:
@@ -87,12 +104,20 @@ def write(path: Path, shape: Shape) -> dict[str, int]:
 
     def workspaces() -> Iterator[dict[str, Any]]:
         for index, gid in enumerate(workspace_gids):
-            yield r.workspace(gid, f"Workspace {index + 1}", organization=True, domains=[f"ws{index + 1}.example"])
+            yield r.workspace(
+                gid, f"Workspace {index + 1}", organization=True, domains=[f"ws{index + 1}.example"]
+            )
 
     def users() -> Iterator[dict[str, Any]]:
         for index, gid in enumerate(user_gids):
             teams = list(team_gids) if index == 0 else [team_gids[index % shape.teams]]
-            yield r.user(gid, f"User {index + 1}", f"user{index + 1}@ws1.example", list(workspace_gids), teams)
+            yield r.user(
+                gid,
+                f"User {index + 1}",
+                f"user{index + 1}@ws1.example",
+                list(workspace_gids),
+                teams,
+            )
 
     def teams() -> Iterator[dict[str, Any]]:
         for index, gid in enumerate(team_gids):
@@ -102,8 +127,13 @@ def write(path: Path, shape: Shape) -> dict[str, int]:
         for index, gid in enumerate(project_gids):
             team = project_team[gid]
             yield r.project(
-                gid, f"Project {index + 1}", workspace=team_workspace[team], team=team,
-                owner=user_gids[index % shape.users], created_at=stamp(index), modified_at=stamp(index + 1),
+                gid,
+                f"Project {index + 1}",
+                workspace=team_workspace[team],
+                team=team,
+                owner=user_gids[index % shape.users],
+                created_at=stamp(index),
+                modified_at=stamp(index + 1),
                 archived=index % 10 == 9,
             )
 
@@ -126,27 +156,40 @@ def write(path: Path, shape: Shape) -> dict[str, int]:
 
     per_project = _spread(shape.tasks, max(shape.projects, 1))
     project_index = {gid: index for index, gid in enumerate(project_gids)}
-    task_project: list[str] = [gid for gid, count in zip(project_gids, per_project) for _ in range(count)]
+    task_project: list[str] = [
+        gid for gid, count in zip(project_gids, per_project, strict=False) for _ in range(count)
+    ]
 
     def tasks() -> Iterator[dict[str, Any]]:
         for index, gid in enumerate(task_gids):
             project = task_project[index]
             workspace = team_workspace[project_team[project]]
             fields = task_fields(index)
-            section = section_gids[project_index[project] * 2 + (1 if fields["completed_at"] else 0)]
+            section = section_gids[
+                project_index[project] * 2 + (1 if fields["completed_at"] else 0)
+            ]
             yield r.task(
-                gid, f"{rng.choice(WORDS).title()} {index + 1}", workspace=workspace,
-                created_by=user_gids[0], created_at=stamp(index), modified_at=stamp(index + shape.tasks),
-                memberships=[{"project": project, "section": section}], notes=f"Synthetic task {index + 1}",
+                gid,
+                f"{rng.choice(WORDS).title()} {index + 1}",
+                workspace=workspace,
+                created_by=user_gids[0],
+                created_at=stamp(index),
+                modified_at=stamp(index + shape.tasks),
+                memberships=[{"project": project, "section": section}],
+                notes=f"Synthetic task {index + 1}",
                 **fields,
             )
         for index, gid in enumerate(subtask_gids):
             parent_index = index % max(shape.tasks, 1)
             project = task_project[parent_index]
             yield r.task(
-                gid, f"Subtask {index + 1}", workspace=team_workspace[project_team[project]],
-                created_by=user_gids[0], created_at=stamp(shape.tasks + index),
-                modified_at=stamp(2 * shape.tasks + index), parent=task_gids[parent_index],
+                gid,
+                f"Subtask {index + 1}",
+                workspace=team_workspace[project_team[project]],
+                created_by=user_gids[0],
+                created_at=stamp(shape.tasks + index),
+                modified_at=stamp(2 * shape.tasks + index),
+                parent=task_gids[parent_index],
                 **task_fields(index),
             )
 

@@ -1,0 +1,54 @@
+"""Seeds: the demo organization and deterministic synthetic workspaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asana_sandbox import seeds
+from asana_sandbox.seeds.synthetic import Shape, write
+from asana_sandbox.store import Store
+
+
+def test_demo_seed_is_a_small_realistic_organization() -> None:
+    """An organization and a personal workspace, three teams, a client board, ~150 tasks."""
+    store = Store()
+    seeds.build("demo", store)
+    workspaces = list(store.records["workspace"].values())
+    assert sorted(w["is_organization"] for w in workspaces) == [False, True]
+    assert len(store.records["team"]) == 3
+    projects = {p["name"]: p for p in store.records["project"].values()}
+    board = projects["Client projects"]
+    assert board["default_view"] == "board"
+    engagements = [store.records["task"][gid] for gid in store.tasks_by_project[board["gid"]]]
+    assert len(engagements) == 10
+    assert all(t["start_on"] and t["due_on"] and t["assignee"] for t in engagements)
+    tasks = list(store.records["task"].values())
+    assert 130 <= len(tasks) <= 170
+    assert any(t["parent"] for t in tasks)
+    assert any(t.get("due_at") for t in tasks)
+    assert any(t["completed"] for t in tasks)
+    assert any(p.get("archived") for p in projects.values())
+    assert all("@" in u["email"] for u in store.records["user"].values())
+
+
+def test_synthetic_seed_is_deterministic_and_loadable(tmp_path: Path) -> None:
+    """Same shape and seed value, same bytes; the file loads with indexes built."""
+    shape = Shape(workspaces=2, teams=4, users=5, projects=6, tasks=300, subtasks=120, seed_value=3)
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    counts = write(first, shape)
+    write(second, shape)
+    assert first.read_bytes() == second.read_bytes()
+    assert counts == {
+        "workspaces": 2,
+        "users": 5,
+        "teams": 4,
+        "projects": 6,
+        "sections": 12,
+        "tasks": 420,
+    }
+    store = Store.from_file(first)
+    assert sum(len(store.tasks_by_project[p]) for p in store.records["project"]) == 300
+    assert sum(len(children) for children in store.subtasks.values()) == 120
+    assert int(store.new_gid()) > max(int(g) for g in store.records["task"])
+    assert json.loads(first.read_text())["format"] == "asana-sandbox/1"
