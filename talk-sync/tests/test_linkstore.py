@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import tempfile
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from talk_sync.linkstore import LinkError, LinkStatus, LinkStore, create_key_for
-from talk_sync.models import LinkRow
+from talk_sync.linkstore import (
+    LinkError,
+    LinkStatus,
+    LinkStore,
+    create_key_for,
+    create_link_engine,
+)
+from talk_sync.models import Base, LinkRow
 from talk_sync.refs import Ref, Side
 
+POSTGRES_URL = os.environ.get("TALK_SYNC_TEST_POSTGRES_URL")
 
-@pytest.fixture
-def store(tmp_path: Path) -> LinkStore:
-    with LinkStore(tmp_path / "links.db") as opened:
+
+@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> LinkStore:
+    """A fresh link store: a SQLite file, and PostgreSQL when TALK_SYNC_TEST_POSTGRES_URL is set."""
+    location: str | Path = tmp_path / "links.db"
+    if request.param == "postgresql":
+        location = str(POSTGRES_URL)
+        engine = create_link_engine(location)
+        Base.metadata.drop_all(engine)  # each test starts from an empty database
+        engine.dispose()
+    with LinkStore(location) as opened:
         yield opened
 
 
@@ -38,9 +56,10 @@ def test_opens_sqlite_file_with_wal_and_creates_directories(tmp_path: Path) -> N
 
 def test_repr_hides_passwords(tmp_path: Path) -> None:
     with LinkStore(tmp_path / "l.db") as store:
-        assert "l.db" in repr(store)
-    store.engine.url = store.engine.url.set(password="hunter2")  # type: ignore[misc]
-    assert "hunter2" not in repr(store)
+        assert repr(store) == f"LinkStore('sqlite:///{tmp_path / 'l.db'}')"
+    unopened = LinkStore.__new__(LinkStore)
+    unopened.engine = SimpleNamespace(url=make_url("postgresql://sync:hunter2@db/links"))
+    assert repr(unopened) == "LinkStore('postgresql://sync:***@db/links')"
 
 
 def test_create_lifecycle(store: LinkStore) -> None:
