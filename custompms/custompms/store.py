@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from custompms.problems import ApiError, Location, fault, validation_faults
-from custompms.resources import RESOURCES, Resource
+from custompms.resources import Resource
 from custompms.storage import Clock, Database, format_timestamp, to_micros
 
 Record = dict[str, Any]
@@ -73,12 +73,14 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
     return updated_at, record_id
 
 
-def _not_found(resource: Resource, record_id: int) -> ApiError:
+def _not_found(
+    resource: Resource, record_id: int, source: tuple[Location, str] = ("parameter", "id")
+) -> ApiError:
     return ApiError(
         404,
         "not-found",
         f"No {resource.singular} with id {record_id}.",
-        errors=[fault("parameter", "id", "no such record")],
+        errors=[fault(*source, "no such record")],
     )
 
 
@@ -171,7 +173,7 @@ class _Write:
         return self.record(cursor.lastrowid)
 
     def record(self, record_id: int | None) -> Record:
-        row = self.fetch(record_id or 0)
+        row = self.fetch(record_id) if record_id is not None else None
         assert row is not None  # only called for rows this transaction just wrote
         return _from_row(self.resource, row)
 
@@ -189,14 +191,19 @@ class _Write:
                 current=_from_row(self.resource, row),
             )
 
-    def update(self, row: sqlite3.Row, values: Mapping[str, Any]) -> tuple[Record, bool]:
-        """Apply the fields that differ; returns the record and whether anything changed."""
+    def update(
+        self, row: sqlite3.Row, values: Mapping[str, Any], *, source: tuple[Location, str]
+    ) -> tuple[Record, bool]:
+        """Apply the fields that differ; returns the record and whether anything changed.
+
+        ``source`` names what picked the record, blamed if it is a tombstone.
+        """
         if row["deleted_at"] is not None:
             raise ApiError(
                 409,
                 "gone",
                 f"{self.resource.singular.capitalize()} {row['id']} is deleted.",
-                errors=[fault("parameter", "id", "record is deleted")],
+                errors=[fault(*source, "the record is deleted")],
             )
         # Stored values are in the same canonical form _to_db produces, so equality is exact.
         changes = {k: v for k, v in values.items() if _to_db(v) != row[k]}
@@ -324,7 +331,7 @@ class Store:
             if row is None:
                 raise _not_found(resource, record_id)
             write.check_version(row, expected_version, source=_IF_MATCH)
-            record, _ = write.update(row, values)
+            record, _ = write.update(row, values, source=("parameter", "id"))
         return record
 
     def delete(
@@ -364,12 +371,7 @@ class Store:
         if record_id is not None:
             row = write.fetch(record_id)
             if row is None:
-                raise ApiError(
-                    404,
-                    "not-found",
-                    f"No {resource.singular} with id {record_id}.",
-                    errors=[fault("field", "id", "no such record")],
-                )
+                raise _not_found(resource, record_id, ("field", "id"))
         elif values.get("external_id") is not None:
             row = write.fetch_by_external_id(values["external_id"])
         else:
@@ -378,7 +380,8 @@ class Store:
             create = _validate(resource.create, item_without_keys(item), partial=False)
             return "created", write.insert(create)
         write.check_version(row, expected_version, source=("field", "version"))
-        record, changed = write.update(row, values)
+        key = "id" if record_id is not None else "external_id"
+        record, changed = write.update(row, values, source=("field", key))
         return ("updated" if changed else "unchanged"), record
 
     def find_by_external_id(self, resource: Resource, external_id: str) -> Record | None:
@@ -407,6 +410,3 @@ def _bulk_result(
         "record": record,
         "error": problem.to_dict() if problem else None,
     }
-
-
-__all__ = ["RESOURCES", "Record", "Store"]

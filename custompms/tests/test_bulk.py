@@ -114,3 +114,4 @@ def test_tombstones_are_not_revived_by_upsert(api: httpx.Client, make) -> None:
     results = bulk(api, "customers", [{"external_id": "deleted-one", "name": "back?"}])
     assert results[0]["status"] == "error"
     assert results[0]["error"]["status"] == 409
+    assert results[0]["error"]["errors"][0]["field"] == "external_id"
