@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from .conftest import STUB_TOKEN, Reply, StubApi, customer, run_tap
@@ -44,6 +45,10 @@ def test_sigterm_mid_walk_emits_a_bookmark_the_next_run_resumes_from(
         lines: list[dict] = []
         while sum(m["type"] == "RECORD" for m in lines) < 4:
             lines.append(json.loads(proc.stdout.readline()))
+        # Interrupt while the tap waits for the third page, i.e. once it is done with the
+        # fourth record (a record's bookmark is taken just after the record is written).
+        while len(stub_api.requests_for("customers")) < 3:
+            time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
