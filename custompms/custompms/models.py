@@ -243,8 +243,10 @@ class TaskBulkItem(TaskPatch, _BulkKeys):
 class _Record(BaseModel):
     """Fields every record carries; all server-set except external_id."""
 
-    id: int
-    external_id: str | None
+    id: int = Field(description="Assigned by the server on create; never reused.")
+    external_id: str | None = Field(
+        description="Client-chosen key, unique within the resource among all records."
+    )
     created_at: Timestamp
     updated_at: Timestamp = Field(description="Strictly increasing within the resource.")
     version: int = Field(description="1 on create, +1 on each change.")
