@@ -96,7 +96,9 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     # Routing errors (404 unknown path, 405 wrong method) and Starlette's own HTTP errors.
     errors = []
-    if exc.status_code == 404:
+    if exc.status_code == 400:  # FastAPI could not read the body (e.g. nested too deeply)
+        errors = [fault("field", "body", str(exc.detail))]
+    elif exc.status_code == 404:
         errors = [fault("parameter", "path", "no such route")]
     elif exc.status_code == 405:
         errors = [fault("parameter", "method", f"{request.method} is not allowed here")]
