@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from asana_sandbox.conformance import ValidatingClient
 from asana_sandbox.testing import running_sandbox
 
-from .conftest import client_for
-from .helpers import all_pages, org, project_named, task_with_subtasks
-from .oas_check import ValidatingClient
+if TYPE_CHECKING:
+    from conftest import ClientFactory, Demo
 
 
-def test_pagination_follows_next_page_to_null(api: ValidatingClient) -> None:
+def test_pagination_follows_next_page_to_null(api: ValidatingClient, demo: type[Demo]) -> None:
     """limit cuts pages; next_page carries offset, path and uri; the last page says null."""
-    board = project_named(api, "Client projects")
+    board = demo.project_named(api, "Client projects")
     first = api.get(f"/projects/{board}/tasks", params={"limit": 3}).json()
     assert len(first["data"]) == 3
     next_page = first["next_page"]
     assert next_page["path"].startswith(f"/projects/{board}/tasks?limit=3&offset=")
     assert next_page["uri"] == api.base_url.join("").__str__().rstrip("/") + next_page["path"]
-    records, pages = all_pages(api, f"/projects/{board}/tasks", {"limit": 3})
+    records, pages = demo.all_pages(api, f"/projects/{board}/tasks", {"limit": 3})
     assert len(records) == 10
     assert pages == 4
     assert len({r["gid"] for r in records}) == 10
@@ -28,9 +29,9 @@ def test_pagination_follows_next_page_to_null(api: ValidatingClient) -> None:
     assert len(unpaged["data"]) == 10
 
 
-def test_compact_full_and_dotted_opt_fields(api: ValidatingClient) -> None:
+def test_compact_full_and_dotted_opt_fields(api: ValidatingClient, demo: type[Demo]) -> None:
     """Lists are compact, single reads full, opt_fields picks fields through links."""
-    board = project_named(api, "Client projects")
+    board = demo.project_named(api, "Client projects")
     compact = api.get(f"/projects/{board}/tasks").json()["data"][0]
     assert set(compact) == {"gid", "resource_type", "name", "resource_subtype"}
     full = api.get(f"/tasks/{compact['gid']}").json()["data"]
@@ -50,10 +51,12 @@ def test_compact_full_and_dotted_opt_fields(api: ValidatingClient) -> None:
     assert sub["parent"] == {"gid": compact["gid"], "name": compact["name"]}
 
 
-def test_modified_at_moves_on_edits_but_not_for_subtask_edits(api: ValidatingClient) -> None:
+def test_modified_at_moves_on_edits_but_not_for_subtask_edits(
+    api: ValidatingClient, demo: type[Demo]
+) -> None:
     """modified_at moves when a task changes, not when its subtask does; modified_since sees it."""
-    project = project_named(api, "Website relaunch")
-    parent = task_with_subtasks(api, project)
+    project = demo.project_named(api, "Website relaunch")
+    parent = demo.task_with_subtasks(api, project)
     sub = api.get(f"/tasks/{parent['gid']}/subtasks").json()["data"][0]
     api.put(f"/tasks/{sub['gid']}", json={"data": {"name": "Renamed subtask"}})
     assert api.get(f"/tasks/{parent['gid']}").json()["data"]["modified_at"] == parent["modified_at"]
@@ -76,9 +79,9 @@ def test_modified_at_moves_on_edits_but_not_for_subtask_edits(api: ValidatingCli
     assert unchanged["modified_at"] == updated["modified_at"]
 
 
-def test_completed_since_and_list_filters(api: ValidatingClient) -> None:
+def test_completed_since_and_list_filters(api: ValidatingClient, demo: type[Demo]) -> None:
     """completed_since=now hides completed tasks; /tasks needs project or assignee+workspace."""
-    board = project_named(api, "Client projects")
+    board = demo.project_named(api, "Client projects")
     everything = api.get("/tasks", params={"project": board, "opt_fields": "completed"}).json()[
         "data"
     ]
@@ -87,18 +90,21 @@ def test_completed_since_and_list_filters(api: ValidatingClient) -> None:
     ]
     assert len(open_only) == sum(1 for t in everything if not t["completed"]) < len(everything)
     mine = api.get(
-        "/tasks", params={"assignee": "me", "workspace": org(api), "opt_fields": "assignee.email"}
+        "/tasks",
+        params={"assignee": "me", "workspace": demo.org(api), "opt_fields": "assignee.email"},
     ).json()["data"]
     assert mine
     assert {t["assignee"]["email"] for t in mine} == {"alex.morgan@acme-consulting.example"}
     assert api.get("/tasks", params={"assignee": "me"}).status_code == 400
 
 
-def test_events_bubble_up_subtask_changes_adds_and_deletes(api: ValidatingClient) -> None:
+def test_events_bubble_up_subtask_changes_adds_and_deletes(
+    api: ValidatingClient, demo: type[Demo]
+) -> None:
     """A project's stream sees its tasks' and their subtasks' changes, adds and deletes."""
-    project = project_named(api, "Website relaunch")
+    project = demo.project_named(api, "Website relaunch")
     token = api.get("/events", params={"resource": project}).json()["sync"]
-    parent = task_with_subtasks(api, project)
+    parent = demo.task_with_subtasks(api, project)
     sub = api.get(f"/tasks/{parent['gid']}/subtasks").json()["data"][0]
     api.put(f"/tasks/{sub['gid']}", json={"data": {"name": "Reworded step"}})
     new = api.post(
@@ -121,10 +127,10 @@ def test_events_bubble_up_subtask_changes_adds_and_deletes(api: ValidatingClient
 
 
 def test_stale_sync_tokens_answer_412_with_a_fresh_token(
-    asana_sandbox, api: ValidatingClient
+    asana_sandbox, api: ValidatingClient, demo: type[Demo]
 ) -> None:
     """Missing, unknown and expired tokens: 412 and a token that works."""
-    project = project_named(api, "Client projects")
+    project = demo.project_named(api, "Client projects")
     missing = api.get("/events", params={"resource": project})
     assert missing.status_code == 412
     assert missing.json()["sync"]
@@ -139,13 +145,15 @@ def test_stale_sync_tokens_answer_412_with_a_fresh_token(
     )
 
 
-def test_sync_token_expires_after_too_many_events() -> None:
+def test_sync_token_expires_after_too_many_events(
+    demo: type[Demo], make_client: ClientFactory
+) -> None:
     """--sync-token-max-events: a token older than the retained events is stale."""
     with (
         running_sandbox(extra_args=["--sync-token-max-events", "2"]) as server,
-        client_for(server) as api,
+        make_client(server) as api,
     ):
-        project = project_named(api, "Client projects")
+        project = demo.project_named(api, "Client projects")
         token = api.get("/events", params={"resource": project}).json()["sync"]
         task = api.get(f"/projects/{project}/tasks").json()["data"][0]["gid"]
         for name in ("one", "two", "three"):
@@ -153,10 +161,10 @@ def test_sync_token_expires_after_too_many_events() -> None:
         assert api.get("/events", params={"resource": project, "sync": token}).status_code == 412
 
 
-def test_memberships_and_parents(api: ValidatingClient) -> None:
+def test_memberships_and_parents(api: ValidatingClient, demo: type[Demo]) -> None:
     """addProject, removeProject and setParent change memberships and the subtask tree."""
-    board = project_named(api, "Client projects")
-    other = project_named(api, "Website relaunch")
+    board = demo.project_named(api, "Client projects")
+    other = demo.project_named(api, "Website relaunch")
     task = api.post("/tasks", json={"data": {"name": "Floating", "projects": [board]}}).json()[
         "data"
     ]
@@ -184,39 +192,41 @@ def test_memberships_and_parents(api: ValidatingClient) -> None:
     )
 
 
-def test_read_only_token_is_403() -> None:
+def test_read_only_token_is_403(demo: type[Demo], make_client: ClientFactory) -> None:
     """A token without write access reads but gets 403 on writes."""
     with (
         running_sandbox(extra_args=["--read-only-token", "reader"]) as server,
-        client_for(server, "reader") as api,
+        make_client(server, "reader") as api,
     ):
-        workspace = org(api)
+        workspace = demo.org(api)
         assert api.put(f"/workspaces/{workspace}", json={"data": {"name": "x"}}).status_code == 403
 
 
-def test_state_persists_in_the_data_file(tmp_path: Path) -> None:
+def test_state_persists_in_the_data_file(
+    tmp_path: Path, demo: type[Demo], make_client: ClientFactory
+) -> None:
     """With --data, writes survive a restart; the file is replaced atomically."""
     data = tmp_path / "asana.json"
-    with running_sandbox(data_file=data) as server, client_for(server) as api:
+    with running_sandbox(data_file=data) as server, make_client(server) as api:
         created = api.post(
-            "/tasks", json={"data": {"name": "Survivor", "workspace": org(api)}}
+            "/tasks", json={"data": {"name": "Survivor", "workspace": demo.org(api)}}
         ).json()["data"]
     assert data.exists()
     assert not list(tmp_path.glob(".asana.json.*"))
-    with running_sandbox(data_file=data) as server, client_for(server) as api:
+    with running_sandbox(data_file=data) as server, make_client(server) as api:
         assert api.get(f"/tasks/{created['gid']}").json()["data"]["name"] == "Survivor"
-        again = api.post("/tasks", json={"data": {"name": "Next", "workspace": org(api)}}).json()[
-            "data"
-        ]
+        again = api.post(
+            "/tasks", json={"data": {"name": "Next", "workspace": demo.org(api)}}
+        ).json()["data"]
         assert int(again["gid"]) > int(created["gid"])
 
 
 def test_stats_count_requests_writes_and_batch_actions(
-    asana_sandbox, api: ValidatingClient
+    asana_sandbox, api: ValidatingClient, demo: type[Demo]
 ) -> None:
     """/_sandbox/stats counts calls by route; batch actions count one by one."""
     asana_sandbox.reset_stats()
-    workspace = org(api)
+    workspace = demo.org(api)
     api.post(
         "/batch",
         json={
@@ -240,11 +250,13 @@ def test_stats_count_requests_writes_and_batch_actions(
     assert stats["requests"]["GET /api/1.0/workspaces"] == 1
 
 
-def test_admin_act_edits_as_another_user(asana_sandbox, api: ValidatingClient) -> None:
+def test_admin_act_edits_as_another_user(
+    asana_sandbox, api: ValidatingClient, demo: type[Demo]
+) -> None:
     """/_sandbox/act changes data as a named user without touching quota or stats."""
-    project = project_named(api, "Client projects")
+    project = demo.project_named(api, "Client projects")
     token = api.get("/events", params={"resource": project}).json()["sync"]
-    users = api.get(f"/workspaces/{org(api)}/users").json()["data"]
+    users = api.get(f"/workspaces/{demo.org(api)}/users").json()["data"]
     task = api.get(f"/projects/{project}/tasks").json()["data"][0]["gid"]
     asana_sandbox.reset_stats()
     asana_sandbox.act("put", f"/tasks/{task}", {"name": "Edited by Priya"}, user=users[1]["gid"])
@@ -253,7 +265,7 @@ def test_admin_act_edits_as_another_user(asana_sandbox, api: ValidatingClient) -
     assert event["user"]["gid"] == users[1]["gid"]
 
 
-def test_latency_is_async_and_concurrency_is_limited() -> None:
+def test_latency_is_async_and_concurrency_is_limited(make_client: ClientFactory) -> None:
     """Calls sleeping in --latency-ms overlap (the server is async), so a third concurrent
     read beyond --max-concurrent-reads 2 is refused with 429 instead of queueing."""
     import concurrent.futures
@@ -262,7 +274,7 @@ def test_latency_is_async_and_concurrency_is_limited() -> None:
     with running_sandbox(latency_ms=1000, extra_args=args) as server:
 
         def call(_: int) -> int:
-            with client_for(server) as api:
+            with make_client(server) as api:
                 return api.get("/workspaces").status_code
 
         with concurrent.futures.ThreadPoolExecutor(6) as pool:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from asana_sandbox.conformance import ValidatingClient
 from asana_sandbox.dispatch import ROUTES
 from asana_sandbox.testing import SandboxServer
 
-from .conftest import client_for
-from .oas_check import ValidatingClient
+if TYPE_CHECKING:
+    from conftest import ClientFactory
 
 VALIDATED: Counter[tuple[str, str, int]] = Counter()
 UNKNOWN_GID = "1299999999999999"
@@ -28,9 +29,9 @@ TASK_FIELDS = (
 
 
 @pytest.fixture(scope="module")
-def api(shared_sandbox: SandboxServer) -> Iterator[ValidatingClient]:
+def api(shared_sandbox: SandboxServer, make_client: ClientFactory) -> Iterator[ValidatingClient]:
     """One validating client for the module; its counts feed the coverage check."""
-    with client_for(shared_sandbox) as client:
+    with make_client(shared_sandbox) as client:
         client.validated = VALIDATED
         yield client
 
@@ -269,10 +270,10 @@ def test_bad_body_is_400(api: ValidatingClient, gids: dict[str, str], route: Any
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method.upper()} {r.path}")
 def test_missing_token_is_401(
-    shared_sandbox: SandboxServer, gids: dict[str, str], route: Any
+    shared_sandbox: SandboxServer, gids: dict[str, str], route: Any, make_client: ClientFactory
 ) -> None:
     """Without a valid token every route answers 401."""
-    with client_for(shared_sandbox, token="wrong") as client:
+    with make_client(shared_sandbox, token="wrong") as client:
         client.validated = VALIDATED
         response = client.request(
             route.method.upper(), _concrete(route.path, gids), json={"data": {}}

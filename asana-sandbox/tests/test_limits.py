@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import pytest
 from asana_sandbox.testing import running_sandbox
 
-from .conftest import client_for
-from .helpers import org
+if TYPE_CHECKING:
+    from conftest import ClientFactory, Demo
 
 
-def test_quota_answers_429_with_retry_after_and_counts_rejections() -> None:
+def test_quota_answers_429_with_retry_after_and_counts_rejections(
+    make_client: ClientFactory,
+) -> None:
     """Past the per-minute quota: 429 + Retry-After seconds; rejected calls still count."""
-    with running_sandbox(rate_limit_per_minute=5) as server, client_for(server) as api:
+    with running_sandbox(rate_limit_per_minute=5) as server, make_client(server) as api:
         statuses = [api.get("/workspaces").status_code for _ in range(7)]
         assert statuses == [200] * 5 + [429] * 2
         limited = api.get("/workspaces")
@@ -25,10 +29,12 @@ def test_quota_answers_429_with_retry_after_and_counts_rejections() -> None:
         assert stats["requests"]["GET /api/1.0/workspaces"] == 8
 
 
-def test_batch_actions_each_count_against_the_quota() -> None:
+def test_batch_actions_each_count_against_the_quota(
+    demo: type[Demo], make_client: ClientFactory
+) -> None:
     """A batch costs one call per action; a batch that does not fit is refused whole."""
-    with running_sandbox(rate_limit_per_minute=12) as server, client_for(server) as api:
-        workspace = org(api)
+    with running_sandbox(rate_limit_per_minute=12) as server, make_client(server) as api:
+        workspace = demo.org(api)
         actions = [
             {"relative_path": f"/workspaces/{workspace}", "method": "get"} for _ in range(10)
         ]
@@ -40,19 +46,19 @@ def test_batch_actions_each_count_against_the_quota() -> None:
         assert too_many.status_code in {400, 429}
 
 
-def test_more_than_ten_batch_actions_is_400() -> None:
+def test_more_than_ten_batch_actions_is_400(make_client: ClientFactory) -> None:
     """At most ten actions per batch."""
-    with running_sandbox() as server, client_for(server) as api:
+    with running_sandbox() as server, make_client(server) as api:
         actions = [{"relative_path": "/workspaces", "method": "get"}] * 11
         response = api.post("/batch", json={"data": {"actions": actions}})
         assert response.status_code == 400
         assert "at most 10" in response.json()["errors"][0]["message"]
 
 
-def test_faults_serve_500_503_slow_and_dropped_connections() -> None:
+def test_faults_serve_500_503_slow_and_dropped_connections(make_client: ClientFactory) -> None:
     """--fault-rate 1: every call fails one way; the client sees error bodies or a cut link."""
     args = ["--fault-seed", "7", "--fault-slow-ms", "10"]
-    with running_sandbox(fault_rate=1.0, extra_args=args) as server, client_for(server) as api:
+    with running_sandbox(fault_rate=1.0, extra_args=args) as server, make_client(server) as api:
         seen: dict[str, int] = {}
         for _ in range(24):
             try:
@@ -77,9 +83,9 @@ def test_faults_serve_500_503_slow_and_dropped_connections() -> None:
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
-def test_unknown_routes_are_404(method: str) -> None:
+def test_unknown_routes_are_404(method: str, make_client: ClientFactory) -> None:
     """Paths outside the implemented subset answer Asana's 404 body."""
-    with running_sandbox(seed="empty") as server, client_for(server) as api:
+    with running_sandbox(seed="empty") as server, make_client(server) as api:
         response = api.request(method.upper(), "/portfolios")
         assert response.status_code == 404
         assert response.json()["errors"][0]["message"]

@@ -1,4 +1,11 @@
-"""Validate sandbox responses against the committed subset of Asana's description."""
+"""Check sandbox responses against Asana's official description (the committed subset).
+
+``ValidatingClient`` is an ``httpx.Client`` that validates every response body against the
+schema the description declares for that operation and status (JSON Schema, after the OAS
+3.0 nullable conversion) and fails on keys the description does not declare, unless
+``opt_fields`` asked for them. The sandbox's own tests use it; other packages may too.
+Needs ``httpx`` (the ``testing`` extra).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+
 from asana_sandbox.app import match
 from asana_sandbox.spec import API_PREFIX, schema_defs, validator_for
 
