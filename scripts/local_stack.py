@@ -1,0 +1,112 @@
+"""Both local servers plus the Meltano environment that points the plugins at them.
+
+The demo (scripts/demo.py) and the end-to-end tests (tests/) use this one module, so they
+start the servers and wire the plugins exactly the same way.
+
+The plugins read their URLs, tokens and the link store location from the environment
+variables that meltano.yml refers to (ASANA_API_URL, ASANA_ACCESS_TOKEN, CUSTOMPMS_API_URL,
+CUSTOMPMS_API_TOKEN, TALK_SYNC_LINK_STORE_URL). Meltano's own state goes to a database in
+the stack's work directory, so two stacks never share bookmarks.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asana_sandbox.testing import SandboxServer, running_sandbox
+from custompms.testing import CustompmsServer, running_server
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MELTANO = str(Path(sys.executable).with_name("meltano"))
+
+
+class MeltanoError(RuntimeError):
+    """A `meltano` command exited non-zero; the message carries its output."""
+
+
+@dataclass
+class LocalStack:
+    """The Asana sandbox, the Custompms reference server and a Meltano environment for them."""
+
+    asana: SandboxServer
+    custompms: CustompmsServer
+    workdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def meltano(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `meltano ARGS` in the project with this stack's environment."""
+        result = subprocess.run(
+            [MELTANO, *args],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise MeltanoError(
+                f"meltano {' '.join(args)} exited {result.returncode}\n"
+                f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-12000:]}"
+            )
+        return result
+
+    def run(self, *blocks: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`meltano run BLOCKS...` (a job name or tap/target pairs)."""
+        return self.meltano("run", *blocks, check=check)
+
+
+def stack_env(asana: SandboxServer, custompms: CustompmsServer, workdir: Path) -> dict[str, str]:
+    """The process environment that points every plugin at the two local servers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # Settings of ours already in the environment would override the stack's.
+        if not key.startswith(("TAP_ASANA_TALK_", "TAP_CUSTOMPMS_", "TARGET_CUSTOMPMS_"))
+        and not key.startswith("TARGET_ASANA_TALK_")
+    }
+    env.update(
+        {
+            "MELTANO_ENVIRONMENT": "test",
+            "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "ASANA_API_URL": asana.api_url,
+            "ASANA_ACCESS_TOKEN": asana.token,
+            "CUSTOMPMS_API_URL": custompms.api_url,
+            "CUSTOMPMS_API_TOKEN": custompms.token,
+            "TALK_SYNC_LINK_STORE_URL": f"sqlite:///{workdir / 'links.db'}",
+            "TALK_SYNC_REPORT_DIR": str(workdir / "reports"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+@contextmanager
+def local_stack(
+    workdir: Path,
+    *,
+    asana_seed: str | None = "demo",
+    custompms_seed: bool = False,
+    asana_args: Sequence[str] = (),
+    **sandbox_options: Any,
+) -> Iterator[LocalStack]:
+    """Start both servers on free loopback ports for the duration of the block."""
+    with ExitStack() as servers:
+        asana = servers.enter_context(
+            running_sandbox(seed=asana_seed, extra_args=asana_args, **sandbox_options)
+        )
+        custompms = servers.enter_context(
+            running_server(workdir / "custompms.db", seed=custompms_seed)
+        )
+        yield LocalStack(asana, custompms, workdir, stack_env(asana, custompms, workdir))

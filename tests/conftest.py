@@ -1,0 +1,44 @@
+"""End-to-end fixtures: both local servers and `meltano` wired to them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from local_stack import MELTANO, PROJECT_ROOT, LocalStack, local_stack
+
+
+@pytest.fixture(scope="session")
+def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Install the project's plugins into .meltano/ once per test session."""
+    db = tmp_path_factory.mktemp("meltano-install") / "meltano.db"
+    result = subprocess.run(
+        [MELTANO, "install"],
+        cwd=PROJECT_ROOT,
+        env={
+            **os.environ,
+            "MELTANO_DATABASE_URI": f"sqlite:///{db}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"meltano install failed:\n{result.stderr[-8000:]}"
+
+
+@pytest.fixture
+def stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack]:
+    """The Asana sandbox (demo seed), an empty Custompms, and meltano pointed at them."""
+    with local_stack(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def seeded_stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack]:
+    """Like ``stack``, with Custompms holding the reference server's sample data."""
+    with local_stack(tmp_path, custompms_seed=True) as running:
+        yield running
