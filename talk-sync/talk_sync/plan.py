@@ -26,7 +26,7 @@ class Action(str, Enum):
     UPDATE = "update"  #: linked and changed: write ``changes`` to ``destination``
     UNCHANGED = "unchanged"  #: linked, nothing changed: write nothing (this stops echoes)
     WAIT = "wait"  #: a reference is not linked yet: retry later in the run, or next run
-    SKIP = "skip"  #: the link was dropped (a side was deleted): never created again
+    SKIP = "skip"  #: unlinked (a side was deleted), or linked under another flow
 
     def __str__(self) -> str:
         return self.value
@@ -61,6 +61,8 @@ class Plan:
         if self.action is Action.WAIT:
             refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.unresolved.items()))
             return f"not linked yet: {refs}"
+        if self.action is Action.SKIP and self.link is not None and self.link.flow != self.flow:
+            return f"linked in flow {self.link.flow}, arrived as flow {self.flow}; left as is"
         if self.action is Action.SKIP:
             return "unlinked (deleted on one side); not created again"
         if self.action is Action.CREATE and self.resuming:
@@ -90,7 +92,9 @@ def plan(
     def decided(action: Action, **extra: Any) -> Plan:
         return Plan(action, flow, source, link, values=values, **extra)
 
-    if link is not None and link.status is LinkStatus.UNLINKED:
+    if link is not None and (link.status is LinkStatus.UNLINKED or link.flow != flow):
+        # A record that changed flow (e.g. an Asana task moved off the projects board) would
+        # otherwise write one record type's fields into another: report it instead.
         return decided(Action.SKIP)
     if unresolved:
         return decided(Action.WAIT, unresolved=unresolved)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from talk_sync.diff import apply, diff
 from talk_sync.flows import FLOWS
 from talk_sync.normalize import canonical_record
 from talk_sync.testing import records, respell_record
+
+# No deadline: the CPUs are shared with other suites, and speed is not what is tested.
+PROPERTY = settings(max_examples=100, deadline=None)
 
 TASK_FIELDS = FLOWS[4].custompms_fields
 ALL_FIELD_SETS = st.sampled_from(
@@ -45,6 +48,7 @@ def test_apply() -> None:
     assert apply(None, {"name": "a"}) == {"name": "a"}
 
 
+@PROPERTY
 @given(st.data())
 def test_diff_of_a_record_with_itself_is_empty(data: st.DataObject) -> None:
     fields = data.draw(ALL_FIELD_SETS)
@@ -54,6 +58,7 @@ def test_diff_of_a_record_with_itself_is_empty(data: st.DataObject) -> None:
     assert diff(data.draw(respell_record(record, fields)), record, fields) == {}
 
 
+@PROPERTY
 @given(st.data())
 def test_applying_the_diff_yields_the_desired_values(data: st.DataObject) -> None:
     fields = data.draw(ALL_FIELD_SETS)

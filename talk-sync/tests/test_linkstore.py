@@ -265,7 +265,7 @@ def test_rejects_are_kept_counted_and_cleared(store: LinkStore) -> None:
 KEYS = st.integers(min_value=1, max_value=6)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(KEYS, KEYS), max_size=12))
 def test_links_stay_one_to_one(pairs: list[tuple[int, int]]) -> None:
     # Whatever pairs a target tries to link, each record is linked at most once, and a link

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from talk_sync.flows import FLOWS
 from talk_sync.merge import ConflictPolicy, merge, policy_for
 from talk_sync.normalize import FieldType, canonical, same
 from talk_sync.refs import Side
 from talk_sync.testing import changed, records, respell_record
+
+# No deadline: the CPUs are shared with other suites, and speed is not what is tested.
+PROPERTY = settings(max_examples=60, deadline=None)
 
 TASK = FLOWS[4].custompms_fields
 EARLY, LATE = "2026-01-01T10:00:00Z", "2026-01-01T10:00:00.001+00:00"
@@ -145,6 +148,7 @@ def _same_record(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(same(a[name], b[name], TASK[name]) for name in a)
 
 
+@PROPERTY
 @given(three_way(), st.sampled_from(list(Side)), POLICIES, STAMPS, STAMPS)
 def test_no_one_sided_edit_is_lost(
     records3: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
@@ -185,6 +189,7 @@ def test_no_one_sided_edit_is_lost(
         assert not same(theirs[name], result.merged[name], TASK[name])
 
 
+@PROPERTY
 @given(st.data(), st.sampled_from(list(Side)), POLICIES, STAMPS, STAMPS)
 def test_identical_sides_merge_to_a_no_op(
     data: st.DataObject, source: Side, policy: ConflictPolicy, ours_at: Any, theirs_at: Any
@@ -216,6 +221,7 @@ def test_identical_sides_merge_to_a_no_op(
     assert (result.to_destination, result.to_source, result.conflicts) == ({}, {}, [])
 
 
+@PROPERTY
 @given(three_way(), POLICIES, STAMPS, STAMPS)
 def test_both_pipelines_decide_the_same(
     records3: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
@@ -254,6 +260,7 @@ def test_both_pipelines_decide_the_same(
     assert _same_record({**forward.to_source}, {**backward.to_destination})
 
 
+@PROPERTY
 @given(three_way(), st.sampled_from(list(Side)))
 def test_fixed_policy_winner_takes_every_conflict(
     records3: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], source: Side
@@ -271,6 +278,7 @@ def test_fixed_policy_winner_takes_every_conflict(
             assert same(result.merged[conflict.field], winning[conflict.field], kind)
 
 
+@PROPERTY
 @given(three_way(), st.sampled_from(list(Side)))
 def test_newer_edit_wins_every_conflict(
     records3: tuple[dict[str, Any], dict[str, Any], dict[str, Any]], source: Side

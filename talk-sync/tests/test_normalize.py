@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from talk_sync.diff import diff
 from talk_sync.normalize import (
@@ -26,6 +26,9 @@ from talk_sync.normalize import (
     to_jsonable,
 )
 from talk_sync.testing import respell, values
+
+# No deadline: the CPUs are shared with other suites, and speed is not what is tested.
+PROPERTY = settings(max_examples=100, deadline=None)
 
 T = FieldType
 
@@ -119,6 +122,7 @@ def test_to_jsonable() -> None:
     assert to_jsonable(value) == {"d": "2026-01-02", "s": ["a", "b"], "t": [1, 2], "k": "date"}
 
 
+@PROPERTY
 @given(st.sampled_from(list(FieldType)).flatmap(lambda k: st.tuples(st.just(k), values(k))))
 def test_respellings_are_the_same_value(kind_value: tuple[FieldType, Any]) -> None:
     kind, value = kind_value
@@ -127,6 +131,7 @@ def test_respellings_are_the_same_value(kind_value: tuple[FieldType, Any]) -> No
     assert canonical(canonical(value, kind), kind) == canonical(value, kind)
 
 
+@PROPERTY
 @given(st.data())
 def test_respell_is_same(data: st.DataObject) -> None:
     kind = data.draw(st.sampled_from(list(FieldType)))
@@ -198,6 +203,7 @@ ROUND_TRIPS: dict[str, RoundTrip] = {
 
 
 @pytest.mark.parametrize("case", sorted(ROUND_TRIPS))
+@PROPERTY
 @given(data=st.data())
 def test_round_trip_asana_custompms_asana(case: str, data: st.DataObject) -> None:
     kind, asana_values, to_custompms, to_asana = ROUND_TRIPS[case]
@@ -209,6 +215,7 @@ def test_round_trip_asana_custompms_asana(case: str, data: st.DataObject) -> Non
         assert back == original  # text survives exactly, whitespace included
 
 
+@PROPERTY
 @given(
     due_on=values(T.DATE).map(format_date),
     due_at=values(T.DATETIME).map(_asana_timestamp),
@@ -223,6 +230,7 @@ def test_round_trip_due_on_due_at(due_on: str | None, due_at: str | None) -> Non
     assert asana_due_date(back_due_on) == asana_due_date(due_on, due_at)
 
 
+@PROPERTY
 @given(
     completed=st.booleans(),
     archived=st.booleans(),

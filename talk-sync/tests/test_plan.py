@@ -77,6 +77,15 @@ def test_unlinked_record_is_skipped(store: LinkStore) -> None:
     assert "not created again" in decision.reason
 
 
+def test_record_that_changed_flow_is_skipped(store: LinkStore) -> None:
+    store.link("board_task_project", "asana-task:1", "custompms-project:6", origin="asana")
+    decision = plan(store, "task_task", "asana-task:1", {"name": "x"})
+    assert decision.action is Action.SKIP
+    assert decision.reason == (
+        "linked in flow board_task_project, arrived as flow task_task; left as is"
+    )
+
+
 def test_reverse_direction(store: LinkStore) -> None:
     store.link(
         2,
@@ -89,7 +98,9 @@ def test_reverse_direction(store: LinkStore) -> None:
     assert (decision.action, str(decision.destination)) == (Action.UNCHANGED, "asana-team:3")
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.data())
 def test_a_written_record_comes_back_unchanged(store: LinkStore, data: st.DataObject) -> None:
     # Whatever was last written is the snapshot; the same values, however spelled, are
