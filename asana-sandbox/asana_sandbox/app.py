@@ -9,7 +9,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,7 +167,7 @@ async def handle(request: Request, target: Route | None, params: dict[str, str])
     route_name = target.op.route if target else f"{API_PREFIX}/<unknown>"
     stats.count_request(method, route_name)
     fault = None
-    pretty = "opt_pretty" in request.query_params
+    pretty = request.query_params.get("opt_pretty", "false").lower() in {"", "true"}
     try:
         if target is None:
             raise ApiError(404, NO_ROUTE)
@@ -231,7 +231,9 @@ def _slots(target: Route, body: Any, cost: int) -> tuple[int, int]:
     return reads, len(methods) - reads
 
 
-def _endpoint(target: Route):
+def _endpoint(target: Route) -> Callable[[Request], Awaitable[Response]]:
+    """A FastAPI endpoint bound to one route."""
+
     async def endpoint(request: Request) -> Response:
         return await handle(request, target, dict(request.path_params))
 

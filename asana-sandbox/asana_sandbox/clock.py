@@ -15,7 +15,7 @@ def format_ms(epoch_ms: int) -> str:
 def parse_ms(text: str) -> int:
     """Epoch milliseconds of an Asana timestamp."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(moment.timestamp() * 1000)
+    return round(moment.timestamp() * 1000)
 
 
 class Clock:

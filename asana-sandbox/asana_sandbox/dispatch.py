@@ -22,6 +22,7 @@ from asana_sandbox.fields import (
 from asana_sandbox.pagination import PageRequest, list_body, paginate
 from asana_sandbox.sandbox import Sandbox
 from asana_sandbox.spec import Operation, operation
+from asana_sandbox.store import Store
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Call:
     actor: str | None = None
 
     @property
-    def store(self):
+    def store(self) -> Store:
         """The sandbox's store."""
         return self.sandbox.store
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from asana_sandbox import activity
@@ -26,7 +27,8 @@ _SCALARS = (
 DEFAULT_SECTION = "Untitled section"
 
 
-def _archived_filter(call: Call):
+def _archived_filter(call: Call) -> Callable[[dict[str, Any]], bool] | None:
+    """The ``archived`` query parameter as a predicate (None: no filter)."""
     archived = call.query.get("archived")
     if archived is None:
         return None

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from asana_sandbox import activity
-from asana_sandbox.clock import parse_ms
+from asana_sandbox.clock import format_ms, parse_ms
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import bad_request
 from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
@@ -22,7 +22,7 @@ LIST_FILTER_REQUIRED = (
 
 
 def _ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
+    return round(value.timestamp() * 1000)
 
 
 def completed_filter(call: Call) -> Callable[[Task], bool]:
@@ -117,16 +117,21 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
     for name in _SCALARS:
         if name in data:
             assign(task, name, data[name], changed)
-    for name in ("due_on", "start_on", *_DATETIMES):
+    for name in ("due_on", "start_on"):
         if name in data:
             assign(task, name, data[name], changed)
+    for name in _DATETIMES:
+        if name in data:
+            # Asana answers date-times in UTC with milliseconds, whatever offset was sent.
+            value = data[name] and format_ms(parse_ms(data[name]))
+            assign(task, name, value, changed)
     # due_on and due_at are one due date: setting one clears the other (same for start).
     if data.get("due_at"):
-        task["due_on"] = data["due_at"][:10]
+        task["due_on"] = task["due_at"][:10]
     elif "due_on" in data:
         task["due_at"] = None
     if data.get("start_at"):
-        task["start_on"] = data["start_at"][:10]
+        task["start_on"] = task["start_at"][:10]
     elif "start_on" in data:
         task["start_at"] = None
     if task.get("resource_subtype") == "milestone" and task.get("start_on"):
