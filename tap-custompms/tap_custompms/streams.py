@@ -9,7 +9,7 @@ from tap_custompms.schemas import CONTRACT
 
 
 class CustomersStream(CustompmsStream):
-    """Customers, parents before or after children: `parent_id` links them."""
+    """Customers; `parent_id` links a sub-customer to its parent."""
 
     name = "customers"
     path = "/customers"

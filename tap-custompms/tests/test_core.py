@@ -23,7 +23,9 @@ SAMPLE_CONFIG: dict[str, t.Any] = {"api_url": "http://127.0.0.1:9/api/v1", "api_
 def seeded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CustompmsServer]:
     db_path = tmp_path_factory.mktemp("custompms") / "custompms.db"
     with running_server(db_path, seed=True) as server:
-        SAMPLE_CONFIG.update(api_url=server.api_url, api_token=server.token, page_size=7)
+        SAMPLE_CONFIG.update(
+            api_url=server.api_url, api_token=server.token, page_size=2
+        )  # several pages per stream
         yield server
 
 

@@ -33,14 +33,18 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waits
 
 
-def test_walks_cursor_pages_with_filters_and_bearer_token(stub_api: StubApi) -> None:
+def test_walks_cursor_pages_with_filters_and_headers(stub_api: StubApi) -> None:
     stub_api.script(
         "customers",
         Reply(body={"data": [customer(1, "2026-02-01T00:00:00.000001Z")], "next_cursor": "c-2"}),
         Reply(body={"data": [customer(2, "2026-02-01T00:00:00.000002Z")], "next_cursor": None}),
     )
 
-    run = run_tap(stub_config(stub_api, page_size=1, start_date="2026-01-31T12:00:00+02:00"))
+    run = run_tap(
+        stub_config(
+            stub_api, page_size=1, start_date="2026-01-31T12:00:00+02:00", user_agent="sync/1.0"
+        )
+    )
 
     assert [r["id"] for r in run.records("customers")] == [1, 2]
     first, second = stub_api.requests_for("customers")
@@ -51,6 +55,7 @@ def test_walks_cursor_pages_with_filters_and_bearer_token(stub_api: StubApi) -> 
     }
     assert second.query == {**first.query, "cursor": "c-2"}
     assert first.headers["Authorization"] == f"Bearer {STUB_TOKEN}"
+    assert first.headers["User-Agent"] == "sync/1.0"
     assert run.state["bookmarks"]["customers"] == {
         "replication_key": "updated_at",
         "replication_key_value": "2026-02-01T00:00:00.000002Z",
