@@ -18,6 +18,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from typing_extensions import override
 
+#: Rounding slack: without it float refills can leave 0.999... tokens forever.
+_EPSILON = 1e-9
+
 #: Pause applied when a 429 carries no usable ``Retry-After`` header.
 DEFAULT_RETRY_AFTER_SECONDS = 10.0
 
@@ -25,10 +28,12 @@ DEFAULT_RETRY_AFTER_SECONDS = 10.0
 class TokenBucket:
     """A thread-safe token bucket that never exceeds ``per_minute`` in any 60 s window.
 
-    The burst capacity is one second's worth of requests. Refilling at
-    ``(per_minute - capacity) / 60`` per second keeps every sliding minute at or under
-    the quota (at most ``capacity`` plus 60 s of refill), which matters because Asana
-    evaluates the quota more often than once a minute.
+    The burst capacity is one second's worth of requests. Any sliding minute then sees
+    at most ``capacity`` plus 60 s of refill, so refilling at
+    ``(per_minute - 2 * capacity) / 60`` per second stays under the quota with one
+    second's worth of margin for requests that reach the server out of order. This
+    matters because Asana evaluates the quota more often than once a minute, and a
+    rejected request still counts.
     """
 
     def __init__(
@@ -43,7 +48,7 @@ class TokenBucket:
             msg = "per_minute must be at least 1"
             raise ValueError(msg)
         self.capacity = max(1.0, per_minute / 60)
-        self.rate = max(per_minute - self.capacity, 1.0) / 60
+        self.rate = max(per_minute - 2 * self.capacity, 1.0) / 60
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -60,8 +65,8 @@ class TokenBucket:
                 self._refill(now)
                 if now < self._paused_until:
                     wait = self._paused_until - now
-                elif self._tokens >= 1:
-                    self._tokens -= 1
+                elif self._tokens >= 1 - _EPSILON:
+                    self._tokens = max(0.0, self._tokens - 1)
                     self.granted += 1
                     return
                 else:
