@@ -152,6 +152,11 @@ def create_key_for(source: Ref | str, destination_type: str, attempt: int = 1) -
     return f"talk-sync/{source}/{source.side.other.value}-{destination_type}/{attempt}"
 
 
+def _json_dumps(value: Any) -> str:
+    # Snapshots may hold dates or sets a target parsed; store them in their JSON spelling.
+    return json.dumps(to_jsonable(value), sort_keys=True)
+
+
 def _engine_url(url_or_path: str | Path) -> URL:
     text = str(url_or_path)
     if "://" in text:
@@ -167,13 +172,12 @@ def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
     IMMEDIATE``, so DDL and read-then-write sequences are atomic too).
     """
     url = _engine_url(url_or_path)
-    serializer = lambda value: json.dumps(to_jsonable(value), sort_keys=True)  # noqa: E731
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, json_serializer=serializer, pool_pre_ping=True)
+        return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, json_serializer=serializer, connect_args={"timeout": 30})
+    engine = create_engine(url, json_serializer=_json_dumps, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
