@@ -76,10 +76,12 @@ def main() -> int:
         show_custompms(stack)
         show_asana(stack)
         print(
-            "\nBrowse them while this demo runs:"
-            f"\n  Custompms API docs  {stack.custompms.url}/docs   (token: {stack.custompms.token})"
-            f"\n  Asana sandbox       {stack.asana.api_url}/workspaces   "
-            f"(Authorization: Bearer {stack.asana.token})"
+            "\nBrowse them while this demo runs (both take the throwaway demo token "
+            f"'{stack.custompms.token}'):"
+            f"\n  curl -H 'Authorization: Bearer {stack.custompms.token}' "
+            f"{stack.custompms.api_url}/customers"
+            f"\n  curl -H 'Authorization: Bearer {stack.asana.token}' {stack.asana.api_url}/workspaces"
+            f"\n  the Custompms contract: {stack.custompms.url}/openapi.json"
             "\nRerun everything with `make demo`; run every test with `make test`."
         )
         if sys.stdin.isatty():
