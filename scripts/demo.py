@@ -80,7 +80,8 @@ def main() -> int:
             f"'{stack.custompms.token}'):"
             f"\n  curl -H 'Authorization: Bearer {stack.custompms.token}' "
             f"{stack.custompms.api_url}/customers"
-            f"\n  curl -H 'Authorization: Bearer {stack.asana.token}' {stack.asana.api_url}/workspaces"
+            f"\n  curl -H 'Authorization: Bearer {stack.asana.token}' "
+            f"{stack.asana.api_url}/workspaces"
             f"\n  the Custompms contract: {stack.custompms.url}/openapi.json"
             "\nRerun everything with `make demo`; run every test with `make test`."
         )
