@@ -12,6 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+# A fresh, empty reference server per test, for the test modules that need one.
+from custompms.testing import custompms_server  # noqa: F401
 from tap_custompms.tap import TapCustompms
 
 if t.TYPE_CHECKING:

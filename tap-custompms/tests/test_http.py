@@ -14,6 +14,9 @@ from singer_sdk.exceptions import FatalAPIError
 
 from .conftest import STUB_TOKEN, Reply, StubApi, customer, run_tap
 
+if t.TYPE_CHECKING:
+    from custompms.testing import CustompmsServer
+
 LAST_PAGE_EMPTY = {"data": [], "next_cursor": None}
 
 
@@ -166,3 +169,12 @@ def test_rejected_token_fails_the_cli_clearly_without_leaking_it(
     assert "rejected the api_token (401 Unauthorized)" in result.stderr
     assert "check the `api_token` setting" in result.stderr
     assert STUB_TOKEN not in result.stdout + result.stderr
+
+
+def test_wrong_token_against_the_reference_server(custompms_server: CustompmsServer) -> None:
+    wrong = "not-the-right-token-7c1d"
+
+    with pytest.raises(FatalAPIError, match=r"rejected the api_token \(401") as err:
+        run_tap({"api_url": custompms_server.api_url, "api_token": wrong})
+
+    assert wrong not in str(err.value)

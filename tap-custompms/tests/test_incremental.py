@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import typing as t
 
-import pytest
 import requests
-from custompms.testing import running_server
 
 from .conftest import run_tap
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from custompms.testing import CustompmsServer
 
 
@@ -33,24 +29,24 @@ class Api:
         return self.call("POST", resource, json=fields)
 
 
-@pytest.fixture
-def server(tmp_path: t.Any) -> Iterator[CustompmsServer]:
-    with running_server(tmp_path / "custompms.db") as running:
-        yield running
-
-
 def ids(records: list[dict[str, t.Any]]) -> list[int]:
     return [r["id"] for r in records]
 
 
-def test_second_run_emits_only_changes_including_tombstones(server: CustompmsServer) -> None:
-    api = Api(server)
+def test_second_run_emits_only_changes_including_tombstones(
+    custompms_server: CustompmsServer,
+) -> None:
+    api = Api(custompms_server)
     acme = api.create("customers", name="Acme", email_domains=["acme.test"])
     globex = api.create("customers", name="Globex")
     launch = api.create("projects", customer_id=acme["id"], name="Launch", start_date="2026-01-05")
     keep = api.create("tasks", project_id=launch["id"], name="Keep", due_date="2026-02-01")
     doomed = api.create("tasks", project_id=launch["id"], name="Doomed")
-    config = {"api_url": server.api_url, "api_token": server.token, "page_size": 1}
+    config = {
+        "api_url": custompms_server.api_url,
+        "api_token": custompms_server.token,
+        "page_size": 1,
+    }
 
     first = run_tap(config)
 
@@ -76,14 +72,14 @@ def test_second_run_emits_only_changes_including_tombstones(server: CustompmsSer
     assert third.state["bookmarks"] == second.state["bookmarks"]
 
 
-def test_start_date_limits_the_first_run(server: CustompmsServer) -> None:
-    api = Api(server)
+def test_start_date_limits_the_first_run(custompms_server: CustompmsServer) -> None:
+    api = Api(custompms_server)
     api.create("customers", name="Old")
     cutoff = api.create("customers", name="Cutoff")
     api.create("customers", name="New")
     config = {
-        "api_url": server.api_url,
-        "api_token": server.token,
+        "api_url": custompms_server.api_url,
+        "api_token": custompms_server.token,
         "start_date": cutoff["updated_at"],
     }
 
