@@ -156,6 +156,8 @@ def _retry_after_seconds(exception: Exception) -> float | None:
             when = parsedate_to_datetime(header)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=timezone.utc)
         seconds = (when - datetime.now(timezone.utc)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
@@ -172,9 +174,8 @@ def _problem_summary(response: requests.Response) -> str:
     for error in body.get("errors") or []:
         if not isinstance(error, dict):
             continue
-        where = next(
-            (f"{key} {error[key]}" for key in ("field", "parameter", "header") if key in error),
-            "",
-        )
-        parts.append(f"{where}: {error.get('message', '')}".strip(": "))
+        where = [
+            f"{key} {error[key]}" for key in ("field", "parameter", "header") if error.get(key)
+        ]
+        parts.append(": ".join([*where[:1], str(error.get("message", ""))]))
     return "; ".join(parts)

@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 import typing as t
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -65,10 +67,25 @@ def test_walks_cursor_pages_with_filters_and_headers(stub_api: StubApi) -> None:
     }
 
 
-def test_retry_after_is_honoured_on_429(stub_api: StubApi, sleeps: list[float]) -> None:
+@pytest.mark.parametrize(
+    ("retry_after", "least", "most"),
+    [
+        pytest.param("7", 7, 8, id="delay-seconds"),
+        # An HTTP date has whole-second precision and the clock moves on meanwhile.
+        pytest.param(
+            format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True),
+            100,
+            121,
+            id="http-date",
+        ),
+    ],
+)
+def test_retry_after_is_honoured_on_429(
+    stub_api: StubApi, sleeps: list[float], retry_after: str, least: float, most: float
+) -> None:
     stub_api.script(
         "customers",
-        Reply(429, problem(429, "Too Many Requests"), headers={"Retry-After": "7"}),
+        Reply(429, problem(429, "Too Many Requests"), headers={"Retry-After": retry_after}),
         Reply(body={"data": [customer(1, "2026-02-01T00:00:00.000001Z")], "next_cursor": None}),
     )
 
@@ -78,7 +95,7 @@ def test_retry_after_is_honoured_on_429(stub_api: StubApi, sleeps: list[float]) 
     assert len(stub_api.requests_for("customers")) == 2
     # The wait is at least what the server asked for (the SDK adds under a second of jitter).
     assert len(sleeps) == 1
-    assert 7 <= sleeps[0] < 8
+    assert least <= sleeps[0] < most
 
 
 def test_server_errors_back_off_exponentially_then_succeed(
@@ -131,7 +148,14 @@ def test_other_client_errors_name_what_the_server_blamed(stub_api: StubApi) -> N
             problem(
                 422,
                 "Invalid request",
-                errors=[{"parameter": "updated_since", "message": "not an RFC 3339 timestamp"}],
+                errors=[
+                    {
+                        "field": None,
+                        "header": None,
+                        "parameter": "updated_since",
+                        "message": "not an RFC 3339 timestamp",
+                    }
+                ],
             ),
         ),
     )
