@@ -13,7 +13,6 @@ from typing import Any
 from asana_sandbox.errors import ApiError
 from asana_sandbox.fields import (
     FieldTree,
-    check_opt_fields,
     compact_tree,
     full_tree,
     parse_opt_fields,
@@ -107,12 +106,11 @@ Handler = Callable[[Call], Reply]
 
 @dataclass(frozen=True)
 class Route:
-    """An implemented operation: where it lives and what renders its records."""
+    """An implemented operation of the description and its handler."""
 
     method: str
     path: str
     handler: Handler
-    resource: str | None
 
     @property
     def op(self) -> Operation:
@@ -128,11 +126,11 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def route(method: str, path: str, resource: str | None = None) -> Callable[[Handler], Handler]:
-    """Register a handler for an operation of the description (``resource``: rendered type)."""
+def route(method: str, path: str) -> Callable[[Handler], Handler]:
+    """Register a handler for an operation of the description."""
 
     def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, path, handler, resource))
+        ROUTES.append(Route(method, path, handler))
         return handler
 
     return register
@@ -155,10 +153,12 @@ def dispatch(
         typed = op.validate_query(raw_query)
         fields = None
         if "opt_fields" in typed:
-            check_opt_fields(typed["opt_fields"], op.opt_fields, target.resource)
+            op.check_opt_fields(typed["opt_fields"])
             fields = parse_opt_fields(typed.pop("opt_fields"))
         typed.pop("opt_pretty", None)
-        page = PageRequest(typed.pop("limit", None), typed.pop("offset", None))
+        limit = typed.pop("limit", None)
+        # Lists the description does not paginate (users) accept limit but answer in full.
+        page = PageRequest(limit if op.paginated else None, typed.pop("offset", None))
         data = op.validate_body(body) if op.body_schema is not None else {}
         call = Call(
             sandbox,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from asana_sandbox.errors import bad_request
 from asana_sandbox.resources import TYPES, ResourceType
 
 #: A field selection: field name -> sub-selection ({} when named without sub-fields).
@@ -22,10 +21,6 @@ class RecordSource(Protocol):
         """A value computed from indexes (``num_subtasks``...), or ``MISSING``."""
 
 
-#: Enum entries that describe the list envelope, not the records.
-_ENVELOPE_FIELDS = {"offset", "path", "uri"}
-
-
 def parse_opt_fields(values: Iterable[str]) -> FieldTree:
     """Turn ``["name", "assignee.email", "memberships.section.name"]`` into a tree."""
     tree: FieldTree = {}
@@ -34,35 +29,6 @@ def parse_opt_fields(values: Iterable[str]) -> FieldTree:
         for part in path.split("."):
             node = node.setdefault(part, {})
     return tree
-
-
-def check_opt_fields(paths: Iterable[str], allowed: frozenset[str], type_name: str | None) -> None:
-    """Reject field paths the operation does not declare (400), as the description lists them.
-
-    The description enumerates paths one or two levels deep (``assignee.name``); Asana also
-    accepts deeper paths through linked records (``assignee.email``), so a path not listed
-    is accepted when its first part is listed and the rest names fields of the linked type.
-    """
-    for path in paths:
-        if path in allowed or path in _ENVELOPE_FIELDS:
-            continue
-        head, _, _rest = path.partition(".")
-        if head in allowed and type_name and _resolves(TYPES[type_name], path.split(".")):
-            continue
-        raise bad_request(f"opt_fields: Unknown field: {path}")
-
-
-def _resolves(rtype: ResourceType, parts: list[str]) -> bool:
-    head, rest = parts[0], parts[1:]
-    if not rtype.knows(head):
-        return False
-    if not rest:
-        return True
-    if head in rtype.structs:
-        sub = rtype.structs[head].get(rest[0])
-        return sub is not None and (len(rest) == 1 or _resolves(TYPES[sub], rest[1:]))
-    target = rtype.link_target(head)
-    return target in TYPES and _resolves(TYPES[target], rest)
 
 
 def compact_tree(type_name: str) -> FieldTree:

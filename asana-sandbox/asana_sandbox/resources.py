@@ -28,16 +28,6 @@ class ResourceType:
         """The resource type a field points to, if it is a reference."""
         return self.refs.get(name) or self.ref_lists.get(name)
 
-    def knows(self, name: str) -> bool:
-        """Whether this type has the field (full record, compact record or defaults)."""
-        return (
-            name in self.full
-            or name in self.compact
-            or name in self.defaults
-            or name in self.structs
-            or name in {"gid", "resource_type"}
-        )
-
 
 _ACCESS_LEVELS = {
     "edit_team_name_or_description_access_level": "all_team_members",

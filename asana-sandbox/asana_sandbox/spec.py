@@ -195,6 +195,34 @@ class Operation:
                 raise bad_request(f"{name}: Missing input")
         return typed
 
+    def check_opt_fields(self, paths: list[str]) -> None:
+        """Reject field paths the description does not describe for this operation (400).
+
+        The operation's enum lists paths one or two levels deep (``assignee.name``); Asana
+        also accepts deeper paths through linked records (``assignee.email``), so a path not
+        listed is accepted when it resolves through the response schema, where a compact
+        record (``UserCompact``) also offers the fields of its full form (``UserResponse``).
+        """
+        record = self._record_schema()
+        for path in paths:
+            if path in self.opt_fields or path in _ENVELOPE_FIELDS:
+                continue
+            if record is None or not _resolves(record, path.split(".")):
+                raise bad_request(f"opt_fields: Unknown field: {path}")
+
+    @property
+    def paginated(self) -> bool:
+        """Whether the list answers with ``next_page`` (some lists, like users, do not)."""
+        schema = self.responses.get("200")
+        return schema is not None and "next_page" in _resolve(schema).get("properties", {})
+
+    def _record_schema(self) -> dict[str, Any] | None:
+        for status in ("200", "201"):
+            schema = self.responses.get(status)
+            if schema is not None:
+                return _resolve(schema).get("properties", {}).get("data")
+        return None
+
     def validate_body(self, body: Any) -> dict[str, Any]:
         """Check a JSON body ``{"data": {...}}`` against the declared request schema."""
         if self.body_schema is None:
@@ -214,6 +242,40 @@ class Operation:
             where = ".".join(str(part) for part in error.absolute_path if part != "data") or "data"
             raise bad_request(f"{where}: {error.message}")
         return data
+
+
+#: Enum entries that describe the list envelope (next_page), not the records.
+_ENVELOPE_FIELDS = {"offset", "path", "uri"}
+
+
+def _properties(node: dict[str, Any], seen: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Properties a schema offers to ``opt_fields``: merged through refs, allOf and arrays,
+    and for a compact schema those of its full form too (``seen`` stops the cycles)."""
+    schemas = load_description()["components"]["schemas"]
+    props: dict[str, Any] = {}
+    while "$ref" in node:
+        name = node["$ref"].removeprefix(_REF_PREFIX)
+        if name in seen:
+            return props
+        seen = seen | {name}
+        full = name.removesuffix("Compact") + "Response"
+        if name.endswith("Compact") and full in schemas and full not in seen:
+            props.update(_properties(schemas[full], seen))
+        node = schemas[name]
+    if node.get("type") == "array" and "items" in node:
+        props.update(_properties(node["items"], seen))
+    for member in node.get("allOf", []) + node.get("anyOf", []) + node.get("oneOf", []):
+        props.update(_properties(member, seen))
+    props.update(node.get("properties", {}))
+    return props
+
+
+def _resolves(node: dict[str, Any], parts: list[str]) -> bool:
+    props = _properties(node)
+    head = parts[0]
+    if head not in props:
+        return False
+    return len(parts) == 1 or _resolves(props[head], parts[1:])
 
 
 def _declared_properties(schema: dict[str, Any]) -> set[str]:

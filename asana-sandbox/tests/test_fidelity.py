@@ -75,10 +75,12 @@ def test_reads_validate(api: ValidatingClient, gids: dict[str, str]) -> None:
             },
         ),
         (f"/workspaces/{g['workspace_gid']}/users", {"opt_fields": "name,email"}),
+        (f"/workspaces/{g['workspace_gid']}/users", {"limit": 100}),  # as the official client
         (f"/teams/{g['team_gid']}", {}),
         (f"/teams/{g['team_gid']}/projects", {"limit": 1}),
         (f"/teams/{g['team_gid']}/users", {}),
         ("/projects", {"workspace": g["workspace_gid"], "limit": 100}),
+        ("/projects", {"opt_fields": "name,owner.email,custom_fields.people_value.name"}),
         (f"/projects/{g['project_gid']}", {}),
         (f"/projects/{g['project_gid']}/tasks", {"completed_since": "now", "limit": 5}),
         (f"/projects/{g['project_gid']}/tasks", opt),

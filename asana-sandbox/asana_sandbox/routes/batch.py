@@ -19,7 +19,7 @@ def action_count(body: Any) -> int:
     return max(1, len(actions)) if isinstance(actions, list) else 1
 
 
-@route("post", "/batch", None)
+@route("post", "/batch")
 def create_batch(call: Call) -> Reply:
     """Run each action through the same routes a direct call would use."""
     from asana_sandbox.app import run_action  # the router lives in app; imported lazily

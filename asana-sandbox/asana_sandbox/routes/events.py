@@ -7,7 +7,7 @@ from asana_sandbox.errors import bad_request
 from asana_sandbox.fields import select
 
 
-@route("get", "/events", None)
+@route("get", "/events")
 def get_events(call: Call) -> Reply:
     """Events after ``sync``; a missing or stale token answers 412 with a fresh one."""
     store = call.store

@@ -35,7 +35,7 @@ def _archived_filter(call: Call) -> Callable[[dict[str, Any]], bool] | None:
     return lambda project: bool(project.get("archived")) == archived
 
 
-@route("get", "/projects", "project")
+@route("get", "/projects")
 def list_projects(call: Call) -> Reply:
     """Projects of a workspace or team (every visible project without either)."""
     store = call.store
@@ -50,7 +50,7 @@ def list_projects(call: Call) -> Reply:
     return call.many("project", order, _archived_filter(call))
 
 
-@route("get", "/workspaces/{workspace_gid}/projects", "project")
+@route("get", "/workspaces/{workspace_gid}/projects")
 def list_workspace_projects(call: Call) -> Reply:
     """Projects of a workspace."""
     workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
@@ -61,7 +61,7 @@ def list_workspace_projects(call: Call) -> Reply:
     )
 
 
-@route("get", "/teams/{team_gid}/projects", "project")
+@route("get", "/teams/{team_gid}/projects")
 def list_team_projects(call: Call) -> Reply:
     """Projects of a team."""
     team = call.store.get("team", call.path["team_gid"], label="team")
@@ -70,7 +70,7 @@ def list_team_projects(call: Call) -> Reply:
     )
 
 
-@route("get", "/projects/{project_gid}", "project")
+@route("get", "/projects/{project_gid}")
 def get_project(call: Call) -> Reply:
     """One project, full record."""
     return call.one("project", call.store.get("project", call.path["project_gid"], label="project"))
@@ -143,27 +143,27 @@ def _section(store: Store, project_gid: str, name: str, now: str) -> dict[str, A
     return {"gid": store.new_gid(), "name": name, "project": project_gid, "created_at": now}
 
 
-@route("post", "/projects", "project")
+@route("post", "/projects")
 def create_project(call: Call) -> Reply:
     """Create a project in ``workspace`` (and ``team`` in an organization)."""
     return create(call, call.data.get("workspace"), call.data.get("team"))
 
 
-@route("post", "/workspaces/{workspace_gid}/projects", "project")
+@route("post", "/workspaces/{workspace_gid}/projects")
 def create_workspace_project(call: Call) -> Reply:
     """Create a project in the path's workspace."""
     call.store.get("workspace", call.path["workspace_gid"], label="workspace")
     return create(call, call.path["workspace_gid"], call.data.get("team"))
 
 
-@route("post", "/teams/{team_gid}/projects", "project")
+@route("post", "/teams/{team_gid}/projects")
 def create_team_project(call: Call) -> Reply:
     """Create a project shared with the path's team."""
     call.store.get("team", call.path["team_gid"], label="team")
     return create(call, None, call.path["team_gid"])
 
 
-@route("put", "/projects/{project_gid}", "project")
+@route("put", "/projects/{project_gid}")
 def update_project(call: Call) -> Reply:
     """Change the fields sent; ``modified_at`` moves when something changed."""
     store = call.store
@@ -178,7 +178,7 @@ def update_project(call: Call) -> Reply:
     return call.one("project", project)
 
 
-@route("delete", "/projects/{project_gid}", None)
+@route("delete", "/projects/{project_gid}")
 def delete_project(call: Call) -> Reply:
     """Delete a project; its tasks stay in the workspace without this membership."""
     store = call.store

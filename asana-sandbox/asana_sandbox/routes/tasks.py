@@ -48,7 +48,7 @@ def _list_filter(call: Call) -> Callable[[Task], bool]:
     return lambda task: keep_completed(task) and parse_ms(task["modified_at"]) >= cutoff
 
 
-@route("get", "/tasks", "task")
+@route("get", "/tasks")
 def list_tasks(call: Call) -> Reply:
     """Tasks of a project or section, or of an assignee in a workspace."""
     store, query = call.store, call.query
@@ -77,7 +77,7 @@ def list_tasks(call: Call) -> Reply:
     raise bad_request(LIST_FILTER_REQUIRED)
 
 
-@route("get", "/projects/{project_gid}/tasks", "task")
+@route("get", "/projects/{project_gid}/tasks")
 def list_project_tasks(call: Call) -> Reply:
     """Top-level members of a project, in project order (subtasks only if members)."""
     project = call.store.get("project", call.path["project_gid"], label="project")
@@ -86,14 +86,14 @@ def list_project_tasks(call: Call) -> Reply:
     )
 
 
-@route("get", "/tasks/{task_gid}/subtasks", "task")
+@route("get", "/tasks/{task_gid}/subtasks")
 def list_subtasks(call: Call) -> Reply:
     """Direct subtasks of a task (one level, as Asana)."""
     task = call.store.get("task", call.path["task_gid"], label="task")
     return call.many("task", call.store.subtasks.get(task["gid"], []))
 
 
-@route("get", "/tasks/{task_gid}", "task")
+@route("get", "/tasks/{task_gid}")
 def get_task(call: Call) -> Reply:
     """One task, full record."""
     return call.one("task", call.store.get("task", call.path["task_gid"], label="task"))
@@ -158,13 +158,13 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
     return changed
 
 
-@route("post", "/tasks", "task")
+@route("post", "/tasks")
 def create_task(call: Call) -> Reply:
     """Create a task in a workspace, in projects, or under a parent."""
     return _create(call, call.data.get("parent"))
 
 
-@route("post", "/tasks/{task_gid}/subtasks", "task")
+@route("post", "/tasks/{task_gid}/subtasks")
 def create_subtask(call: Call) -> Reply:
     """Create a subtask under the path's task."""
     call.store.get("task", call.path["task_gid"], label="task")
@@ -244,7 +244,7 @@ def _create(call: Call, parent_gid: str | None) -> Reply:
     return call.one("task", task, status=201)
 
 
-@route("put", "/tasks/{task_gid}", "task")
+@route("put", "/tasks/{task_gid}")
 def update_task(call: Call) -> Reply:
     """Change the fields sent; ``modified_at`` moves when something changed."""
     store = call.store
@@ -256,7 +256,7 @@ def update_task(call: Call) -> Reply:
     return call.one("task", task)
 
 
-@route("delete", "/tasks/{task_gid}", None)
+@route("delete", "/tasks/{task_gid}")
 def delete_task(call: Call) -> Reply:
     """Delete a task and its subtasks (Asana moves them to the trash)."""
     store = call.store
@@ -268,7 +268,7 @@ def delete_task(call: Call) -> Reply:
     return empty()
 
 
-@route("post", "/tasks/{task_gid}/addProject", None)
+@route("post", "/tasks/{task_gid}/addProject")
 def add_project(call: Call) -> Reply:
     """Add the task to a project (or move it within one), optionally into a section."""
     store, data = call.store, call.data
@@ -298,7 +298,7 @@ def add_project(call: Call) -> Reply:
     return empty()
 
 
-@route("post", "/tasks/{task_gid}/removeProject", None)
+@route("post", "/tasks/{task_gid}/removeProject")
 def remove_project(call: Call) -> Reply:
     """Remove the task from a project (the task itself stays)."""
     store = call.store
@@ -315,7 +315,7 @@ def remove_project(call: Call) -> Reply:
     return empty()
 
 
-@route("post", "/tasks/{task_gid}/setParent", "task")
+@route("post", "/tasks/{task_gid}/setParent")
 def set_parent(call: Call) -> Reply:
     """Make the task a subtask of another task, or a top-level task with ``parent: null``."""
     store, data = call.store, call.data

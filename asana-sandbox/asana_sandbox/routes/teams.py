@@ -19,20 +19,20 @@ def _apply(team: dict[str, Any], data: dict[str, Any]) -> None:
         team["html_description"] = f"<body>{data['description']}</body>"
 
 
-@route("get", "/workspaces/{workspace_gid}/teams", "team")
+@route("get", "/workspaces/{workspace_gid}/teams")
 def list_workspace_teams(call: Call) -> Reply:
     """Teams of an organization (a personal workspace has none)."""
     workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
     return call.many("team", call.store.teams_by_workspace.get(workspace["gid"], []))
 
 
-@route("get", "/teams/{team_gid}", "team")
+@route("get", "/teams/{team_gid}")
 def get_team(call: Call) -> Reply:
     """One team, full record."""
     return call.one("team", call.store.get("team", call.path["team_gid"], label="team"))
 
 
-@route("post", "/teams", "team")
+@route("post", "/teams")
 def create_team(call: Call) -> Reply:
     """A new team in an organization; the creator becomes a member."""
     store, data = call.store, call.data
@@ -51,7 +51,7 @@ def create_team(call: Call) -> Reply:
     return call.one("team", team, status=201)
 
 
-@route("put", "/teams/{team_gid}", "team")
+@route("put", "/teams/{team_gid}")
 def update_team(call: Call) -> Reply:
     """Change a team's name, description or settings (not its organization)."""
     team = call.store.get("team", call.path["team_gid"], label="team")

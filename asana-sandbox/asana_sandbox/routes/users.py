@@ -6,21 +6,21 @@ from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.routes.common import resolve_user
 
 
-@route("get", "/workspaces/{workspace_gid}/users", "user")
+@route("get", "/workspaces/{workspace_gid}/users")
 def list_workspace_users(call: Call) -> Reply:
     """Users of a workspace."""
     workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
     return call.many("user", call.store.users_by_workspace.get(workspace["gid"], []))
 
 
-@route("get", "/teams/{team_gid}/users", "user")
+@route("get", "/teams/{team_gid}/users")
 def list_team_users(call: Call) -> Reply:
     """Members of a team."""
     team = call.store.get("team", call.path["team_gid"], label="team")
     return call.many("user", call.store.users_by_team.get(team["gid"], []))
 
 
-@route("get", "/users", "user")
+@route("get", "/users")
 def list_users(call: Call) -> Reply:
     """Users of a workspace or a team (every user the token can see without a filter)."""
     store = call.store
@@ -36,7 +36,7 @@ def list_users(call: Call) -> Reply:
     return call.many("user", order)
 
 
-@route("get", "/users/{user_gid}", "user")
+@route("get", "/users/{user_gid}")
 def get_user(call: Call) -> Reply:
     """One user, full record."""
     gid = call.path["user_gid"]
