@@ -38,8 +38,7 @@ ENUM_OPTION = ref(
     th.Property("enabled", th.BooleanType),
 )
 
-#: A custom field value as it appears on a task or project (``display_value`` is always a string).
-CUSTOM_FIELD = th.ObjectType(
+_CUSTOM_FIELD_VALUES = (
     th.Property("gid", th.StringType),
     th.Property("name", th.StringType),
     th.Property("type", th.StringType),
@@ -50,8 +49,15 @@ CUSTOM_FIELD = th.ObjectType(
     th.Property("date_value", DATE_VALUE),
     th.Property("enum_value", ENUM_OPTION),
     th.Property("multi_enum_values", th.ArrayType(ENUM_OPTION)),
-    th.Property("people_value", th.ArrayType(ref())),
     th.Property("enabled", th.BooleanType),
+)
+
+#: A custom field value on a project (``CustomFieldCompact``; ``display_value`` is a string).
+PROJECT_CUSTOM_FIELD = th.ObjectType(*_CUSTOM_FIELD_VALUES)
+
+#: A custom field value on a task (``CustomFieldResponse``, which adds people values).
+TASK_CUSTOM_FIELD = th.ObjectType(
+    *_CUSTOM_FIELD_VALUES, th.Property("people_value", th.ArrayType(ref()))
 )
 
 MEMBERSHIP = th.ObjectType(
@@ -111,7 +117,7 @@ PROJECT = th.PropertiesList(
             th.Property("modified_at", th.DateTimeType),
         ),
     ),
-    th.Property("custom_fields", th.ArrayType(CUSTOM_FIELD)),
+    th.Property("custom_fields", th.ArrayType(PROJECT_CUSTOM_FIELD)),
 ).to_dict()
 
 #: Our own field: a task deleted in Asana arrives as ``{"gid", "is_deleted": true, ...}``.
@@ -140,7 +146,7 @@ TASK = th.PropertiesList(
     th.Property("tags", th.ArrayType(ref())),
     th.Property("followers", th.ArrayType(ref())),
     th.Property("num_subtasks", th.IntegerType),
-    th.Property("custom_fields", th.ArrayType(CUSTOM_FIELD)),
+    th.Property("custom_fields", th.ArrayType(TASK_CUSTOM_FIELD)),
     th.Property("permalink_url", th.StringType),
     th.Property(
         IS_DELETED,

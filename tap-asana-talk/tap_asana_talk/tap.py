@@ -87,7 +87,7 @@ class TapAsanaTalk(Tap):
         th.Property(
             "lookback_window_seconds",
             th.IntegerType(minimum=0),
-            default=300,
+            default=60,
             title="Lookback Window (seconds)",
             description="Overlap subtracted from each project's `modified_at` bookmark when "
             "listing changed tasks, so edits racing a previous run are not missed.",

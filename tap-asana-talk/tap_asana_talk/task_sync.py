@@ -146,7 +146,14 @@ class ProjectTaskReader:
                 params["modified_since"] = format_timestamp(
                     parse_timestamp(cursor.since) - self._lookback
                 )
-            found = {task["gid"]: task for task in self._stream.paginate("/tasks", params)}
+            # The overlap widens the query only: a listed task is new to the target when
+            # an event names it or it is newer than the bookmark, never merely for being
+            # inside the window (it was emitted last time).
+            found = {
+                task["gid"]: task
+                for task in self._stream.paginate("/tasks", params)
+                if task["gid"] in changes.touched or _newer(task, cursor.since)
+            }
         missing = sorted(changes.touched - found.keys())
         for gid, task in zip(missing, self._pool.map(self._read_task, missing), strict=True):
             if task is not None:
@@ -201,6 +208,11 @@ class ProjectTaskReader:
             stamps.append(parse_timestamp(cursor.since))
         since = max(stamps) if stamps else self._now()
         return ProjectCursor(token, format_timestamp(since))
+
+
+def _newer(task: dict[str, Any], since: str | None) -> bool:
+    modified = task.get("modified_at")
+    return since is None or modified is None or parse_timestamp(modified) > parse_timestamp(since)
 
 
 def order_parents_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
