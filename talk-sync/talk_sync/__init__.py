@@ -10,11 +10,29 @@ The targets import what they need from here; each name lives in one module:
 - :mod:`talk_sync.linkstore`: ``LinkStore``, ``Link``, ``LinkStatus``, ``Reject``
 - :mod:`talk_sync.plan`: ``plan``, ``Plan``, ``Action`` (the per-record decision)
 - :mod:`talk_sync.report`: ``RunReport``, ``Outcome``
+- :mod:`talk_sync.apply`: ``ApplyEngine``, ``Destination``, ``Incoming`` (the batch engine)
 - :mod:`talk_sync.testing`: hypothesis strategies (needs the ``testing`` extra)
 """
 
 from __future__ import annotations
 
+from talk_sync.apply import (
+    ApplyEngine,
+    ApplyError,
+    DeletePolicy,
+    Destination,
+    Failed,
+    Gone,
+    Incoming,
+    OpKind,
+    Rejected,
+    Stale,
+    WriteOp,
+    WriteOutcome,
+    Written,
+    delete_policy_for,
+    synced_values,
+)
 from talk_sync.diff import apply, diff
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
 from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore, Reject
@@ -27,24 +45,38 @@ from talk_sync.report import Outcome, RunReport
 __all__ = [
     "FLOWS",
     "Action",
+    "ApplyEngine",
+    "ApplyError",
     "Conflict",
     "ConflictPolicy",
+    "DeletePolicy",
+    "Destination",
+    "Failed",
     "FieldType",
     "Flow",
+    "Gone",
+    "Incoming",
     "Link",
     "LinkError",
     "LinkStatus",
     "LinkStore",
     "MergeResult",
+    "OpKind",
     "Outcome",
     "Plan",
     "Ref",
     "RefError",
     "Reject",
+    "Rejected",
     "RunReport",
     "Side",
+    "Stale",
+    "WriteOp",
+    "WriteOutcome",
+    "Written",
     "apply",
     "canonical",
+    "delete_policy_for",
     "diff",
     "flow_for",
     "format_ref",
@@ -54,4 +86,5 @@ __all__ = [
     "plan",
     "policy_for",
     "same",
+    "synced_values",
 ]

@@ -1,0 +1,356 @@
+"""The batch apply engine against an in-memory destination: DESIGN.md §4 end to end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from talk_sync.apply import (
+    ApplyEngine,
+    ApplyError,
+    Destination,
+    Failed,
+    Incoming,
+    OpKind,
+    Rejected,
+    Stale,
+    WriteOp,
+    WriteOutcome,
+    Written,
+    synced_values,
+)
+from talk_sync.flows import Flow, get_flow
+from talk_sync.linkstore import LinkStatus, LinkStore
+from talk_sync.refs import Ref, Side, parse_ref
+
+REFERENCE_FIELDS = {
+    "customer_id": "customer",
+    "parent_id": "customer",
+    "project_id": "project",
+    "parent_task_id": "task",
+}
+
+
+class FakeCustompms(Destination):
+    """Records per type with versions; creates idempotent by key, updates checked by version."""
+
+    side = Side.CUSTOMPMS
+    reference_fields = REFERENCE_FIELDS
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[int, dict[str, Any]]] = {}
+        self.by_key: dict[str, dict[str, Any]] = {}
+        self.writes: list[WriteOp] = []
+        self.reject_names: set[str] = set()  # names refused with 422
+        self.fail_names: set[str] = set()  # names failing transiently
+        self.next_id = 1
+
+    # --- Destination -------------------------------------------------------------------------
+
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        return [self._one(op) for op in ops]
+
+    def _one(self, op: WriteOp) -> WriteOutcome:
+        self.writes.append(op)
+        kind = op.flow.custompms_type
+        if op.values.get("name") in self.fail_names:
+            return Failed("503 unavailable")
+        if op.values.get("name") in self.reject_names:
+            return Rejected(422, "name is not allowed", "name")
+        if op.kind is OpKind.CREATE:
+            if op.create_key in self.by_key:  # an idempotent replay
+                return Written(dict(self.by_key[op.create_key]))
+            record = {**op.values, "id": self.next_id, "version": 1}
+            self.next_id += 1
+            self.records.setdefault(kind, {})[record["id"]] = record
+            self.by_key[op.create_key or str(record["id"])] = record
+            return Written(dict(record))
+        record = self.records[kind][int(op.destination.key)]  # type: ignore[union-attr]
+        if (op.snapshot or {}).get("version") != record["version"]:
+            return Stale(dict(record))
+        record.update(op.values, version=record["version"] + 1)
+        return Written(dict(record))
+
+    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
+        return {ref: self.records.get(ref.type, {}).get(int(ref.key)) for ref in refs}
+
+    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
+        return str(record["id"])
+
+    # --- test helpers ------------------------------------------------------------------------
+
+    def edit(self, kind: str, key: int, **changes: Any) -> None:
+        """Someone edits the record in Custompms."""
+        record = self.records[kind][key]
+        record.update(changes, version=record["version"] + 1, updated_at=changes.get("at"))
+        record.pop("at", None)
+
+    def one(self, kind: str, **match: Any) -> dict[str, Any]:
+        found = [
+            r
+            for r in self.records.get(kind, {}).values()
+            if all(r.get(k) == v for k, v in match.items())
+        ]
+        assert len(found) == 1, found
+        return found[0]
+
+
+def incoming(flow: str, source: str, desired: dict[str, Any], **extra: Any) -> Incoming:
+    return Incoming(
+        get_flow(flow),
+        parse_ref(source),
+        desired,
+        source_values=extra.pop("source_values", {"name": desired.get("name")}),
+        **extra,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LinkStore]:
+    with LinkStore(tmp_path / "links.db") as opened:
+        yield opened
+
+
+@pytest.fixture
+def pms() -> FakeCustompms:
+    return FakeCustompms()
+
+
+def run(store: LinkStore, pms: Destination, batches: list[list[Incoming]], **options: Any):
+    """One run: start, apply each batch, finish; returns the report."""
+    engine = ApplyEngine(store, pms, **options)
+    engine.start()
+    for batch in batches:
+        engine.apply(batch)
+    return engine.finish()
+
+
+WORKSPACE = incoming("workspace_customer", "asana-workspace:1", {"name": "Acme"})
+TEAM = incoming(
+    "team_customer", "asana-team:2", {"name": "Delivery", "parent_id": "asana-workspace:1"}
+)
+BOARD = incoming(
+    "project_project", "asana-project:3", {"name": "Client projects", "customer_id": "asana-team:2"}
+)
+BOARD_TASK = incoming(
+    "board_task_project",
+    "asana-task:4",
+    {"name": "Northwind: ERP", "customer_id": "asana-project:3"},
+)
+SUBTASK = incoming(
+    "task_task",
+    "asana-task:5",
+    {"name": "Kickoff", "project_id": "asana-task:4", "parent_task_id": "asana-task:4"},
+)
+SUBSUBTASK = incoming(
+    "task_task",
+    "asana-task:6",
+    {"name": "Agenda", "project_id": "asana-task:5", "parent_task_id": "asana-task:5"},
+)
+ALL = [WORKSPACE, TEAM, BOARD, BOARD_TASK, SUBTASK, SUBSUBTASK]
+
+
+def test_children_before_parents_resolve_at_the_end_of_the_run(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    # Streams arrive in any order: tasks first, workspaces last.
+    report = run(store, pms, [[SUBSUBTASK, SUBTASK, BOARD_TASK], [BOARD], [TEAM], [WORKSPACE]])
+
+    acme = pms.one("customer", name="Acme")
+    delivery = pms.one("customer", name="Delivery")
+    board = pms.one("project", name="Client projects")
+    engagement = pms.one("project", name="Northwind: ERP")
+    kickoff = pms.one("task", name="Kickoff")
+    agenda = pms.one("task", name="Agenda")
+    assert delivery["parent_id"] == acme["id"]
+    assert board["customer_id"] == delivery["id"]
+    # A board task's customer is its board's customer (the ref landed on a project).
+    assert engagement["customer_id"] == delivery["id"]
+    # A board task's subtask belongs to the board task's project, with no parent task.
+    assert (kickoff["project_id"], kickoff["parent_task_id"]) == (engagement["id"], None)
+    # A deeper subtask takes its parent task's project.
+    assert (agenda["project_id"], agenda["parent_task_id"]) == (engagement["id"], kickoff["id"])
+    assert report.totals()["created"] == 6
+    assert report.totals()["skipped"] == 0
+    assert store.rejects() == []
+
+
+def test_second_run_without_edits_writes_nothing(store: LinkStore, pms: FakeCustompms) -> None:
+    run(store, pms, [ALL])
+    writes = len(pms.writes)
+    report = run(store, pms, [ALL])
+    assert len(pms.writes) == writes
+    assert report.writes == 0
+    assert report.totals()["unchanged"] == 6
+
+
+def test_update_sends_only_changed_fields(store: LinkStore, pms: FakeCustompms) -> None:
+    run(store, pms, [ALL])
+    edited = incoming(
+        "task_task",
+        "asana-task:5",
+        {**SUBTASK.desired, "name": "Kickoff!", "description": "  spaced  "},
+    )
+    report = run(store, pms, [[edited]])
+    assert pms.writes[-1].kind is OpKind.UPDATE
+    assert pms.writes[-1].values == {"name": "Kickoff!", "description": "  spaced  "}
+    assert report.counters["task_task"]["updated"] == 1
+    assert pms.one("task", name="Kickoff!")["description"] == "  spaced  "
+
+
+def test_concurrent_edit_of_another_field_survives(store: LinkStore, pms: FakeCustompms) -> None:
+    run(store, pms, [ALL])
+    kickoff = pms.one("task", name="Kickoff")
+    pms.edit("task", kickoff["id"], due_date="2026-05-01")
+    edited = incoming("task_task", "asana-task:5", {**SUBTASK.desired, "description": "agenda"})
+    report = run(store, pms, [[edited]])
+    record = pms.records["task"][kickoff["id"]]
+    assert (record["due_date"], record["description"]) == ("2026-05-01", "agenda")
+    assert report.conflicts == []
+    assert store.find("asana-task:5").custompms_snapshot["version"] == record["version"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "winner"),
+    [("newer_wins", "from asana"), ("custompms_wins", "from pms"), ("asana_wins", "from asana")],
+)
+def test_conflicting_edit_follows_the_policy_and_is_reported(
+    store: LinkStore, pms: FakeCustompms, policy: str, winner: str
+) -> None:
+    run(store, pms, [ALL])
+    kickoff = pms.one("task", name="Kickoff")
+    pms.edit("task", kickoff["id"], description="from pms", at="2026-01-01T00:00:00Z")
+    edited = Incoming(
+        SUBTASK.flow,
+        SUBTASK.source,
+        {**SUBTASK.desired, "description": "from asana"},
+        modified_at="2026-02-01T00:00:00Z",
+    )
+    report = run(store, pms, [[edited]], conflict_policy={"task_task": policy})
+    assert pms.records["task"][kickoff["id"]]["description"] == winner
+    (conflict,) = report.conflicts
+    assert (conflict.record, conflict.field) == ("asana-task:5", "description")
+    assert (conflict.asana, conflict.custompms) == ("from asana", "from pms")
+
+
+def test_rejected_record_is_kept_reported_and_retried_next_run(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    pms.reject_names.add("Delivery")
+    report = run(store, pms, [ALL])
+    (reject,) = report.rejects
+    assert (reject.record, reject.field) == ("asana-team:2", "name")
+    assert "422 name is not allowed" in reject.reason
+    # Its dependants wait; the others are written.
+    assert pms.one("customer", name="Acme")
+    kept = {r.source_key: r for r in store.rejects(side="custompms")}
+    assert set(kept) == {
+        f"asana-{s}" for s in ("team:2", "project:3", "task:4", "task:5", "task:6")
+    }
+    assert kept["asana-team:2"].field == "name"
+
+    pms.reject_names.clear()
+    report = run(store, pms, [])  # the tap sends nothing new: the kept records are replayed
+    assert report.totals()["created"] == 5
+    assert store.rejects() == []
+    assert pms.one("task", name="Agenda")
+
+
+def test_crash_after_begin_create_resumes_with_the_same_key(
+    store: LinkStore, pms: FakeCustompms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = ApplyEngine(store, pms)
+    monkeypatch.setattr(engine, "_record", _boom)
+    with pytest.raises(KeyboardInterrupt):
+        engine.apply([WORKSPACE])  # written, but the process dies before the links commit
+    assert store.find("asana-workspace:1").status is LinkStatus.PENDING
+    run(store, pms, [[WORKSPACE]])
+    assert len(pms.records["customer"]) == 1
+    assert store.find("asana-workspace:1").status is LinkStatus.LINKED
+    assert pms.writes[0].create_key == pms.writes[1].create_key
+
+
+def _boom(*_args: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def test_find_created_links_an_interrupted_create_without_writing(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    class Lookup(FakeCustompms):
+        def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
+            return next(iter(self.records.get("customer", {}).values()), None)
+
+    lookup = Lookup()
+    store.begin_create(1, "asana-workspace:1")
+    lookup.records["customer"] = {7: {"id": 7, "name": "Acme", "version": 1}}
+    report = run(store, lookup, [[WORKSPACE]])
+    assert lookup.writes == []
+    assert store.resolve("asana-workspace:1") == Ref(Side.CUSTOMPMS, "customer", "7")
+    assert report.totals()["unchanged"] == 1
+
+
+def test_delete_unlinks_by_default_and_can_be_ignored(store: LinkStore, pms: FakeCustompms) -> None:
+    run(store, pms, [ALL])
+    deleted = Incoming(get_flow("task_task"), parse_ref("asana-task:4"), {}, is_deleted=True)
+    ignored = run(store, pms, [[deleted]], delete_policy={"board_task_project": "ignore"})
+    assert store.find("asana-task:4").status is LinkStatus.LINKED
+    assert ignored.counters["board_task_project"]["skipped"] == 1
+
+    report = run(store, pms, [[deleted]])
+    assert store.find("asana-task:4").status is LinkStatus.UNLINKED
+    assert report.counters["board_task_project"]["unlinked"] == 1
+    assert pms.one("project", name="Northwind: ERP")  # never deleted on the other side
+    again = run(store, pms, [[BOARD_TASK]])
+    assert again.counters["board_task_project"]["skipped"] == 1  # not created again
+
+
+def test_dry_run_plans_and_reports_but_changes_nothing(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    run(store, pms, [[WORKSPACE, TEAM]])
+    links = store.links()
+    edited = incoming("team_customer", "asana-team:2", {**TEAM.desired, "name": "Delivery!"})
+    report = run(store, pms, [[edited, BOARD, SUBTASK]], dry_run=True)
+    assert len(pms.writes) == 2
+    assert store.links() == links
+    assert store.rejects() == []
+    changes = {(c.record, c.outcome) for c in report.changes}
+    assert ("asana-team:2", "updated") in changes
+    assert ("asana-project:3", "created") in changes
+    assert ("asana-task:5", "skipped") in changes  # its parent is not linked
+    assert report.to_dict()["dry_run"] is True
+
+
+def test_transient_failure_fails_the_run_after_recording_the_others(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    pms.fail_names.add("Acme")
+    other = incoming("workspace_customer", "asana-workspace:9", {"name": "Beta"})
+    engine = ApplyEngine(store, pms)
+    with pytest.raises(ApplyError, match="1 writes failed"):
+        engine.apply([WORKSPACE, other])
+    assert store.find("asana-workspace:9").status is LinkStatus.LINKED
+    assert store.find("asana-workspace:1").status is LinkStatus.PENDING
+
+
+def test_synced_values_flattens_asana_references() -> None:
+    task = {
+        "gid": "5",
+        "name": "Kickoff",
+        "assignee": {"gid": "9", "email": "Priya@Example.com"},
+        "parent": {"gid": "4", "name": "ERP"},
+        "memberships": [{"project": {"gid": "3", "name": "Board"}}],
+        "custom_fields": [],
+    }
+    assert synced_values(5, "asana", task) == {
+        "name": "Kickoff",
+        "assignee": "Priya@Example.com",
+        "parent": "4",
+        "project": "3",
+    }
+    assert synced_values(5, "asana", {"memberships": []}) == {"project": None}
+    team = {"gid": "2", "name": "Delivery", "organization": {"gid": "1"}}
+    assert synced_values(2, "asana", team)["organization"] == "1"
