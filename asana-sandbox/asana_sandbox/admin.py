@@ -77,7 +77,10 @@ async def act(request: Request) -> Response:
     sandbox = _authorized(request)
     if sandbox is None:
         return _denied()
-    payload: dict[str, Any] = await request.json()
+    try:
+        payload: dict[str, Any] = await request.json()
+    except ValueError:
+        return JSONResponse({"errors": [{"message": "Body must be JSON"}]}, status_code=400)
     method = str(payload.get("method", "get")).lower()
     path = str(payload.get("relative_path", ""))
     found = match(method, path)

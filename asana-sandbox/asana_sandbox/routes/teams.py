@@ -7,6 +7,7 @@ from typing import Any
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import ApiError, bad_request
 from asana_sandbox.resources import TEAM
+from asana_sandbox.routes.common import html_of
 
 _WRITABLE = tuple(name for name in TEAM.defaults if name != "custom_field_settings")
 
@@ -16,7 +17,7 @@ def _apply(team: dict[str, Any], data: dict[str, Any]) -> None:
         if name in data:
             team[name] = data[name]
     if "description" in data and "html_description" not in data:
-        team["html_description"] = f"<body>{data['description']}</body>"
+        team["html_description"] = html_of(data["description"])
 
 
 @route("get", "/workspaces/{workspace_gid}/teams")
