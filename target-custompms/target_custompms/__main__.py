@@ -1,0 +1,7 @@
+"""``python -m target_custompms``."""
+
+from __future__ import annotations
+
+from target_custompms.target import TargetCustompms
+
+TargetCustompms.cli()
