@@ -44,10 +44,7 @@ class WorkspacesStream(AsanaStream):
 
 
 class WorkspaceChildStream(AsanaStream):
-    """A full-table stream listed per workspace in scope, ordered by gid."""
-
-    #: List path under a workspace, e.g. ``/workspaces/{gid}/teams``.
-    child_path: ClassVar[str]
+    """A full-table stream listed per workspace in scope (``path`` has ``{workspace_gid}``)."""
 
     def workspaces(self) -> list[dict[str, Any]]:
         """Workspaces in scope that this stream reads."""
@@ -57,7 +54,7 @@ class WorkspaceChildStream(AsanaStream):
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
         for workspace in self.workspaces():
-            path = self.child_path.format(gid=workspace["gid"])
+            path = self.path.format(workspace_gid=workspace["gid"])
             for record in self.paginate(path, {"opt_fields": self.opt_fields}):
                 # A user belongs to several workspaces: emit it once.
                 seen.setdefault(record["gid"], record)
@@ -69,7 +66,6 @@ class TeamsStream(WorkspaceChildStream):
 
     name = "teams"
     path = "/workspaces/{workspace_gid}/teams"
-    child_path = "/workspaces/{gid}/teams"
     schema: ClassVar[dict] = schemas.TEAM
 
     @override
@@ -83,7 +79,6 @@ class UsersStream(WorkspaceChildStream):
 
     name = "users"
     path = "/workspaces/{workspace_gid}/users"
-    child_path = "/workspaces/{gid}/users"
     schema: ClassVar[dict] = schemas.USER_RECORD
 
 

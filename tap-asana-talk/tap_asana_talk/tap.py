@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TypeVar
 
 import requests
 from singer_sdk import Stream, Tap
@@ -14,6 +14,8 @@ from typing_extensions import override
 from tap_asana_talk import streams
 from tap_asana_talk.ratelimit import rate_limited_session
 from tap_asana_talk.task_sync import format_timestamp, parse_timestamp
+
+_S = TypeVar("_S", bound=Stream)
 
 DEFAULT_API_URL = "https://app.asana.com/api/1.0"
 
@@ -168,9 +170,11 @@ class TapAsanaTalk(Tap):
         """The projects stream, whose listing scopes the tasks stream."""
         return self._stream("projects", streams.ProjectsStream)
 
-    def _stream(self, name: str, kind: type[Any]) -> Any:
+    def _stream(self, name: str, kind: type[_S]) -> _S:
         stream = self.streams[name]
-        assert isinstance(stream, kind)
+        if not isinstance(stream, kind):  # pragma: no cover - discover_streams builds them
+            msg = f"stream {name!r} is a {type(stream).__name__}, not a {kind.__name__}"
+            raise TypeError(msg)
         return stream
 
 
