@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietDroppedConnections(logging.Filter):
+    """Drop uvicorn's error line for the connections the fault injector cuts on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -100,6 +107,7 @@ def _serve(args: argparse.Namespace) -> None:
         sync_token_max_age_hours=args.sync_token_max_age_hours,
     )
     app = create_app(settings)
+    logging.getLogger("uvicorn.error").addFilter(_QuietDroppedConnections())
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
 
 
