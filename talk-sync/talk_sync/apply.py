@@ -314,8 +314,10 @@ class ApplyEngine:
         #: Records to retry at the end of the run (waiting, or replayed rejects), by key.
         self._retry: dict[tuple[str, str], Incoming] = {}
         self._wait_reasons: dict[tuple[str, str], str] = {}
-        #: Keys already stored as rejects in this run (no extra attempt per retry pass).
-        self._kept: set[tuple[str, str]] = set()
+        #: Dry run: sources that would be created, so their dependants would be too.
+        self._would_create: set[str] = set()
+        #: What is stored as a reject, by key: a retry pass re-stores only a newer version.
+        self._kept: dict[tuple[str, str], Incoming] = {}
 
     # --- run lifecycle -----------------------------------------------------------------------
 
@@ -330,7 +332,7 @@ class ApplyEngine:
                     self.store.clear_reject(self.side, reject.stream, reject.source_key)
                 continue
             self._retry[item.key] = item
-            self._kept.add(item.key)
+            self._kept[item.key] = item
         return len(self._retry)
 
     def finish(self) -> RunReport:
@@ -421,6 +423,13 @@ class ApplyEngine:
         if decision.action is Action.SKIP:
             self.report.count(flow, Outcome.SKIPPED, record=source, detail=decision.reason)
             return _Effect(item)
+        if decision.action is Action.WAIT and self.dry_run:
+            if set(decision.unresolved.values()) <= self._would_create:
+                # Its references would be created earlier in this run: so would it be.
+                self._would_create.add(str(source))
+                fields = list(decision.values)
+                self.report.count(flow, Outcome.CREATED, record=source, fields=fields)
+                return _Effect(item)
         if decision.action is Action.WAIT:
             self._retry[item.key] = item
             self._wait_reasons[item.key] = decision.reason
@@ -431,6 +440,8 @@ class ApplyEngine:
             return _Effect(item, clear=True, source_snapshot=True)
         if self.dry_run:
             outcome = Outcome.CREATED if decision.action is Action.CREATE else Outcome.UPDATED
+            if outcome is Outcome.CREATED:
+                self._would_create.add(str(source))
             self.report.count(flow, outcome, record=source, fields=list(decision.changes))
             return _Effect(item)
         if decision.action is Action.CREATE:
@@ -571,12 +582,12 @@ class ApplyEngine:
                 self.store.unlink(item.source)
         if effect.source_snapshot:
             self.store.update_snapshots(item.source, **{item.source.side.value: item.source_values})
-        if effect.keep is not None and item.key not in self._kept:
+        if effect.keep is not None and self._kept.get(item.key) != item:
             reason, field_name = effect.keep
             self.store.record_reject(
                 self.side, item.flow.name, item.source, item.to_dict(), reason, field_name
             )
-            self._kept.add(item.key)
+            self._kept[item.key] = item
         if effect.clear:
             self._clear(item)
 
@@ -608,7 +619,7 @@ class ApplyEngine:
             self.store.record_reject(
                 self.side, flow.name, source, item.to_dict(), outcome.reason, outcome.field
             )
-            self._kept.add(item.key)
+            self._kept[item.key] = item
             reason = f"{outcome.status} {outcome.reason}"
             counts.append(
                 (flow, Outcome.REJECTED, source, [outcome.field] if outcome.field else None, reason)
@@ -626,7 +637,7 @@ class ApplyEngine:
     def _clear(self, item: Incoming) -> None:
         if item.key in self._kept:
             self.store.clear_reject(self.side, item.flow.name, item.source)
-            self._kept.discard(item.key)
+            del self._kept[item.key]
 
     def _source_snapshot(self, item: Incoming) -> dict[str, Any]:
         return {f"{item.source.side.value}_snapshot": dict(item.source_values)}

@@ -313,14 +313,17 @@ def test_dry_run_plans_and_reports_but_changes_nothing(
     run(store, pms, [[WORKSPACE, TEAM]])
     links = store.links()
     edited = incoming("team_customer", "asana-team:2", {**TEAM.desired, "name": "Delivery!"})
-    report = run(store, pms, [[edited, BOARD, SUBTASK]], dry_run=True)
+    report = run(store, pms, [[edited, SUBSUBTASK, BOARD_TASK, BOARD]], dry_run=True)
     assert len(pms.writes) == 2
     assert store.links() == links
     assert store.rejects() == []
     changes = {(c.record, c.outcome) for c in report.changes}
     assert ("asana-team:2", "updated") in changes
     assert ("asana-project:3", "created") in changes
-    assert ("asana-task:5", "skipped") in changes  # its parent is not linked
+    # Its board would be created in this run, so would the board task ...
+    assert ("asana-task:4", "created") in changes
+    # ... but the parent of this one is not in the run: it would wait.
+    assert ("asana-task:6", "skipped") in changes
     assert report.to_dict()["dry_run"] is True
 
 
