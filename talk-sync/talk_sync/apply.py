@@ -423,13 +423,12 @@ class ApplyEngine:
         if decision.action is Action.SKIP:
             self.report.count(flow, Outcome.SKIPPED, record=source, detail=decision.reason)
             return _Effect(item)
-        if decision.action is Action.WAIT and self.dry_run:
-            if set(decision.unresolved.values()) <= self._would_create:
-                # Its references would be created earlier in this run: so would it be.
-                self._would_create.add(str(source))
-                fields = list(decision.values)
-                self.report.count(flow, Outcome.CREATED, record=source, fields=fields)
-                return _Effect(item)
+        waits_for = set(decision.unresolved.values())
+        if decision.action is Action.WAIT and self.dry_run and waits_for <= self._would_create:
+            # Its references would be created earlier in this run: so would it be.
+            self._would_create.add(str(source))
+            self.report.count(flow, Outcome.CREATED, record=source, fields=list(decision.values))
+            return _Effect(item)
         if decision.action is Action.WAIT:
             self._retry[item.key] = item
             self._wait_reasons[item.key] = decision.reason
