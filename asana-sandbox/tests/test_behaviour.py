@@ -283,3 +283,13 @@ def test_latency_is_async_and_concurrency_is_limited(make_client: ClientFactory)
     assert statuses.count(200) >= 2
     assert 429 in statuses
     assert stats["concurrency_limited"] == statuses.count(429)
+
+
+def test_rejected_update_changes_nothing(api: ValidatingClient, demo: type[Demo]) -> None:
+    """A 400 on PUT leaves the record as it was (no half-applied fields)."""
+    board = demo.project_named(api, "Client projects")
+    task = api.get(f"/projects/{board}/tasks").json()["data"][0]
+    before = api.get(f"/tasks/{task['gid']}").json()["data"]
+    bad = {"name": "Half applied?", "start_on": "2030-01-02", "due_on": "2030-01-01"}
+    assert api.put(f"/tasks/{task['gid']}", json={"data": bad}).status_code == 400
+    assert api.get(f"/tasks/{task['gid']}").json()["data"] == before

@@ -171,7 +171,10 @@ def update_project(call: Call) -> Reply:
     team = call.data.get("team")
     if team is not None and team != project.get("team"):
         raise bad_request("team: The team of a project cannot be changed via the API")
-    changed = _apply(call, project, call.data)
+    # Validate on a copy: a request rejected with a 400 must not change anything.
+    draft = dict(project)
+    changed = _apply(call, draft, call.data)
+    project.update(draft)
     if changed:
         project["modified_at"] = store.now()
         activity.changed(store, call.me, "project", project, changed)

@@ -249,7 +249,10 @@ def update_task(call: Call) -> Reply:
     """Change the fields sent; ``modified_at`` moves when something changed."""
     store = call.store
     task = store.get("task", call.path["task_gid"], label="task")
-    changed = _apply(call, task, call.data, creating=False)
+    # Validate on a copy: a request rejected with a 400 must not change anything.
+    draft = dict(task)
+    changed = _apply(call, draft, call.data, creating=False)
+    task.update(draft)
     if changed:
         task["modified_at"] = store.now()
         activity.changed(store, call.me, "task", task, changed)
