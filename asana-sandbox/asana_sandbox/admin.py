@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from asana_sandbox.dispatch import dispatch, error_reply
 from asana_sandbox.errors import ApiError
 from asana_sandbox.limits import Stats
+from asana_sandbox.router import NO_ROUTE, match, query_from_data
 from asana_sandbox.sandbox import Sandbox
 from asana_sandbox.spec import API_PREFIX
 
@@ -72,8 +73,6 @@ async def act(request: Request) -> Response:
     Body: ``{"method": "put", "relative_path": "/tasks/1", "data": {...}, "user": "<gid>"}``.
     Tests use it to play "someone edits in Asana" between sync runs.
     """
-    from asana_sandbox.app import _query, match
-
     sandbox = _authorized(request)
     if sandbox is None:
         return _denied()
@@ -85,11 +84,11 @@ async def act(request: Request) -> Response:
     path = str(payload.get("relative_path", ""))
     found = match(method, path)
     if found is None:
-        reply = error_reply(ApiError(404, "No matching route for request"))
+        reply = error_reply(ApiError(404, NO_ROUTE))
         return JSONResponse(reply.body, status_code=reply.status)
     target, params = found
     if method == "get":
-        query, body = _query(payload.get("data")), None
+        query, body = query_from_data(payload.get("data")), None
     else:
         query, body = {}, {"data": payload.get("data") or {}}
     actor = payload.get("user") or sandbox.me

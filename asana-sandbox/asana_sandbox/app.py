@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,19 +15,19 @@ from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from asana_sandbox import seeds
-from asana_sandbox.dispatch import ROUTES, Call, Reply, Route, dispatch, error_reply
+from asana_sandbox.admin import router as admin_router
+from asana_sandbox.dispatch import ROUTES, Reply, Route, dispatch, error_reply
 from asana_sandbox.errors import ApiError, bad_request
 from asana_sandbox.events import EventHub
 from asana_sandbox.limits import RATE_LIMITED, Concurrency, Faults, Quota
+from asana_sandbox.router import NO_ROUTE
 from asana_sandbox.routes import batch as batch_routes
 from asana_sandbox.sandbox import Sandbox, Settings
 from asana_sandbox.spec import API_PREFIX
 from asana_sandbox.store import Store
 
-log = logging.getLogger("asana_sandbox")
 UNAUTHORIZED = "Not Authorized"
 READ_ONLY = "Forbidden: this token may only read"
-NO_ROUTE = "No matching route for request"
 FAULT_MESSAGES = {
     "500": "Server Error",
     "503": "The service is temporarily unavailable. Please try again later.",
@@ -62,78 +59,6 @@ class DroppedConnection(Response):
         headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b'{"data":{', "more_body": True})
-
-
-@dataclass(frozen=True)
-class _Matcher:
-    pattern: re.Pattern[str]
-    route: Route
-
-
-def _matchers() -> list[_Matcher]:
-    out = []
-    for target in ROUTES:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", target.path)
-        out.append(_Matcher(re.compile(f"^{regex}$"), target))
-    return out
-
-
-def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route and path parameters for a method and a path relative to /api/1.0."""
-    for matcher in _MATCHERS:
-        found = matcher.pattern.match(path)
-        if found and matcher.route.method == method:
-            return matcher.route, found.groupdict()
-    return None
-
-
-_MATCHERS = _matchers()
-
-
-def _query(values: Any) -> dict[str, str]:
-    """Batch ``data`` for a GET, as the query string it stands for."""
-    out = {}
-    for key, value in (values or {}).items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, list):
-            value = ",".join(str(item) for item in value)
-        out[key] = str(value)
-    return out
-
-
-def run_action(call: Call, action: dict[str, Any]) -> dict[str, Any]:
-    """Run one batch action through the normal dispatch; return its BatchResponse."""
-    sandbox = call.sandbox
-    path = action.get("relative_path")
-    method = str(action.get("method", "")).lower()
-    if not isinstance(path, str) or not path.startswith("/") or "?" in path:
-        reply = error_reply(bad_request("relative_path: Must be a path without a query string"))
-        return {"status_code": reply.status, "headers": {}, "body": reply.body}
-    found = match(method, path)
-    if found is None or found[0].path == "/batch":
-        reply = error_reply(ApiError(404, NO_ROUTE))
-        return {"status_code": reply.status, "headers": {}, "body": reply.body}
-    target, params = found
-    sandbox.stats.count_request(method, target.op.route)
-    sandbox.stats.batch_actions += 1
-    options = action.get("options") or {}
-    if method == "get":
-        query, body = _query(action.get("data")), None
-    else:
-        query, body = {}, {"data": action.get("data") or {}}
-    for key in ("limit", "offset"):
-        if key in options:
-            query[key] = str(options[key])
-    if options.get("fields"):
-        query["opt_fields"] = ",".join(options["fields"])
-    reply = dispatch(sandbox, target, params, query, body, api_path=path, base_url=call.base_url)
-    headers: dict[str, str] = {}
-    if reply.status == 201:
-        headers["location"] = f"/{target.path.split('/')[1]}/{reply.body['data']['gid']}"
-    if target.is_write and reply.status < 300:
-        sandbox.mark_written()
-    return {"status_code": reply.status, "headers": headers, "body": reply.body}
 
 
 def _bearer(request: Request) -> str | None:
@@ -291,8 +216,6 @@ async def _autosave(sandbox: Sandbox) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """The FastAPI application for one sandbox."""
-    from asana_sandbox.admin import router as admin_router
-
     sandbox = build_sandbox(settings)
 
     @contextlib.asynccontextmanager

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from asana_sandbox.app import match
+from asana_sandbox import routes as _routes  # noqa: F401 - registers every route
+from asana_sandbox.router import match
 from asana_sandbox.spec import API_PREFIX, schema_defs, validator_for
 
 

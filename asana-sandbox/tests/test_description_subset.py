@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asana_sandbox.dispatch import ROUTES
+from asana_sandbox.routes import ROUTES
 from asana_sandbox.spec import load_description, operations, schema_defs, to_json_schema
 
 

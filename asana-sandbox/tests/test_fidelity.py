@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from asana_sandbox.conformance import ValidatingClient
-from asana_sandbox.dispatch import ROUTES
+from asana_sandbox.routes import ROUTES
 from asana_sandbox.testing import SandboxServer
 
 if TYPE_CHECKING:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asana_sandbox.dispatch import ROUTES
 from asana_sandbox.routes import (  # noqa: F401 - imported for their @route registrations
     batch,
     events,
@@ -12,3 +13,5 @@ from asana_sandbox.routes import (  # noqa: F401 - imported for their @route reg
     users,
     workspaces,
 )
+
+__all__ = ["ROUTES"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import bad_request
+from asana_sandbox.router import run_action
 
 MAX_ACTIONS = 10
 
@@ -22,8 +23,6 @@ def action_count(body: Any) -> int:
 @route("post", "/batch")
 def create_batch(call: Call) -> Reply:
     """Run each action through the same routes a direct call would use."""
-    from asana_sandbox.app import run_action  # the router lives in app; imported lazily
-
     actions = call.data.get("actions")
     if not actions:
         raise bad_request("actions: Missing input")
