@@ -15,12 +15,30 @@ __all__ = ["asana_sandbox"]
 ClientFactory = Callable[..., ValidatingClient]
 
 
+#: Every validating client of the session, for the count in the terminal summary.
+_CLIENTS: list[ValidatingClient] = []
+
+
 def _client(server: SandboxServer, token: str | None = None) -> ValidatingClient:
-    return ValidatingClient(
+    client = ValidatingClient(
         base_url=server.api_url,
         headers={"Authorization": f"Bearer {token or server.token}"},
         timeout=30,
     )
+    _CLIENTS.append(client)
+    return client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many responses were checked against Asana's description."""
+    counters = {id(client.validated): client.validated for client in _CLIENTS}
+    if counters:
+        total = sum(sum(counter.values()) for counter in counters.values())
+        routes = {(method, path) for counter in counters.values() for method, path, _ in counter}
+        terminalreporter.write_line(
+            f"asana-sandbox: {total} responses on {len(routes)} routes validated against "
+            "Asana's OpenAPI description"
+        )
 
 
 @pytest.fixture(scope="module")
