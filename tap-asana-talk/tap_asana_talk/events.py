@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tap_asana_talk.schemas import IS_DELETED, TASK
+
 #: Event actions after which a task must be read again.
 _REREAD_ACTIONS = frozenset({"added", "changed", "removed", "undeleted"})
 
@@ -22,6 +24,8 @@ class TaskChanges:
 
     touched: set[str] = field(default_factory=set)
     deleted: dict[str, str | None] = field(default_factory=dict)
+    #: Tasks added to the project itself (not subtasks): their subtasks are new here too.
+    entered: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         """True when any task needs attention."""
@@ -43,8 +47,22 @@ class TaskChanges:
             elif action in _REREAD_ACTIONS:
                 self.deleted.pop(gid, None)
                 self.touched.add(gid)
+                if (
+                    action == "added"
+                    and (event.get("parent") or {}).get("resource_type") == "project"
+                ):
+                    self.entered.add(gid)
 
 
 def deleted_record(gid: str, deleted_at: str | None) -> dict[str, Any]:
-    """The record a deleted task is emitted as (``modified_at`` is the deletion time)."""
-    return {"gid": gid, "is_deleted": True, "modified_at": deleted_at}
+    """The record a deleted task is emitted as (``modified_at`` is the deletion time).
+
+    Every other property of the schema is present and null, so a stream map that reads any
+    field (``name: name``) works on a delete too instead of failing on a missing name.
+    """
+    return {
+        **dict.fromkeys(TASK["properties"]),
+        "gid": gid,
+        IS_DELETED: True,
+        "modified_at": deleted_at,
+    }
