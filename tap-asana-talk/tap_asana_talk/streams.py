@@ -13,7 +13,12 @@ from typing_extensions import override
 from tap_asana_talk import schemas
 from tap_asana_talk.client import AsanaStream, ResourceUnavailableError
 from tap_asana_talk.concurrency import ordered_map
-from tap_asana_talk.task_sync import ProjectCursor, ProjectTaskReader, parse_timestamp
+from tap_asana_talk.task_sync import (
+    ProjectCursor,
+    ProjectResult,
+    ProjectTaskReader,
+    parse_timestamp,
+)
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -172,7 +177,7 @@ class TasksStream(AsanaStream):
                 lookback=timedelta(seconds=int(self.config["lookback_window_seconds"])),
             )
 
-            def read(project: str) -> Any:
+            def read(project: str) -> ProjectResult | None:
                 return reader.read(project, ProjectCursor.from_state(cursors.get(project)))
 
             for project, result in ordered_map(outer, read, projects, window=2 * workers):

@@ -17,11 +17,11 @@ read shows up in the next run's events: no change is lost between runs.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from tap_asana_talk.client import ResourceUnavailableError, SyncTokenExpiredError
@@ -29,8 +29,6 @@ from tap_asana_talk.events import TaskChanges, deleted_record
 
 if TYPE_CHECKING:
     from tap_asana_talk.client import AsanaStream
-
-logger = logging.getLogger(__name__)
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -88,6 +86,7 @@ class ProjectTaskReader:
         self._start_date = start_date
         self._lookback = lookback
         self._now = now
+        self._logger = stream.logger
 
     def read(self, project: str, cursor: ProjectCursor) -> ProjectResult | None:
         """Everything that changed in ``project`` since ``cursor``; None if inaccessible."""
@@ -97,11 +96,13 @@ class ProjectTaskReader:
             try:
                 changes, token = self._events(project, cursor.sync)
             except SyncTokenExpiredError as expired:
-                logger.info("Sync token of project %s expired: rescanning the project", project)
+                self._logger.info(
+                    "Sync token of project %s expired: rescanning the project", project
+                )
                 return self._full_scan(project, expired.sync or self._fresh_token(project))
             return self._incremental(project, cursor, changes, token)
         except ResourceUnavailableError as exc:
-            logger.warning("Skipping project %s: %s", project, exc)
+            self._logger.warning("Skipping project %s: %s", project, exc)
             return None
 
     # Events
@@ -141,43 +142,62 @@ class ProjectTaskReader:
             return ProjectResult([], ProjectCursor(token, cursor.since))
         found: dict[str, dict[str, Any]] = {}
         if changes.touched:
-            params = self._task_params(project=project)
-            if cursor.since:
-                params["modified_since"] = format_timestamp(
-                    parse_timestamp(cursor.since) - self._lookback
-                )
-            # The overlap widens the query only: a listed task is new to the target when
-            # an event names it or it is newer than the bookmark, never merely for being
-            # inside the window (it was emitted last time).
-            found = {
-                task["gid"]: task
-                for task in self._stream.paginate("/tasks", params)
-                if task["gid"] in changes.touched or _newer(task, cursor.since)
-            }
+            found = self._list_changed(project, cursor, changes)
         missing = sorted(changes.touched - found.keys())
-        for gid, task in zip(missing, self._pool.map(self._read_task, missing), strict=True):
+        for gid, (task, gone) in zip(
+            missing, self._pool.map(self._read_task, missing), strict=True
+        ):
             if task is not None:
                 found[gid] = task
-            elif gid not in changes.deleted:
-                changes.deleted[gid] = format_timestamp(self._now())
+            elif gone:
+                changes.deleted.setdefault(gid, format_timestamp(self._now()))
+        # A task that entered the project brings subtasks this project never listed.
+        entered = [found[gid] for gid in sorted(changes.entered & found.keys())]
+        for subtask in self._subtask_trees(entered):
+            found.setdefault(subtask["gid"], subtask)
         records = list(found.values())
         deletions = [
-            deleted_record(gid, when) for gid, when in changes.deleted.items() if gid not in found
+            deleted_record(gid, when)
+            for gid, when in sorted(changes.deleted.items())
+            if gid not in found
         ]
         return ProjectResult(
-            order_parents_first(records) + sorted(deletions, key=lambda r: r["gid"]),
-            self._advance(cursor, token, records),
+            order_parents_first(records) + deletions, self._advance(cursor, token, records)
         )
 
-    def _read_task(self, gid: str) -> dict[str, Any] | None:
-        """One task by gid; None when it no longer exists (404)."""
+    def _list_changed(
+        self, project: str, cursor: ProjectCursor, changes: TaskChanges
+    ) -> dict[str, dict[str, Any]]:
+        """The project's tasks modified since the bookmark (less the lookback window).
+
+        The window widens the query only: a listed task is emitted when an event names it
+        or it is newer than the bookmark, not merely for being inside the window (it was
+        emitted last time).
+        """
+        params = self._task_params(project=project)
+        if cursor.since:
+            since = parse_timestamp(cursor.since) - self._lookback
+            params["modified_since"] = format_timestamp(since)
+        return {
+            task["gid"]: task
+            for task in self._stream.paginate("/tasks", params)
+            if task["gid"] in changes.touched or _newer(task, cursor.since)
+        }
+
+    def _read_task(self, gid: str) -> tuple[dict[str, Any] | None, bool]:
+        """One task by gid, and whether it is gone (404).
+
+        A task the token may not read (401/403) is skipped with a warning rather than
+        reported deleted, and does not hold the rest of its project back.
+        """
         try:
-            body = self._stream.get_json(f"/tasks/{gid}", {"opt_fields": self._stream.opt_fields})
+            body = self._stream.get_json(f"/tasks/{gid}", self._task_params())
         except ResourceUnavailableError as exc:
-            if exc.status != 404:
-                raise
-            return None
-        return body.get("data")
+            if exc.status == HTTPStatus.NOT_FOUND:
+                return None, True
+            self._logger.warning("Skipping task %s: %s", gid, exc)
+            return None, False
+        return body.get("data"), False
 
     def _subtask_trees(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Every subtask below ``tasks``, one level per round, each level fetched in parallel."""

@@ -122,3 +122,18 @@ def test_interrupted_run_resumes_without_losing_changes(
 
     assert seen | set(resumed.by_gid("tasks")) >= everything
     assert resumed.by_gid("tasks")[SUBTASK]["name"] == "Edited while the tap was down"
+
+
+def test_task_moved_into_a_project_brings_its_subtasks(sandbox: SandboxServer) -> None:
+    config = tap_config(sandbox)
+    workspace = run_tap(config).records("workspaces")[0]["gid"]
+    loose = sandbox.act("post", "/tasks", {"name": "Loose task", "workspace": workspace})["data"]
+    child = sandbox.act("post", f"/tasks/{loose['gid']}/subtasks", {"name": "Its subtask"})["data"]
+    first = run_tap(config)
+    assert loose["gid"] not in first.by_gid("tasks")  # in no project yet
+
+    sandbox.act("post", f"/tasks/{loose['gid']}/addProject", {"project": BOARD})
+    second = run_tap(config, first.state)
+
+    assert set(second.by_gid("tasks")) == {loose["gid"], child["gid"]}
+    assert second.by_gid("tasks")[child["gid"]]["parent"]["gid"] == loose["gid"]
