@@ -231,18 +231,24 @@ def build(store: Store) -> None:
     for team_gid, team_name in zip(team_gids, team_names, strict=True):
         for project_index, (project_name, task_names) in enumerate(PROJECTS[team_name]):
             archived = project_name == "Marketing campaigns"
+            # A finished project: completed in the Asana app (the API cannot complete one).
+            finished = project_name == "Office move"
+            completion = (
+                {"completed": True, "completed_at": tick(1), "completed_by": me} if finished else {}
+            )
             project = new_project(
                 project_name,
                 org["gid"],
                 team_gid,
                 ("To do", "Doing", "Done"),
                 archived=archived,
+                **completion,
                 color=("light-green", "light-orange", "light-purple")[project_index % 3],
                 due_on=format_ms(parse_ms(BASE) + (120 + project_index * 30) * 86_400_000)[:10],
             )
             sections = store.sections_by_project[project]
             for task_index, task_name in enumerate(task_names):
-                done = archived or task_index == 0
+                done = archived or finished or task_index == 0
                 due_fields: dict[str, object] = {}
                 if task_index % 3 == 1:
                     due_fields["due_at"] = format_ms(
