@@ -293,3 +293,16 @@ def test_rejected_update_changes_nothing(api: ValidatingClient, demo: type[Demo]
     bad = {"name": "Half applied?", "start_on": "2030-01-02", "due_on": "2030-01-01"}
     assert api.put(f"/tasks/{task['gid']}", json={"data": bad}).status_code == 400
     assert api.get(f"/tasks/{task['gid']}").json()["data"] == before
+
+
+def test_events_come_in_pages_of_100_with_has_more(api: ValidatingClient, demo: type[Demo]) -> None:
+    """More than 100 new events: has_more, and the next token picks up the rest."""
+    board = demo.project_named(api, "Client projects")
+    token = api.get("/events", params={"resource": board}).json()["sync"]
+    task = api.get(f"/projects/{board}/tasks").json()["data"][0]["gid"]
+    for index in range(105):
+        api.put(f"/tasks/{task}", json={"data": {"name": f"Version {index}"}})
+    first = api.get("/events", params={"resource": board, "sync": token}).json()
+    assert (len(first["data"]), first["has_more"]) == (100, True)
+    rest = api.get("/events", params={"resource": board, "sync": first["sync"]}).json()
+    assert (len(rest["data"]), rest["has_more"]) == (5, False)
