@@ -38,9 +38,11 @@ _FLOW_NAMES = [flow.name for flow in FLOWS]
 def _policy_setting(name: str, options: list[str], default: str, description: str) -> th.Property:
     """A setting that is one policy for every flow or a mapping per flow (plus ``default``)."""
     one = {"type": "string", "enum": options}
+    per_flow = {"type": "object", "additionalProperties": one}
     return th.Property(
         name,
-        th.CustomType({"anyOf": [one, {"type": "object", "additionalProperties": one}]}),
+        # oneOf, not anyOf: the SDK appends a bare "null" to an anyOf, which is no schema.
+        th.CustomType({"oneOf": [one, per_flow]}),
         default=default,
         description=description,
     )

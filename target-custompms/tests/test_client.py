@@ -1,0 +1,112 @@
+"""The Custompms client: retries with backoff honouring Retry-After, refusals, no token leaks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+from target_custompms.client import (
+    MAX_RETRY_AFTER_SECONDS,
+    CustompmsClient,
+    CustompmsError,
+    TransientError,
+)
+
+TOKEN = "s3cret-token-value"
+
+
+def response(
+    status: int, body: Any = None, headers: dict[str, str] | None = None
+) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = json.dumps(body if body is not None else {}).encode()
+    answer.headers.update({"Content-Type": "application/json", **(headers or {})})
+    return answer
+
+
+class ScriptedSession(requests.Session):
+    """Answers each request with the next scripted response (or raises it)."""
+
+    def __init__(self, *answers: requests.Response | Exception) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.calls.append((method, url, kwargs))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def client(session: ScriptedSession, sleeps: list[float], **options: Any) -> CustompmsClient:
+    return CustompmsClient(
+        "http://pms.test/api/v1/", TOKEN, session=session, sleep=sleeps.append, **options
+    )
+
+
+def test_429_waits_at_least_retry_after_then_succeeds() -> None:
+    sleeps: list[float] = []
+    session = ScriptedSession(
+        response(429, headers={"Retry-After": "7"}),
+        response(200, {"results": [{"status": "created"}]}),
+    )
+    results = client(session, sleeps).bulk_upsert("tasks", [{"name": "a"}])
+    assert results == [{"status": "created"}]
+    assert len(sleeps) == 1
+    assert sleeps[0] >= 7
+    method, url, kwargs = session.calls[0]
+    assert (method, url, kwargs["json"]) == (
+        "POST",
+        "http://pms.test/api/v1/tasks/bulk",
+        {"records": [{"name": "a"}]},
+    )
+    assert session.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_retry_after_is_capped() -> None:
+    sleeps: list[float] = []
+    slow = response(503, headers={"Retry-After": "86400"})
+    client(ScriptedSession(slow, response(200, {"id": 1})), sleeps).get("tasks", 1)
+    assert sleeps == [MAX_RETRY_AFTER_SECONDS]
+
+
+def test_connection_errors_and_5xx_back_off_exponentially_then_give_up() -> None:
+    sleeps: list[float] = []
+    session = ScriptedSession(
+        requests.ConnectionError(f"cannot reach http://x?token={TOKEN}"),
+        response(500),
+        response(502),
+    )
+    with pytest.raises(TransientError, match="still failing after 3 attempts: HTTP 502") as error:
+        client(session, sleeps, max_retries=2, backoff_factor=1.0).get("tasks", 1)
+    assert TOKEN not in str(error.value)
+    assert len(sleeps) == 2
+    assert 0.5 <= sleeps[0] <= 1 < sleeps[1] <= 2
+
+
+def test_4xx_is_a_refusal_without_retry_naming_the_problem() -> None:
+    sleeps: list[float] = []
+    problem = {"status": 422, "detail": "The request is not valid.", "errors": [{"field": "x"}]}
+    with pytest.raises(CustompmsError) as error:
+        client(ScriptedSession(response(422, problem)), sleeps).bulk_upsert("tasks", [{}])
+    assert (error.value.status, error.value.problem) == (422, problem)
+    assert "422 The request is not valid." in str(error.value)
+    assert sleeps == []
+
+
+def test_get_of_a_missing_record_is_none() -> None:
+    assert client(ScriptedSession(response(404, {"status": 404})), []).get("tasks", 9) is None
+
+
+def test_bulk_upsert_refuses_more_than_the_contract_allows() -> None:
+    with pytest.raises(ValueError, match="at most 1000"):
+        client(ScriptedSession(), []).bulk_upsert("tasks", [{}] * 1001)
+
+
+def test_repr_has_no_token() -> None:
+    assert TOKEN not in repr(client(ScriptedSession(), []))

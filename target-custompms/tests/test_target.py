@@ -1,0 +1,182 @@
+"""target-custompms in process, against the reference Custompms server.
+
+Records are fed already mapped (stream = flow name), as the stream maps in meltano.yml
+produce them; the end-to-end tests cover the maps themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from custompms.testing import CustompmsServer, running_server
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.testing import get_target_test_class
+from talk_sync import LinkStatus, LinkStore
+from target_custompms.target import TargetCustompms
+
+STATE = {"bookmarks": {"workspaces": {"done": True}}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CustompmsServer]:
+    with running_server(tmp_path_factory.mktemp("custompms") / "pms.db") as running:
+        yield running
+
+
+def settings(server: CustompmsServer, tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "api_url": server.api_url,
+        "api_token": server.token,
+        "link_store_url": str(tmp_path / "links.db"),
+        "report_path": str(tmp_path / "report.json"),
+        **extra,
+    }
+
+
+def workspace(gid: str, name: str) -> dict[str, Any]:
+    raw = {"gid": gid, "name": name, "email_domains": [f"{gid}.example"]}
+    return {
+        "external_id": f"asana-workspace:{gid}",
+        "name": name,
+        "email_domains": raw["email_domains"],
+        "_source": raw,
+    }
+
+
+def messages(*records: dict[str, Any]) -> str:
+    schema = {
+        "type": "object",
+        "properties": {
+            "external_id": {"type": "string"},
+            "name": {"type": "string"},
+            "email_domains": {"type": "array", "items": {"type": "string"}},
+            "_source": {"type": "object"},
+        },
+    }
+    lines = [
+        {
+            "type": "SCHEMA",
+            "stream": "workspace_customer",
+            "schema": schema,
+            "key_properties": ["external_id"],
+        },
+        *({"type": "RECORD", "stream": "workspace_customer", "record": r} for r in records),
+        {"type": "STATE", "value": STATE},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def run(config: dict[str, Any], lines: str) -> list[dict[str, Any]]:
+    """Run the target on ``lines``; the STATE messages it wrote."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        TargetCustompms(config=config).listen(io.StringIO(lines))
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+def customers(server: CustompmsServer) -> dict[str, dict[str, Any]]:
+    page = httpx.get(f"{server.api_url}/customers?limit=1000", headers=server.headers).json()
+    return {record["external_id"]: record for record in page["data"]}
+
+
+def test_state_follows_the_writes_and_the_link_commit(
+    server: CustompmsServer, tmp_path: Path
+) -> None:
+    config = settings(server, tmp_path)
+    states = run(config, messages(workspace("101", "Acme"), workspace("102", "Beta")))
+    assert states == [STATE]
+    written = customers(server)
+    assert written["asana-workspace:101"]["email_domains"] == ["101.example"]
+    with LinkStore(config["link_store_url"]) as store:
+        link = store.find("asana-workspace:101")
+        assert link.status is LinkStatus.LINKED
+        assert str(link.custompms) == f"custompms-customer:{written['asana-workspace:101']['id']}"
+        assert link.asana_snapshot == {"name": "Acme", "email_domains": ["101.example"]}
+        assert link.custompms_snapshot["version"] == 1
+    report = json.loads(Path(config["report_path"]).read_text())
+    assert report["flows"]["workspace_customer"]["created"] == 2
+
+
+def test_a_failing_custompms_fails_the_run_without_state(tmp_path: Path) -> None:
+    config = {
+        "api_url": "http://127.0.0.1:9/api/v1",  # nothing listens there
+        "api_token": "t",
+        "link_store_url": str(tmp_path / "links.db"),
+        "report_path": str(tmp_path / "report.json"),
+        "max_retries": 0,
+    }
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(RuntimeError, match="writes failed"):
+        TargetCustompms(config=config).listen(io.StringIO(messages(workspace("103", "C"))))
+    assert out.getvalue() == ""  # no STATE: the tap sends the record again next run
+    with LinkStore(config["link_store_url"]) as store:
+        assert store.find("asana-workspace:103").status is LinkStatus.PENDING
+
+
+def test_dry_run_writes_nothing_and_emits_no_state(server: CustompmsServer, tmp_path: Path) -> None:
+    config = settings(server, tmp_path, dry_run=True)
+    assert run(config, messages(workspace("104", "Dry"))) == []
+    assert "asana-workspace:104" not in customers(server)
+    report = json.loads(Path(config["report_path"]).read_text())
+    assert report["dry_run"] is True
+    assert report["changes"][0]["record"] == "asana-workspace:104"
+    with LinkStore(config["link_store_url"]) as store:
+        assert store.links() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"conflict_policy": "loudest_wins"}, "conflict_policy"),
+        ({"conflict_policy": {"task_tasks": "asana_wins"}}, "conflict_policy: unknown flow"),
+        ({"delete_policy": "delete"}, "delete_policy"),
+        ({"api_url": "ftp://pms.example/api/v1"}, "api_url"),
+        ({"batch_size": 5000}, "batch_size"),
+    ],
+)
+def test_bad_config_fails_at_once_naming_the_setting(
+    tmp_path: Path, overrides: dict[str, Any], message: str
+) -> None:
+    config = {
+        "api_url": "http://127.0.0.1:9/api/v1",
+        "api_token": "s3cret-token",
+        "link_store_url": str(tmp_path / "links.db"),
+        **overrides,
+    }
+    with pytest.raises(ConfigValidationError) as error:
+        TargetCustompms(config=config)
+    errors = " | ".join(error.value.errors)
+    assert message in errors
+    assert "s3cret-token" not in errors
+
+
+def test_missing_token_is_named() -> None:
+    with pytest.raises(ConfigValidationError) as error:
+        TargetCustompms(config={"api_url": "http://127.0.0.1:9/api/v1"})
+    assert any("api_token" in line for line in error.value.errors)
+
+
+# The SDK's standard target tests: their canned streams are not flows, so the target must
+# read them all and skip them, and still follow the Singer spec (schemas before records,
+# key properties present).
+StandardTargetTests = get_target_test_class(
+    target_class=TargetCustompms,
+    config={
+        "api_url": "http://127.0.0.1:9/api/v1",
+        "api_token": "t",
+        "link_store_url": "sqlite://",  # in memory: nothing to write for these streams
+        "report_path": str(Path(tempfile.gettempdir()) / "target-custompms-standard-tests.json"),
+    },
+)
+
+
+class TestTargetCustompms(StandardTargetTests):  # type: ignore[valid-type,misc]
+    """Standard target tests."""
