@@ -359,15 +359,16 @@ class ApplyEngine:
             latest[item.key] = item  # a record seen twice in a batch: its last version wins
         effects: list[_Effect] = []
         pending: list[_Pending] = []
-        for item in latest.values():
-            self._retry.pop(item.key, None)
-            if item.is_deleted:
-                effects.append(self._delete(item))
-                continue
-            decision = self._plan(item)
-            if decision.action is Action.CREATE and decision.resuming and not self.dry_run:
-                decision = self._recover(item, decision)
-            effects.append(self._decided(item, decision, pending))
+        with self.store.transaction():  # one consistent read of the links for the batch
+            for item in latest.values():
+                self._retry.pop(item.key, None)
+                if item.is_deleted:
+                    effects.append(self._delete(item))
+                    continue
+                decision = self._plan(item)
+                if decision.action is Action.CREATE and decision.resuming and not self.dry_run:
+                    decision = self._recover(item, decision)
+                effects.append(self._decided(item, decision, pending))
         if self.dry_run:
             return
         self._begin_creates(pending)
@@ -468,6 +469,8 @@ class ApplyEngine:
 
     def _delete(self, item: Incoming) -> _Effect:
         """A record deleted in the source: unlink (never delete the other side) or ignore."""
+        for key in [key for key in self._retry if key[1] == str(item.source)]:
+            del self._retry[key]  # kept under another flow (e.g. a board task): never replay
         link = self.store.find(item.source)
         flow = link.flow if link is not None else item.flow
         if delete_policy_for(self.delete_policy, flow) is DeletePolicy.IGNORE:
@@ -634,9 +637,10 @@ class ApplyEngine:
             failures.append(f"{source}: {getattr(outcome, 'reason', outcome)}")
 
     def _clear(self, item: Incoming) -> None:
-        if item.key in self._kept:
-            self.store.clear_reject(self.side, item.flow.name, item.source)
-            del self._kept[item.key]
+        """Forget what was kept for the record, under any flow: it is applied (or deleted)."""
+        for key in [key for key in self._kept if key[1] == str(item.source)]:
+            self.store.clear_reject(self.side, key[0], item.source)
+            del self._kept[key]
 
     def _source_snapshot(self, item: Incoming) -> dict[str, Any]:
         return {f"{item.source.side.value}_snapshot": dict(item.source_values)}

@@ -357,3 +357,17 @@ def test_synced_values_flattens_asana_references() -> None:
     assert synced_values(5, "asana", {"memberships": []}) == {"project": None}
     team = {"gid": "2", "name": "Delivery", "organization": {"gid": "1"}}
     assert synced_values(2, "asana", team)["organization"] == "1"
+
+
+def test_delete_forgets_a_record_kept_under_another_flow(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    pms.reject_names.add("Northwind: ERP")
+    run(store, pms, [ALL])
+    assert "asana-task:4" in {r.source_key for r in store.rejects()}
+    # Deleted tasks arrive without memberships, so through the task flow.
+    deleted = Incoming(get_flow("task_task"), parse_ref("asana-task:4"), {}, is_deleted=True)
+    pms.reject_names.clear()
+    run(store, pms, [[deleted]])
+    assert "asana-task:4" not in {r.source_key for r in store.rejects()}
+    assert [r for r in pms.records["project"].values() if r["name"] == "Northwind: ERP"] == []
