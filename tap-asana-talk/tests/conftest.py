@@ -1,54 +1,11 @@
-"""Fixtures: the offline Asana sandbox and an in-process tap runner."""
+"""Fixtures: the offline Asana sandbox for one test."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from asana_sandbox.testing import SandboxServer, running_sandbox
-from tap_asana_talk.tap import TapAsanaTalk
-
-
-@dataclass
-class TapRun:
-    """The Singer messages one tap run wrote."""
-
-    messages: list[dict[str, Any]]
-
-    def records(self, stream: str) -> list[dict[str, Any]]:
-        """RECORD payloads of one stream, in output order."""
-        return [
-            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
-        ]
-
-    def by_gid(self, stream: str) -> dict[str, dict[str, Any]]:
-        """RECORD payloads of one stream keyed by gid."""
-        return {record["gid"]: record for record in self.records(stream)}
-
-    @property
-    def state(self) -> dict[str, Any]:
-        """The last STATE value."""
-        states = [m["value"] for m in self.messages if m["type"] == "STATE"]
-        return states[-1] if states else {}
-
-
-def tap_config(server: SandboxServer, **extra: Any) -> dict[str, Any]:
-    """Config pointing the tap at a sandbox."""
-    return {"access_token": server.token, "api_url": server.api_url, **extra}
-
-
-def run_tap(config: dict[str, Any], state: dict[str, Any] | None = None) -> TapRun:
-    """Sync every stream in-process and collect what it wrote to stdout."""
-    tap = TapAsanaTalk(config=config, state=state, parse_env_config=False)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        tap.sync_all()
-    return TapRun([json.loads(line) for line in out.getvalue().splitlines() if line])
 
 
 @pytest.fixture
