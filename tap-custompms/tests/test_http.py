@@ -69,10 +69,13 @@ def test_walks_cursor_pages_with_filters_and_headers(stub_api: StubApi) -> None:
 @pytest.mark.parametrize(
     ("retry_after", "least", "most"),
     [
-        pytest.param("7", 7, 8, id="delay-seconds"),
-        # An HTTP date has whole-second precision and the clock moves on meanwhile.
+        pytest.param(lambda: "7", 7, 8, id="delay-seconds"),
+        # An HTTP date has whole-second precision and the clock moves on meanwhile. It is
+        # made when the test runs, not when it is collected (minutes earlier in a full run).
         pytest.param(
-            format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True),
+            lambda: format_datetime(
+                datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True
+            ),
             100,
             121,
             id="http-date",
@@ -80,11 +83,15 @@ def test_walks_cursor_pages_with_filters_and_headers(stub_api: StubApi) -> None:
     ],
 )
 def test_retry_after_is_honoured_on_429(
-    stub_api: StubApi, sleeps: list[float], retry_after: str, least: float, most: float
+    stub_api: StubApi,
+    sleeps: list[float],
+    retry_after: t.Callable[[], str],
+    least: float,
+    most: float,
 ) -> None:
     stub_api.script(
         "customers",
-        Reply(429, problem(429, "Too Many Requests"), headers={"Retry-After": retry_after}),
+        Reply(429, problem(429, "Too Many Requests"), headers={"Retry-After": retry_after()}),
         Reply(body={"data": [customer(1, "2026-02-01T00:00:00.000001Z")], "next_cursor": None}),
     )
 
