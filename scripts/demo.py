@@ -1,93 +1,181 @@
-"""`make demo`: start both local servers with sample data and show them serving.
+"""`make demo`: the two-way sync, end to end, on this machine.
 
-The two-way sync pipelines are added to this demo as their plugins land; for now it shows the
-Custompms reference server and the Asana sandbox, each with its sample data, and how to
-browse them.
+1. Starts the Asana sandbox (demo seed: a small consulting firm) and the Custompms reference
+   server (its own sample data) on loopback.
+2. Runs `meltano run sync` (Asana -> Custompms, then Custompms -> Asana) and prints, per
+   flow and direction, what was created and linked.
+3. Edits one task in Asana and another in Custompms, syncs again and shows both edits arrived.
+4. Says how to browse both servers and how to rerun.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from local_stack import PROJECT_ROOT, LocalStack, local_stack
+from talk_sync import LinkStatus, LinkStore, Side
+from talk_sync.flows import FLOWS
 
 WORKDIR = PROJECT_ROOT / ".demo"
+DIRECTIONS = (
+    ("asana-to-custompms", "Asana → Custompms"),
+    ("custompms-to-asana", "Custompms → Asana"),
+)
 
 
-def _get_all(url: str, token: str, params: dict[str, Any], data_key: str = "data") -> list[dict]:
-    """Every record of a paged list (Custompms `next_cursor` or Asana `next_page`)."""
-    records: list[dict] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    params = dict(params)
-    while True:
-        body = httpx.get(url, params=params, headers=headers, timeout=30).raise_for_status().json()
-        records.extend(body[data_key])
-        if body.get("next_cursor"):
-            params["cursor"] = body["next_cursor"]
-        elif body.get("next_page"):
-            params["offset"] = body["next_page"]["offset"]
-        else:
-            return records
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
 
 
-def show_custompms(stack: LocalStack) -> None:
-    server = stack.custompms
-    counts = {
-        resource: len(_get_all(f"{server.api_url}/{resource}", server.token, {"limit": 1000}))
-        for resource in ("customers", "projects", "tasks")
-    }
-    customers = _get_all(f"{server.api_url}/customers", server.token, {"limit": 1000})
-    print(f"\nCustompms reference server at {server.url}")
-    print("  " + ", ".join(f"{count} {resource}" for resource, count in counts.items()))
-    for customer in customers[:5]:
-        print(f"  - customer {customer['id']}: {customer['name']}")
+def latest_reports(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    """The newest run report of each direction."""
+    reports: dict[str, dict[str, Any]] = {}
+    for prefix, _ in DIRECTIONS:
+        found = sorted((stack.workdir / "reports").glob(f"{prefix}-*.json"))
+        if found:
+            reports[prefix] = json.loads(found[-1].read_text())
+    return reports
 
 
-def show_asana(stack: LocalStack) -> None:
-    server = stack.asana
-    workspaces = _get_all(f"{server.api_url}/workspaces", server.token, {"limit": 100})
-    print(f"\nAsana sandbox at {server.api_url}")
-    for workspace in workspaces:
-        projects = _get_all(
-            f"{server.api_url}/projects",
-            server.token,
-            {"workspace": workspace["gid"], "limit": 100},
-        )
-        tasks = sum(
-            len(
-                _get_all(
-                    f"{server.api_url}/tasks",
-                    server.token,
-                    {"project": project["gid"], "limit": 100},
-                )
+def print_flow_table(stack: LocalStack) -> None:
+    """Per flow: what each direction created and updated in its last run, and links in all."""
+    reports = latest_reports(stack)
+    store = LinkStore(stack.env["TALK_SYNC_LINK_STORE_URL"])
+    try:
+        header = f"{'flow':<34}"
+        for _, label in DIRECTIONS:
+            header += f"{label + ' created/updated':>34}"
+        print(header + f"{'linked pairs':>14}")
+        for flow in FLOWS:
+            line = f"{flow.number} {flow.asana_type} ⇄ {flow.custompms_type} ({flow.name})"
+            line = f"{line:<34}"
+            for prefix, _ in DIRECTIONS:
+                counts = reports.get(prefix, {}).get("flows", {}).get(flow.name, {})
+                line += f"{counts.get('created', 0):>28}/{counts.get('updated', 0):<5}"
+            linked = len(store.links(flow=flow, status=LinkStatus.LINKED))
+            print(line + f"{linked:>14}")
+        for prefix, label in DIRECTIONS:
+            totals = reports.get(prefix, {}).get("totals", {})
+            print(
+                f"{label}: {totals.get('conflicts', 0)} conflicts, "
+                f"{totals.get('rejected', 0)} rejected"
             )
-            for project in projects
-        )
-        print(f"  - workspace {workspace['name']}: {len(projects)} projects, {tasks} tasks")
+    finally:
+        store.close()
+
+
+def sync(stack: LocalStack) -> None:
+    result = stack.run("sync")
+    runs = result.stderr.count("Block run completed")
+    print(f"meltano run sync: done ({runs} blocks)")
+
+
+def linked_pair(stack: LocalStack, flow_name: str, origin: str) -> tuple[str, int]:
+    """(Asana gid, Custompms id) of the first linked pair of a flow created from ``origin``."""
+    store = LinkStore(stack.env["TALK_SYNC_LINK_STORE_URL"])
+    try:
+        for link in store.links(flow=flow_name, status=LinkStatus.LINKED):
+            if link.origin is Side(origin) and link.asana and link.custompms:
+                return str(link.asana.native_key), int(link.custompms.native_key)
+    finally:
+        store.close()
+    raise SystemExit(f"demo: no {flow_name} pair created from {origin} after the first sync")
+
+
+def custompms_task(stack: LocalStack, task_id: int) -> dict[str, Any]:
+    server = stack.custompms
+    url = f"{server.api_url}/tasks/{task_id}"
+    return httpx.get(url, headers=server.headers, timeout=30).raise_for_status().json()
+
+
+def asana_task(stack: LocalStack, gid: str) -> dict[str, Any]:
+    server = stack.asana
+    response = httpx.get(
+        f"{server.api_url}/tasks/{gid}",
+        params={"opt_fields": "name,completed,notes"},
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=30,
+    )
+    return response.raise_for_status().json()["data"]
+
+
+@dataclass(frozen=True)
+class Edits:
+    """The two demo edits and where each should arrive."""
+
+    renamed_in_asana: str  # the new name
+    arrives_in_custompms_task: int
+    completed_in_custompms_task: int
+    arrives_in_asana_task: str
+
+
+def edit_both_sides(stack: LocalStack) -> Edits:
+    """Rename an Asana task and complete a Custompms task."""
+    asana_gid, its_custompms_id = linked_pair(stack, "task_task", "asana")
+    new_name = f"{asana_task(stack, asana_gid)['name']} (renamed in Asana)"
+    stack.asana.act("put", f"/tasks/{asana_gid}", {"name": new_name})
+    print(f"Asana: task {asana_gid} renamed to {new_name!r}")
+
+    its_asana_gid, custompms_id = linked_pair(stack, "task_task", "custompms")
+    server = stack.custompms
+    httpx.patch(
+        f"{server.api_url}/tasks/{custompms_id}",
+        json={"status": "done"},
+        headers=server.headers,
+        timeout=30,
+    ).raise_for_status()
+    print(f"Custompms: task {custompms_id} marked done")
+    return Edits(new_name, its_custompms_id, custompms_id, its_asana_gid)
 
 
 def main() -> int:
     shutil.rmtree(WORKDIR, ignore_errors=True)
-    print("Starting the Asana sandbox (demo seed) and the Custompms reference server...")
+    step("Starting the Asana sandbox (demo seed) and the Custompms reference server")
     with local_stack(WORKDIR, custompms_seed=True) as stack:
-        show_custompms(stack)
-        show_asana(stack)
+        print(f"Asana sandbox:   {stack.asana.api_url}")
+        print(f"Custompms:       {stack.custompms.api_url}")
+        step("Installing the plugins (meltano install)")
+        stack.meltano("install")
+
+        step("First sync: meltano run sync")
+        sync(stack)
+        print_flow_table(stack)
+
+        step("An edit on each side")
+        edits = edit_both_sides(stack)
+
+        step("Second sync: meltano run sync")
+        sync(stack)
+        arrived_name = custompms_task(stack, edits.arrives_in_custompms_task)["name"]
+        arrived_done = asana_task(stack, edits.arrives_in_asana_task)["completed"]
+        print(f"Custompms task {edits.arrives_in_custompms_task} is now named {arrived_name!r}")
         print(
-            "\nBrowse them while this demo runs (both take the throwaway demo token "
-            f"'{stack.custompms.token}'):"
-            f"\n  curl -H 'Authorization: Bearer {stack.custompms.token}' "
-            f"{stack.custompms.api_url}/customers"
-            f"\n  curl -H 'Authorization: Bearer {stack.asana.token}' "
-            f"{stack.asana.api_url}/workspaces"
+            f"Asana task {edits.arrives_in_asana_task} (Custompms task "
+            f"{edits.completed_in_custompms_task}) completed: {arrived_done}"
+        )
+        print_flow_table(stack)
+        ok = arrived_name == edits.renamed_in_asana and arrived_done is True
+        print("Both edits arrived." if ok else "An edit did not arrive: see the reports.")
+
+        step("Browse")
+        token = stack.custompms.token
+        print(
+            f"Both servers take the throwaway demo token '{token}':"
+            f"\n  curl -H 'Authorization: Bearer {token}' {stack.custompms.api_url}/projects"
+            f"\n  curl -H 'Authorization: Bearer {token}' {stack.asana.api_url}/workspaces"
             f"\n  the Custompms contract: {stack.custompms.url}/openapi.json"
+            f"\nRun reports (JSON): {stack.workdir / 'reports'}"
+            f"\nLink store:         {stack.env['TALK_SYNC_LINK_STORE_URL']}"
             "\nRerun everything with `make demo`; run every test with `make test`."
         )
         if sys.stdin.isatty():
             input("\nPress Enter to stop both servers. ")
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
