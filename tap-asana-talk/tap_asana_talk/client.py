@@ -194,7 +194,7 @@ def _waits() -> Generator[float, Any, None]:
     """Backoff waits: immediate after a 429 (the bucket holds everyone), else exponential.
 
     ``backoff`` sends each exception into the generator, so a 429 can skip the wait:
-    :class:`~tap_asana_talk.ratelimit.RateLimitedAdapter` has already paused all
+    :class:`~talk_sync.ratelimit.RateLimitedAdapter` has already paused all
     requests for ``Retry-After``.
     """
     exc = yield 0.0

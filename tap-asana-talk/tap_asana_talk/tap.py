@@ -9,10 +9,10 @@ import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from talk_sync.ratelimit import rate_limited_session
 from typing_extensions import override
 
 from tap_asana_talk import streams
-from tap_asana_talk.ratelimit import rate_limited_session
 from tap_asana_talk.task_sync import format_timestamp, parse_timestamp
 
 _S = TypeVar("_S", bound=Stream)

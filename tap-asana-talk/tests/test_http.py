@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from tap_asana_talk.ratelimit import RateLimitedAdapter, TokenBucket
+from talk_sync.ratelimit import RateLimitedAdapter, TokenBucket
 from tap_asana_talk.tap import TapAsanaTalk
 
 

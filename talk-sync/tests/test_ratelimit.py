@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import requests
-from tap_asana_talk.ratelimit import DEFAULT_RETRY_AFTER_SECONDS, TokenBucket, retry_after_seconds
+from talk_sync.ratelimit import DEFAULT_RETRY_AFTER_SECONDS, TokenBucket, retry_after_seconds
 
 
 class FakeClock:

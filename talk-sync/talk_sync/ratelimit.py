@@ -1,8 +1,10 @@
-"""One token bucket per access token, shared by every stream and worker thread.
+"""One token bucket per access token, shared by every thread of a plugin's session.
 
 Asana's quota is per token (150 or 1,500 requests a minute) and a rejected request
 still counts against it, so pacing lives at the transport: every HTTP attempt, retries
-included, passes through :class:`RateLimitedAdapter` on the tap's single session.
+included, passes through :class:`RateLimitedAdapter` on one ``requests.Session``. The tap
+(tap-asana-talk) and the target (target-asana-talk) both pace their sessions with it, and
+both honour ``Retry-After`` globally: a 429 pauses every caller, not only the one refused.
 """
 
 from __future__ import annotations
