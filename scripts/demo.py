@@ -47,23 +47,21 @@ def print_flow_table(stack: LocalStack) -> None:
     reports = latest_reports(stack)
     store = LinkStore(stack.env["TALK_SYNC_LINK_STORE_URL"])
     try:
-        header = f"{'flow':<34}"
-        for _, label in DIRECTIONS:
-            header += f"{label + ' created/updated':>34}"
-        print(header + f"{'linked pairs':>14}")
+        print(f"{'':<26}{'Asana → Custompms':>20}{'Custompms → Asana':>20}{'linked':>9}")
+        print(f"{'flow':<26}" + f"{'created':>11}{'updated':>9}" * 2 + f"{'pairs':>9}")
         for flow in FLOWS:
-            line = f"{flow.number} {flow.asana_type} ⇄ {flow.custompms_type} ({flow.name})"
-            line = f"{line:<34}"
+            line = f"{flow.number} {flow.asana_type} ⇄ {flow.custompms_type}"
+            line = f"{line:<26}"
             for prefix, _ in DIRECTIONS:
                 counts = reports.get(prefix, {}).get("flows", {}).get(flow.name, {})
-                line += f"{counts.get('created', 0):>28}/{counts.get('updated', 0):<5}"
+                line += f"{counts.get('created', 0):>11}{counts.get('updated', 0):>9}"
             linked = len(store.links(flow=flow, status=LinkStatus.LINKED))
-            print(line + f"{linked:>14}")
+            print(line + f"{linked:>9}")
         for prefix, label in DIRECTIONS:
             totals = reports.get(prefix, {}).get("totals", {})
             print(
-                f"{label}: {totals.get('conflicts', 0)} conflicts, "
-                f"{totals.get('rejected', 0)} rejected"
+                f"{label}: {totals.get('unchanged', 0)} unchanged, "
+                f"{totals.get('conflicts', 0)} conflicts, {totals.get('rejected', 0)} rejected"
             )
     finally:
         store.close()

@@ -6,7 +6,8 @@ start the servers and wire the plugins exactly the same way.
 The plugins read their URLs, tokens and the link store location from the environment
 variables that meltano.yml refers to (ASANA_API_URL, ASANA_ACCESS_TOKEN, CUSTOMPMS_API_URL,
 CUSTOMPMS_API_TOKEN, TALK_SYNC_LINK_STORE_URL). Meltano's own state goes to a database in
-the stack's work directory, so two stacks never share bookmarks.
+the stack's work directory, so two stacks never share bookmarks, and each stack has its own
+Meltano system directory (see meltano_sys_dir), so two stacks can run at once.
 """
 
 from __future__ import annotations
@@ -65,6 +66,25 @@ class LocalStack:
         return self.meltano("run", *blocks, check=check)
 
 
+def meltano_sys_dir(workdir: Path) -> Path:
+    """A Meltano system directory of the stack's own that shares the installed plugins.
+
+    Meltano writes each run's config and catalog under `<sys dir>/run/<plugin>/`, so two runs
+    in one project directory at once (parallel tests, the demo beside a test) would pull
+    those files from under each other. The plugin virtualenvs are shared by symlink, so
+    `meltano install` runs once.
+    """
+    shared = PROJECT_ROOT / ".meltano"
+    own = workdir / "meltano-sys"
+    own.mkdir(parents=True, exist_ok=True)
+    for kind in ("extractors", "loaders"):
+        (shared / kind).mkdir(parents=True, exist_ok=True)
+        link = own / kind
+        if not link.exists():
+            link.symlink_to(shared / kind, target_is_directory=True)
+    return own
+
+
 def stack_env(asana: SandboxServer, custompms: CustompmsServer, workdir: Path) -> dict[str, str]:
     """The process environment that points every plugin at the two local servers."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +98,7 @@ def stack_env(asana: SandboxServer, custompms: CustompmsServer, workdir: Path) -
     env.update(
         {
             "MELTANO_ENVIRONMENT": "test",
+            "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir(workdir)),
             "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "ASANA_API_URL": asana.api_url,
