@@ -27,6 +27,7 @@ demo: install
 
 bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/custompms_throughput.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/tap_asana.py
 
 # Regenerate the committed Custompms contract, and tap-custompms's vendored copy of it
 # (its tests fail when the two drift apart).
