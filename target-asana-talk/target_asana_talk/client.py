@@ -1,0 +1,307 @@
+"""AsanaClient: the Asana REST calls the target makes, paced, retried, and batched.
+
+- Every HTTP attempt goes through the token bucket the tap uses
+  (:mod:`talk_sync.ratelimit`): at most ``requests_per_minute`` per run, and a 429 pauses
+  every caller for ``Retry-After`` seconds before the request is retried.
+- 5xx answers, timeouts and dropped connections are retried with exponential backoff for
+  requests that are safe to repeat (reads, ``PUT``, and the membership calls). A create
+  (``POST /teams``, ``/projects``, ``/tasks``...) is **never** resent blindly: Asana has no
+  idempotency key, so a create whose answer was lost raises :class:`LostAnswerError` and the
+  caller looks the record up before creating it again. A 429 or 503 is resent (Asana did
+  not run the call).
+- :meth:`AsanaClient.call_many` packs up to 10 calls into one ``POST /batch`` (saving round
+  trips; each action still counts against the quota) and answers one :class:`Reply` per call.
+
+The token is sent only in the ``Authorization`` header and never appears in a log line,
+a ``repr`` or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import requests
+from talk_sync.ratelimit import rate_limited_session
+
+logger = logging.getLogger(__name__)
+
+#: Asana's largest batch.
+MAX_BATCH_ACTIONS = 10
+#: Methods Asana runs at most once whatever we send, or that are harmless to repeat.
+_SAFE_METHODS = frozenset({"get", "put", "delete"})
+#: Calls that only set a membership (repeating one is a no-op).
+_SAFE_POSTS = re.compile(r"^/tasks/[^/]+/(addProject|removeProject|setParent)$")
+#: An Asana error message naming its field: ``"name: Missing input"``.
+_FIELD_PREFIX = re.compile(r"^([a-z_][a-z_.]*): ")
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class AsanaError(RuntimeError):
+    """A request Asana refused or that kept failing; never carries the token."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientError(AsanaError):
+    """Still failing after every retry (connection error, 429 or 5xx)."""
+
+
+class LostAnswerError(TransientError):
+    """A create was sent but its answer was lost: it may or may not have happened."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call: ``method`` ``path`` with query ``params`` and body ``data``."""
+
+    method: str
+    path: str
+    data: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Whether sending it twice does no harm; by default everything but a create.
+    repeatable: bool | None = None
+
+    @property
+    def safe(self) -> bool:
+        """True when sending it twice does no harm (everything but a create)."""
+        if self.repeatable is not None:
+            return self.repeatable
+        return self.method.lower() in _SAFE_METHODS or bool(_SAFE_POSTS.match(self.path))
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One call's answer: ``status`` (0 when lost), its ``data``, or an error ``message``."""
+
+    status: int
+    data: Any = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer."""
+        return HTTPStatus.OK <= self.status < HTTPStatus.MULTIPLE_CHOICES
+
+    @property
+    def lost(self) -> bool:
+        """The call's outcome is unknown (a create whose answer never came)."""
+        return self.status == 0
+
+    @property
+    def field(self) -> str | None:
+        """The field an error message names (``"name: Missing input"`` -> ``name``)."""
+        match = _FIELD_PREFIX.match(self.message)
+        return match.group(1) if match else None
+
+
+def _retriable(status: int) -> bool:
+    return status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _not_run(status: int) -> bool:
+    """Asana refused before running the call: resending a create is safe."""
+    return status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE)
+
+
+def error_message(body: Any, fallback: str) -> str:
+    """The first message of an Asana error body (``{"errors": [{"message": ...}]}``)."""
+    if isinstance(body, dict):
+        errors = body.get("errors") or []
+        if errors and isinstance(errors[0], dict) and errors[0].get("message"):
+            return str(errors[0]["message"])
+    return fallback
+
+
+class AsanaClient:
+    """A Personal Access Token client for the Asana API at ``api_url`` (``.../api/1.0``)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        requests_per_minute: int = 1500,
+        timeout: float = 60,
+        max_retries: int = 5,
+        backoff_factor: float = 1.0,
+        user_agent: str = "target-asana-talk",
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_factor = backoff_factor
+        # One request in flight at a time: writes are few and ordered; /batch gives breadth.
+        self.session = session or rate_limited_session(requests_per_minute, 1)
+        self.session.headers.update({"Authorization": f"Bearer {token}", "User-Agent": user_agent})
+        self._sleep = sleep
+        #: HTTP requests sent (each /batch counts once here; Asana counts its actions).
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return f"AsanaClient({self.api_url!r})"  # no token
+
+    def close(self) -> None:
+        """Release the HTTP connections."""
+        self.session.close()
+
+    # --- one request -----------------------------------------------------------------------
+
+    def request(self, call: Call) -> Any:
+        """Send ``call``, retrying what is safe to retry; the ``data`` of the answer.
+
+        Raises :class:`AsanaError` for a refusal (4xx), :class:`TransientError` when retries
+        run out, and :class:`LostAnswerError` when a create's answer was lost.
+        """
+        return (self.send(call) or {}).get("data")
+
+    def send(self, call: Call) -> dict[str, Any] | None:
+        """Like :meth:`request`, answering the whole body (``data``, ``next_page``).
+
+        Raises :class:`AsanaError` for a refusal (4xx), :class:`TransientError` when retries
+        run out, and :class:`LostAnswerError` when a create's answer was lost.
+        """
+        url = f"{self.api_url}{call.path}"
+        body = None if call.data is None else {"data": call.data}
+        for attempt in range(1, self.max_retries + 2):
+            self.requests_sent += 1
+            try:
+                response = self.session.request(
+                    call.method.upper(), url, params=call.params, json=body, timeout=self.timeout
+                )
+            except _TRANSPORT_ERRORS as error:
+                failure = type(error).__name__
+                if not call.safe:
+                    raise LostAnswerError(
+                        f"{call.method.upper()} {call.path}: {failure}; the answer was lost"
+                    ) from None
+            else:
+                status = response.status_code
+                if status < HTTPStatus.BAD_REQUEST:
+                    return response.json() if response.content else None
+                message = error_message(_json(response), response.reason or "")
+                if not _retriable(status):
+                    raise AsanaError(f"{status} {message}", status)
+                if not call.safe and not _not_run(status):
+                    raise LostAnswerError(f"{call.method.upper()} {call.path}: {status} {message}")
+                failure = f"HTTP {status}"
+            if attempt > self.max_retries:
+                raise TransientError(
+                    f"{call.method.upper()} {call.path} still failing after {attempt} attempts: "
+                    f"{failure}"
+                )
+            # A 429 has already paused the shared bucket for Retry-After; this adds backoff.
+            delay = self.backoff_factor * 2 ** (attempt - 1) * random.uniform(0.5, 1)
+            logger.info(
+                "%s %s: %s; retry %d in %.1fs", call.method, call.path, failure, attempt, delay
+            )
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get(self, path: str, **params: Any) -> Any:
+        """``GET path`` with query ``params``; the answer's ``data``."""
+        return self.request(Call("get", path, params=params))
+
+    def list(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every record of a paginated list (``limit=100``, following ``next_page``)."""
+        records: list[dict[str, Any]] = []
+        params = {**params, "limit": 100}
+        while True:
+            page = self.send(Call("get", path, params=dict(params))) or {}
+            records.extend(page.get("data") or [])
+            offset = (page.get("next_page") or {}).get("offset")
+            if not offset:
+                return records
+            params["offset"] = offset
+
+    # --- several calls -------------------------------------------------------------------
+
+    def call_many(self, calls: Sequence[Call]) -> list[Reply]:
+        """Answer each call; up to 10 travel in one ``POST /batch``. Never raises for one call.
+
+        A refusal is a :class:`Reply` with its status and message; a create whose answer was
+        lost is a :class:`Reply` with status 0 (look the record up before resending it).
+        Raises :class:`TransientError` when Asana keeps failing, and :class:`AsanaError` for
+        401/403 (every call would fail the same way).
+        """
+        replies: list[Reply] = []
+        for start in range(0, len(calls), MAX_BATCH_ACTIONS):
+            chunk = list(calls[start : start + MAX_BATCH_ACTIONS])
+            replies.extend(self._one(chunk[0]) if len(chunk) == 1 else self._batch(chunk))
+        return replies
+
+    def _one(self, call: Call) -> list[Reply]:
+        try:
+            return [Reply(HTTPStatus.OK, self.request(call))]
+        except LostAnswerError as error:
+            return [Reply(0, message=str(error))]
+        except TransientError:
+            raise
+        except AsanaError as error:
+            if error.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN) and call.safe:
+                raise
+            return [Reply(error.status, message=str(error).partition(" ")[2])]
+
+    def _batch(self, calls: list[Call]) -> list[Reply]:
+        """One /batch round trip, then single retries of actions that failed transiently."""
+        actions = [_action(call) for call in calls]
+        batch = Call("post", "/batch", {"actions": actions}, repeatable=all(c.safe for c in calls))
+        try:
+            answers = self.request(batch)
+        except LostAnswerError:  # only a batch holding creates: they may exist now
+            answers = None
+        replies: list[Reply] = []
+        for index, call in enumerate(calls):
+            if answers is None:  # the whole batch's answer was lost: the creates may exist
+                replies.append(Reply(0, message="POST /batch: the answer was lost"))
+                continue
+            answer = answers[index]
+            status, body = int(answer.get("status_code") or 0), answer.get("body") or {}
+            if status < HTTPStatus.BAD_REQUEST:
+                replies.append(Reply(status, body.get("data") if isinstance(body, dict) else None))
+            elif _retriable(status) and (call.safe or _not_run(status)):
+                replies.extend(self._one(call))
+            elif _retriable(status):
+                replies.append(Reply(0, message=f"{status} {error_message(body, '')}"))
+            else:
+                replies.append(Reply(status, message=error_message(body, str(status))))
+        return replies
+
+
+def _action(call: Call) -> dict[str, Any]:
+    """A /batch action for ``call``: ``opt_fields`` and ``limit`` become ``options``; other
+    query parameters of a GET its ``data`` (Asana's convention)."""
+    params = dict(call.params)
+    options: dict[str, Any] = {}
+    if "opt_fields" in params:
+        options["fields"] = str(params.pop("opt_fields")).split(",")
+    if "limit" in params:
+        options["limit"] = params.pop("limit")
+    action: dict[str, Any] = {"relative_path": call.path, "method": call.method.lower()}
+    data = params if call.method.lower() == "get" else call.data
+    if data:
+        action["data"] = data
+    if options:
+        action["options"] = options
+    return action
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,471 @@
+"""Asana as a talk-sync destination: write operations become Asana API calls.
+
+Updates
+    Asana has no ``If-Match``. Before updating, the current records are read (``GET`` in
+    ``/batch`` packs of 10, with ``opt_fields``) and their synced fields compared with the
+    link's Asana snapshot: a record that changed since is answered ``Stale`` and the engine
+    merges field by field. Only the changed fields that Asana lets a client write are sent
+    (``PUT``); a new parent goes through ``setParent``, a new project through
+    ``addProject``/``removeProject``.
+Creates
+    ``POST /teams``, ``/teams/{gid}/projects`` (or ``/workspaces/{gid}/projects``),
+    ``/tasks`` (in the linked project) or ``/tasks/{gid}/subtasks``. Asana has no
+    idempotency key, so a create is never resent blindly: when its answer is lost (a dropped
+    connection, a timeout, a 5xx after the call may have run), or when a run resumes a create
+    an earlier run began, :meth:`AsanaDestination.find_created` lists the container (the
+    parent's subtasks, the project's tasks, the team's or workspace's projects, the
+    organization's teams) for a record with the same name, created at or after the pending
+    link's time (less :data:`CLOCK_SKEW`), that no link claims yet; the oldest match is
+    linked, and only when there is none is the create sent again.
+What Asana cannot do
+    Create a workspace, change a workspace's email domains, move a team to another
+    organization or a project to another team, set a project's ``completed``: each is
+    reported per record (:attr:`AsanaDestination.limitations`) and the rest of the record is
+    written. Deleting is never asked of Asana by the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from talk_sync import (
+    Destination,
+    Failed,
+    Flow,
+    Gone,
+    LinkStore,
+    OpKind,
+    Ref,
+    Rejected,
+    Side,
+    Stale,
+    WriteOp,
+    WriteOutcome,
+    Written,
+    same,
+    synced_values,
+)
+from talk_sync.normalize import format_timestamp, parse_timestamp, to_jsonable
+from typing_extensions import override
+
+from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply, TransientError
+
+#: Fields read for each Asana record type (``opt_fields``): the synced ones and timestamps.
+OPT_FIELDS = {
+    "workspace": "name,email_domains",
+    "team": "name,description,organization,permalink_url",
+    "project": (
+        "name,notes,archived,completed,start_on,due_on,owner.email,team,workspace,"
+        "permalink_url,created_at,modified_at"
+    ),
+    "task": (
+        "name,notes,completed,completed_at,start_on,due_on,due_at,assignee.email,parent,"
+        "memberships.project,workspace,permalink_url,created_at,modified_at"
+    ),
+}
+#: Collection path of each record type.
+PATHS = {"workspace": "/workspaces", "team": "/teams", "project": "/projects", "task": "/tasks"}
+#: Synced fields Asana lets a client write with ``PUT``/``POST``, per record type.
+WRITABLE = {
+    "workspace": ("name",),
+    "team": ("name", "description"),
+    "project": ("name", "notes", "archived", "start_on", "due_on", "owner"),
+    "task": ("name", "notes", "completed", "start_on", "due_on", "assignee"),
+}
+#: Synced fields Asana does not let a client change: reported per record, never sent.
+UNSUPPORTED = {
+    ("workspace", "email_domains"): "Asana cannot change a workspace's email domains",
+    ("team", "organization"): "Asana cannot move a team to another organization",
+    ("project", "team"): "Asana cannot move a project to another team",
+    ("project", "completed"): "a project's completed is read-only in Asana's API",
+}
+#: Text fields Asana wants as strings (``None`` is sent as ``""``).
+_TEXT = frozenset({"name", "notes", "description"})
+#: Fields holding a user: the values are emails, Asana wants user gids.
+_USERS = frozenset({"assignee", "owner"})
+#: Leeway for clock differences between this machine and Asana when finding a lost create.
+CLOCK_SKEW = timedelta(minutes=5)
+#: Sends of one create whose answer is lost before the run fails.
+MAX_CREATE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Limitation:
+    """A field of a record that Asana cannot take (reported, not crashed on)."""
+
+    flow: Flow
+    source: Ref
+    field: str
+    reason: str
+
+
+@dataclass
+class _Write:
+    """One operation's calls: the main ``PUT``/``POST``, then membership calls."""
+
+    index: int
+    op: WriteOp
+    main: Call | None = None
+    follow: list[Call] = field(default_factory=list)
+    #: The record before the write (updates), answered when nothing is sent.
+    current: Mapping[str, Any] | None = None
+    outcome: WriteOutcome | None = None
+
+
+class AsanaDestination(Destination):
+    """Writes talk-sync operations to Asana (flows 1-5) through :class:`AsanaClient`."""
+
+    side = Side.ASANA
+    reference_fields: ClassVar[Mapping[str, str]] = {
+        "organization": "workspace",
+        "team": "team",
+        "project": "project",
+        "parent": "task",
+    }
+
+    def __init__(
+        self,
+        client: AsanaClient,
+        *,
+        store: LinkStore | None = None,
+        workspace_gid: str | None = None,
+    ) -> None:
+        self.client = client
+        #: The link store: a lost create's candidates must not be linked already.
+        self.store = store
+        #: The organization for new teams (and projects of customers with none).
+        self.workspace_gid = workspace_gid
+        #: Fields Asana could not take in this run.
+        self.limitations: list[Limitation] = []
+        #: Write calls sent (creates, updates, membership changes).
+        self.writes_sent = 0
+        self._users: dict[str, str | None] = {}
+
+    # --- Destination -----------------------------------------------------------------------
+
+    @override
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        writes = [_Write(index, op) for index, op in enumerate(ops)]
+        updates = [w for w in writes if w.op.kind is OpKind.UPDATE]
+        current = self.fetch([w.op.destination for w in updates if w.op.destination])
+        for write in updates:
+            record = current.get(write.op.destination)  # type: ignore[arg-type]
+            if record is not None:  # references as keys, users as emails
+                record = synced_values(write.op.flow, Side.ASANA, record, keep_extra=True)
+            if record is None:
+                write.outcome = Gone()
+            elif self._changed_since(write.op, record):
+                write.outcome = Stale(record)
+            else:
+                write.current = record
+                self._plan_update(write)
+        for write in writes:
+            if write.op.kind is OpKind.CREATE:
+                self._plan_create(write)
+        self._resolve_users([w for w in writes if w.outcome is None])
+        todo = [w for w in writes if w.outcome is None]
+        self._send_updates([w for w in todo if w.op.kind is OpKind.UPDATE])
+        self._send_creates([w for w in todo if w.op.kind is OpKind.CREATE])
+        return [w.outcome or Failed("not sent") for w in writes]
+
+    @override
+    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
+        """The current records, as Asana answers them (``None`` for a deleted one)."""
+        calls = [
+            Call("get", f"{PATHS[ref.type]}/{ref.key}", params=_fields(ref.type)) for ref in refs
+        ]
+        found: dict[Ref, Mapping[str, Any] | None] = {}
+        for ref, reply in zip(refs, self.client.call_many(calls), strict=True):
+            if reply.status == HTTPStatus.NOT_FOUND:
+                found[ref] = None
+            elif not reply.ok:
+                raise _failure(f"GET {ref}", reply)
+            else:
+                found[ref] = reply.data
+        return found
+
+    @override
+    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
+        return str(record["gid"])
+
+    @override
+    def modified_at(self, flow: Flow, record: Mapping[str, Any]) -> Any:
+        return record.get("modified_at")  # workspaces and teams have none
+
+    @override
+    def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
+        """The record a create whose answer was lost made, if Asana has it (see module doc)."""
+        asana_type, values = op.flow.asana_type, op.values
+        listing = self._container(asana_type, values)
+        if listing is None:
+            return None
+        path, params = listing
+        since = self._pending_since(op)
+        if since is not None and asana_type == "task" and "project" in params:
+            params["modified_since"] = format_timestamp(since)
+        name = values.get("name") or ""
+        candidates = []
+        for record in self.client.list(path, **params):
+            if record.get("name") != name:
+                continue
+            created = parse_timestamp(record["created_at"]) if record.get("created_at") else None
+            if since is not None and created is not None and created < since:
+                continue
+            if self.store is not None and self.store.find(
+                Ref(Side.ASANA, asana_type, str(record["gid"]))
+            ):
+                continue  # another record's already
+            candidates.append(record)
+        if not candidates:
+            return None
+        return min(candidates, key=lambda record: str(record.get("created_at") or ""))
+
+    # --- planning the calls ----------------------------------------------------------------
+
+    def _changed_since(self, op: WriteOp, current: Mapping[str, Any]) -> bool:
+        """Asana has no If-Match: compare its current synced fields with the snapshot."""
+        snapshot = op.snapshot or {}
+        types = op.flow.fields(Side.ASANA)
+        return any(
+            not same(snapshot[name], current.get(name), kind)
+            for name, kind in types.items()
+            if name in snapshot
+        )
+
+    def _writable(self, op: WriteOp) -> dict[str, Any]:
+        """The values of ``op`` Asana takes; the others are noted as limitations."""
+        asana_type = op.flow.asana_type
+        values = to_jsonable(dict(op.values))
+        for name in values:
+            reason = UNSUPPORTED.get((asana_type, name))
+            # On a create only a set `completed` is out of reach (a team and organization
+            # are given then); on an update any change of these fields is.
+            if reason and (op.kind is OpKind.UPDATE or (name == "completed" and values[name])):
+                self.limitations.append(Limitation(op.flow, op.source, name, reason))
+        body = {name: values[name] for name in WRITABLE[asana_type] if name in values}
+        for name in _TEXT & body.keys():
+            body[name] = body[name] or ""
+        return body
+
+    def _plan_update(self, write: _Write) -> None:
+        op, current = write.op, write.current or {}
+        asana_type, gid = op.flow.asana_type, op.destination.key  # type: ignore[union-attr]
+        body = self._writable(op)
+        if "start_on" in body and not {"due_on", "due_at"} & body.keys():
+            # Asana wants the due date in the same request as a start date.
+            if current.get("due_at"):
+                body["due_at"] = current["due_at"]
+            else:
+                body["due_on"] = current.get("due_on")
+        if body:
+            path = f"{PATHS[asana_type]}/{gid}"
+            write.main = Call("put", path, body, params=_fields(asana_type))
+        if asana_type == "task":
+            if "parent" in op.values:
+                write.follow.append(
+                    Call("post", f"/tasks/{gid}/setParent", {"parent": op.values["parent"] or None})
+                )
+            if "project" in op.values:
+                new, old = op.values["project"] or None, current.get("project") or None
+                if new:
+                    write.follow.append(Call("post", f"/tasks/{gid}/addProject", {"project": new}))
+                if old and old != new:
+                    write.follow.append(
+                        Call("post", f"/tasks/{gid}/removeProject", {"project": old})
+                    )
+
+    def _plan_create(self, write: _Write) -> None:
+        op = write.op
+        asana_type, values = op.flow.asana_type, op.values
+        body = {name: value for name, value in self._writable(op).items() if value is not None}
+        if "start_on" in body:
+            body.setdefault("due_on", values.get("due_on"))
+        organization = values.get("organization") or self.workspace_gid
+        if asana_type == "workspace":
+            write.outcome = Rejected(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "Asana cannot create a workspace; link the customer to an existing one",
+            )
+        elif asana_type == "team":
+            if not organization:
+                write.outcome = Rejected(
+                    HTTPStatus.BAD_REQUEST,
+                    "organization: the customer has no parent linked to an Asana workspace; "
+                    "set workspace_gid to create its team",
+                    "organization",
+                )
+                return
+            write.main = Call("post", "/teams", {**body, "organization": organization})
+        elif asana_type == "project":
+            if values.get("team"):
+                path = f"/teams/{values['team']}/projects"
+            elif organization:
+                path = f"/workspaces/{organization}/projects"
+            else:
+                write.outcome = Rejected(
+                    HTTPStatus.BAD_REQUEST,
+                    "team: the project's customer is not linked to an Asana team or workspace; "
+                    "set workspace_gid",
+                    "team",
+                )
+                return
+            write.main = Call("post", path, body)
+        elif op.flow.custompms_type == "project":  # flow 4: new projects go to flow 3
+            write.outcome = Rejected(
+                HTTPStatus.BAD_REQUEST, "new Custompms projects become Asana projects, not tasks"
+            )
+        elif values.get("parent"):
+            write.main = Call("post", f"/tasks/{values['parent']}/subtasks", body)
+        elif values.get("project"):
+            write.main = Call("post", "/tasks", {**body, "projects": [values["project"]]})
+        else:
+            write.outcome = Rejected(
+                HTTPStatus.BAD_REQUEST,
+                "project: the task's Custompms project is not linked to an Asana project "
+                "or board task",
+                "project",
+            )
+        if write.main is not None:
+            write.main = Call(
+                write.main.method, write.main.path, write.main.data, params=_fields(asana_type)
+            )
+
+    def _resolve_users(self, writes: list[_Write]) -> None:
+        """Emails become user gids (looked up once per run); an unknown one rejects the op."""
+        wanted = {
+            str(write.main.data[name]).strip().lower()
+            for write in writes
+            if write.main is not None and write.main.data
+            for name in _USERS & write.main.data.keys()
+            if write.main.data[name]
+        } - self._users.keys()
+        emails = sorted(wanted)
+        calls = [Call("get", f"/users/{email}", params={"opt_fields": "email"}) for email in emails]
+        for email, reply in zip(emails, self.client.call_many(calls), strict=True):
+            if reply.ok:
+                self._users[email] = str(reply.data["gid"])
+            elif reply.status in (HTTPStatus.NOT_FOUND, HTTPStatus.BAD_REQUEST):
+                self._users[email] = None
+            else:
+                raise _failure(f"GET /users/{email}", reply)
+        for write in writes:
+            if write.main is None or not write.main.data:
+                continue
+            data = dict(write.main.data)
+            for name in _USERS & data.keys():
+                if not data[name]:
+                    continue
+                email = str(data[name]).strip().lower()
+                if self._users.get(email) is None:
+                    write.outcome = Rejected(
+                        HTTPStatus.UNPROCESSABLE_ENTITY,
+                        f"{name}: no Asana user has the email {email}",
+                        name,
+                    )
+                data[name] = self._users.get(email)
+            write.main = Call(write.main.method, write.main.path, data, params=write.main.params)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _send_updates(self, writes: list[_Write]) -> None:
+        """PUTs in batches, then membership calls, then a read of the records they moved."""
+        sending = [w for w in writes if w.main is not None]
+        replies = self.client.call_many([w.main for w in sending])  # type: ignore[misc]
+        self.writes_sent += len(sending)
+        results: dict[int, Mapping[str, Any]] = {}
+        for write, reply in zip(sending, replies, strict=True):
+            if reply.ok:
+                results[write.index] = reply.data
+            else:
+                write.outcome = self._refused(write, reply)
+        moving = [w for w in writes if w.follow and w.outcome is None]
+        follow = [call for write in moving for call in write.follow]
+        replies = iter(self.client.call_many(follow))
+        self.writes_sent += len(follow)
+        for write in moving:
+            for _call in write.follow:
+                reply = next(replies)
+                if not reply.ok and write.outcome is None:
+                    write.outcome = self._refused(write, reply)
+        reread = [w for w in moving if w.outcome is None]
+        fresh = self.fetch([w.op.destination for w in reread])  # type: ignore[misc]
+        for write in reread:
+            results[write.index] = fresh.get(write.op.destination) or {}  # type: ignore[arg-type]
+        for write in writes:
+            if write.outcome is None:
+                write.outcome = Written(results.get(write.index) or write.current or {})
+
+    def _send_creates(self, writes: list[_Write]) -> None:
+        """POSTs in batches; a create whose answer was lost is looked up before a resend."""
+        pending = [w for w in writes if w.main is not None]
+        for _attempt in range(MAX_CREATE_ATTEMPTS):
+            if not pending:
+                return
+            replies = self.client.call_many([w.main for w in pending])  # type: ignore[misc]
+            self.writes_sent += len(pending)
+            lost = []
+            for write, reply in zip(pending, replies, strict=True):
+                if reply.lost:
+                    lost.append(write)
+                elif reply.ok:
+                    write.outcome = Written(reply.data)
+                else:
+                    write.outcome = self._refused(write, reply)
+            pending = []
+            for write in lost:
+                found = self.find_created(write.op)
+                if found is not None:
+                    write.outcome = Written(found)
+                else:
+                    pending.append(write)
+        for write in pending:
+            write.outcome = Failed("Asana's answer to the create was lost on every attempt")
+
+    def _refused(self, write: _Write, reply: Reply) -> WriteOutcome:
+        if reply.lost or reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            return Failed(reply.message or "no answer")
+        if reply.status == HTTPStatus.NOT_FOUND and write.op.kind is OpKind.UPDATE:
+            return Gone(f"404 {reply.message}")
+        return Rejected(reply.status, reply.message, reply.field)
+
+    # --- finding lost creates ---------------------------------------------------------------
+
+    def _container(
+        self, asana_type: str, values: Mapping[str, Any]
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Where a created record of ``asana_type`` lives: a list path and its parameters."""
+        params = _fields(asana_type)
+        organization = values.get("organization") or self.workspace_gid
+        if asana_type == "task" and values.get("parent"):
+            return f"/tasks/{values['parent']}/subtasks", params
+        if asana_type == "task" and values.get("project"):
+            return "/tasks", {**params, "project": values["project"]}
+        if asana_type == "project" and values.get("team"):
+            return f"/teams/{values['team']}/projects", params
+        if asana_type == "project" and organization:
+            return f"/workspaces/{organization}/projects", params
+        if asana_type == "team" and organization:
+            return f"/workspaces/{organization}/teams", params
+        return None
+
+    def _pending_since(self, op: WriteOp) -> datetime | None:
+        """When the create was begun (its pending link's time), less :data:`CLOCK_SKEW`."""
+        link = self.store.find(op.source) if self.store is not None else None
+        return link.created_at - CLOCK_SKEW if link is not None else None
+
+
+def _fields(asana_type: str) -> dict[str, Any]:
+    return {"opt_fields": OPT_FIELDS[asana_type]}
+
+
+def _failure(what: str, reply: Reply) -> AsanaError:
+    error = (
+        TransientError
+        if reply.lost or reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+        else AsanaError
+    )
+    return error(f"{what}: {reply.status} {reply.message}", reply.status)
