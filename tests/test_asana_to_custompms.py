@@ -242,6 +242,9 @@ def test_killing_the_target_mid_run_leaves_no_duplicate_and_nothing_missing(
     assert killed, f"the run ended before {kill_after} records were written"
     assert run.returncode != 0
     partial = len(custompms(stack))
+    with LinkStore(stack.workdir / "links.db") as store:
+        pending = len(store.pending_creates())
+    print(f"target killed at {partial} records written, {pending} creates pending")
 
     stack.run(*PIPELINE)
     pms = custompms(stack)  # raises on a duplicate external_id
