@@ -108,9 +108,9 @@ class TargetCustompms(Target):
             th.StringType,
             title="Report Path",
             description=(
-                "JSON file for the run report. Default: "
-                f"${REPORT_DIR_ENV}/asana-to-custompms-<UTC time>.json, else "
-                f"{DEFAULT_REPORT_DIR}/..."
+                "Where the run report goes: a file ending in .json (overwritten each run), "
+                "or a directory that gets asana-to-custompms-<UTC time>.json per run. "
+                f"Default: ${REPORT_DIR_ENV}, else {DEFAULT_REPORT_DIR}."
             ),
         ),
         th.Property(
@@ -218,11 +218,13 @@ class TargetCustompms(Target):
         engine.store.close()
 
     def _report_path(self) -> Path:
-        if self.config.get("report_path"):
-            return Path(self.config["report_path"])
-        directory = os.environ.get(REPORT_DIR_ENV) or DEFAULT_REPORT_DIR
+        """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
+        setting = self.config.get("report_path") or os.environ.get(REPORT_DIR_ENV)
+        target = Path(setting or DEFAULT_REPORT_DIR)
+        if target.suffix == ".json":
+            return target
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        return Path(directory) / f"asana-to-custompms-{stamp}.json"
+        return target / f"asana-to-custompms-{stamp}.json"
 
     @override
     def _write_state_message(self, state: dict) -> None:
