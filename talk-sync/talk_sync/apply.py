@@ -32,7 +32,7 @@ from enum import Enum
 from typing import Any
 
 from talk_sync.flows import Flow, get_flow
-from talk_sync.linkstore import Link, LinkStatus, LinkStore
+from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore
 from talk_sync.merge import merge as merge_fields
 from talk_sync.merge import policy_for
 from talk_sync.normalize import FieldType, is_empty, to_jsonable
@@ -601,19 +601,27 @@ class ApplyEngine:
     ) -> None:
         item, op, outcome = entry.item, entry.op, entry.outcome
         flow, source = item.flow, item.source
-        if isinstance(outcome, Written):
-            snapshots = self._snapshots(item, outcome.record)
-            if op.kind is OpKind.CREATE:
-                key = self.destination.key_of(flow, outcome.record)
-                created = Ref(self.side, flow.record_type(self.side), key)
-                self.store.complete_create(source, created, **snapshots)
-                counts.append((flow, Outcome.CREATED, source, list(op.values), None))
+        if isinstance(outcome, Written) and op.kind is OpKind.CREATE:
+            key = self.destination.key_of(flow, outcome.record)
+            created = Ref(self.side, flow.record_type(self.side), key)
+            try:  # checked before anything changes, so the batch's transaction stays usable
+                self.store.complete_create(source, created, **self._snapshots(item, outcome.record))
+            except LinkError as error:  # the destination answered with another pair's record
+                outcome = Rejected(409, str(error))
             else:
-                self.store.update_snapshots(
-                    source, **{side.removesuffix("_snapshot"): v for side, v in snapshots.items()}
-                )
-                kind = Outcome.UNCHANGED if entry.merged_away else Outcome.UPDATED
-                counts.append((flow, kind, source, list(op.values), None))
+                counts.append((flow, Outcome.CREATED, source, list(op.values), None))
+                self._clear(item)
+                return
+        if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
+            self.store.update_snapshots(
+                source,
+                **{
+                    source.side.value: dict(item.source_values),
+                    self.side.value: self.destination.snapshot_of(flow, outcome.record),
+                },
+            )
+            kind = Outcome.UNCHANGED if entry.merged_away else Outcome.UPDATED
+            counts.append((flow, kind, source, list(op.values), None))
             self._clear(item)
         elif isinstance(outcome, Rejected):
             if op.kind is OpKind.CREATE:

@@ -371,3 +371,22 @@ def test_delete_forgets_a_record_kept_under_another_flow(
     run(store, pms, [[deleted]])
     assert "asana-task:4" not in {r.source_key for r in store.rejects()}
     assert [r for r in pms.records["project"].values() if r["name"] == "Northwind: ERP"] == []
+
+
+def test_a_create_answered_with_another_pairs_record_is_rejected_not_relinked(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    run(store, pms, [[WORKSPACE]])
+    acme = pms.one("customer", name="Acme")
+
+    class Confused(FakeCustompms):
+        def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+            return [Written(acme) for _ in ops]
+
+    other = incoming("workspace_customer", "asana-workspace:8", {"name": "Other"})
+    report = run(store, Confused(), [[other]])
+    (reject,) = report.rejects
+    assert reject.record == "asana-workspace:8"
+    assert "already linked" in reject.reason
+    assert store.resolve("asana-workspace:1") == Ref(Side.CUSTOMPMS, "customer", str(acme["id"]))
+    assert store.find("asana-workspace:8").status is LinkStatus.PENDING
