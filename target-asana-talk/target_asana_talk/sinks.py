@@ -32,6 +32,10 @@ SOURCE_REF_FIELD = "source_ref"
 DELETED_FIELD = "is_deleted"
 #: Fields a mapped record may carry that only a create uses (never diffed against Asana).
 CREATE_ONLY_FIELDS = ("organization",)
+#: Custompms record fields kept in the link's Custompms snapshot besides the synced ones:
+#: target-custompms sends ``version`` as its If-Match, so a Custompms edit made after this
+#: run is detected (412) and merged, never overwritten.
+SNAPSHOT_EXTRAS = ("version", "updated_at")
 #: The flow that creates a Custompms record of each type when no link exists yet.
 CREATING_FLOWS = {"customer": "team_customer", "project": "project_project", "task": "task_task"}
 
@@ -54,7 +58,10 @@ def to_incoming(flow: Flow, record: Mapping[str, Any], *, linked: bool) -> Incom
         flow=flow,
         source=parse_ref(source),
         desired=desired,
-        source_values=synced_values(flow, Side.CUSTOMPMS, raw),
+        source_values={
+            **synced_values(flow, Side.CUSTOMPMS, raw),
+            **{name: raw[name] for name in SNAPSHOT_EXTRAS if name in raw},
+        },
         modified_at=raw.get("updated_at"),
         is_deleted=bool(record.get(DELETED_FIELD) or raw.get("deleted_at")),
     )

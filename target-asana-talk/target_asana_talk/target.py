@@ -175,7 +175,7 @@ class TargetAsanaTalk(Target):
         if not str(self.config.get("access_token") or "").strip():
             errors.append("access_token: an Asana Personal Access Token is required")
         gid = self.config.get("workspace_gid")
-        if gid is not None and not str(gid).isdigit():
+        if gid and not str(gid).isdigit():
             errors.append("workspace_gid: expected an Asana gid (digits only)")
         for setting, reader in (
             ("conflict_policy", policy_for),
@@ -216,7 +216,10 @@ class TargetAsanaTalk(Target):
         store = LinkStore(self.config["link_store_url"])
         engine = ApplyEngine(
             store,
-            AsanaDestination(client, store=store, workspace_gid=self.config.get("workspace_gid")),
+            # An unset ${VAR} in meltano.yml arrives as "": no workspace configured.
+            AsanaDestination(
+                client, store=store, workspace_gid=self.config.get("workspace_gid") or None
+            ),
             conflict_policy=self.config["conflict_policy"],
             delete_policy=self.config["delete_policy"],
             dry_run=self.config["dry_run"],
