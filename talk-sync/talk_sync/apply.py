@@ -13,10 +13,12 @@ engine decides with :func:`talk_sync.plan.plan`, then:
 4. records links, snapshots (the destination record as written; the source values) and
    rejects in **one** store transaction after the writes: the target emits STATE after this.
 
-Records whose references are not linked yet (``WAIT``) are kept as rejects and retried at
-the end of the run until no more progress is made (a parent created later in the run
-resolves its children), and on the next run (:meth:`ApplyEngine.start` replays the stored
-rejects). Records the destination refuses are kept the same way and retried on the next run.
+Records whose references are not linked yet (``WAIT``) are queued and retried at each
+:meth:`ApplyEngine.checkpoint` (which the target calls before it emits STATE) until no more
+progress is made, so a parent applied later in the run resolves its children; what still
+waits is then kept in the link store as a reject and retried on the next run
+(:meth:`ApplyEngine.start` replays the stored rejects). Records the destination refuses are
+kept at once, reported, and retried on the next run.
 A record deleted in the source is unlinked and reported (the other side is never deleted),
 or ignored, per flow. A dry run plans and reports only: nothing is written to the
 destination or the link store.
@@ -290,8 +292,8 @@ class ApplyError(RuntimeError):
 class ApplyEngine:
     """Applies batches of :class:`Incoming` records to a :class:`Destination`.
 
-    One engine per run: :meth:`start`, :meth:`apply` per batch (after which the target may
-    emit STATE), :meth:`finish` at the end of input. ``conflict_policy`` and
+    One engine per run: :meth:`start`, :meth:`apply` per batch, :meth:`checkpoint` before
+    each STATE the target emits, :meth:`finish` at the end of input. ``conflict_policy`` and
     ``delete_policy`` are one policy or a mapping per flow (see :func:`policy_for`).
     """
 
@@ -313,7 +315,8 @@ class ApplyEngine:
         self.report = RunReport(self.side.other, dry_run=dry_run)
         #: Records to retry at the end of the run (waiting, or replayed rejects), by key.
         self._retry: dict[tuple[str, str], Incoming] = {}
-        self._wait_reasons: dict[tuple[str, str], str] = {}
+        #: Why each queued record waits, and the first field it waits on.
+        self._wait_reasons: dict[tuple[str, str], tuple[str, str | None]] = {}
         #: Dry run: sources that would be created, so their dependants would be too.
         self._would_create: set[str] = set()
         #: What is stored as a reject, by key: a retry pass re-stores only a newer version.
@@ -335,8 +338,14 @@ class ApplyEngine:
             self._kept[item.key] = item
         return len(self._retry)
 
-    def finish(self) -> RunReport:
-        """Retry waiting and kept records until no more progress; then close the report."""
+    def checkpoint(self) -> None:
+        """Retry the queued records until no more progress; keep the rest durably.
+
+        Call it before emitting STATE: every record up to that STATE is then written or
+        kept in the link store for the next run. Waiting records live in memory until
+        here, so a first sync whose parents arrive after their children (taps emit streams
+        in any order) writes no reject at all.
+        """
         while self._retry:
             before = set(self._retry)
             batch = sorted(self._retry.values(), key=lambda item: item.flow.number)
@@ -344,8 +353,23 @@ class ApplyEngine:
             self.apply(batch)
             if set(self._retry) == before:
                 break
+        if self.dry_run:
+            return
+        with self.store.transaction():
+            for key, item in self._retry.items():
+                if self._kept.get(key) == item:
+                    continue  # stored already, by an earlier run or checkpoint
+                reason, field_name = self._wait_reasons.get(key, ("kept for the next run", None))
+                self.store.record_reject(
+                    self.side, item.flow.name, item.source, item.to_dict(), reason, field_name
+                )
+                self._kept[key] = item
+
+    def finish(self) -> RunReport:
+        """A last :meth:`checkpoint`; what still waits is counted ``skipped``. The report."""
+        self.checkpoint()
         for key, item in self._retry.items():
-            reason = self._wait_reasons.get(key, "kept for the next run")
+            reason = self._wait_reasons.get(key, ("kept for the next run", None))[0]
             self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=reason)
         self.report.finish()
         return self.report
@@ -432,9 +456,9 @@ class ApplyEngine:
             return _Effect(item)
         if decision.action is Action.WAIT:
             self._retry[item.key] = item
-            self._wait_reasons[item.key] = decision.reason
             field_name = min(decision.unresolved) if decision.unresolved else None
-            return _Effect(item, keep=(decision.reason, field_name))
+            self._wait_reasons[item.key] = (decision.reason, field_name)
+            return _Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)
             return _Effect(item, clear=True, source_snapshot=True)
@@ -584,12 +608,6 @@ class ApplyEngine:
                 self.store.unlink(item.source)
         if effect.source_snapshot:
             self.store.update_snapshots(item.source, **{item.source.side.value: item.source_values})
-        if effect.keep is not None and self._kept.get(item.key) != item:
-            reason, field_name = effect.keep
-            self.store.record_reject(
-                self.side, item.flow.name, item.source, item.to_dict(), reason, field_name
-            )
-            self._kept[item.key] = item
         if effect.clear:
             self._clear(item)
 
@@ -668,5 +686,4 @@ class _Effect:
     item: Incoming
     clear: bool = False
     source_snapshot: bool = False
-    keep: tuple[str, str | None] | None = None
     unlink: Link | None = None

@@ -390,3 +390,27 @@ def test_a_create_answered_with_another_pairs_record_is_rejected_not_relinked(
     assert "already linked" in reject.reason
     assert store.resolve("asana-workspace:1") == Ref(Side.CUSTOMPMS, "customer", str(acme["id"]))
     assert store.find("asana-workspace:8").status is LinkStatus.PENDING
+
+
+def test_waiting_records_are_kept_at_a_checkpoint_only_if_still_waiting(
+    store: LinkStore, pms: FakeCustompms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept: list[str] = []
+    record_reject = store.record_reject
+    monkeypatch.setattr(
+        store, "record_reject", lambda *a, **k: kept.append(str(a[2])) or record_reject(*a, **k)
+    )
+    engine = ApplyEngine(store, pms)
+    engine.apply([SUBTASK, BOARD_TASK])  # children first: they wait, in memory
+    engine.apply([WORKSPACE, TEAM, BOARD])
+    engine.checkpoint()  # before STATE: the waiting ones resolve, nothing needs keeping
+    assert kept == []
+    assert pms.one("task", name="Kickoff")
+
+    orphan = {"name": "Orphan", "project_id": "asana-task:99", "parent_task_id": "asana-task:99"}
+    engine.apply([incoming("task_task", "asana-task:6", orphan)])
+    engine.checkpoint()  # its parent never came: kept durably before STATE moves on
+    assert kept == ["asana-task:6"]
+    engine.finish()
+    assert kept == ["asana-task:6"]  # kept once, not once per retry pass
+    assert [r.field for r in store.rejects()] == ["parent_task_id"]

@@ -201,9 +201,7 @@ class TargetCustompms(Target):
 
     @override
     def process_endofpipe(self) -> None:
-        # Drains every sink and emits STATE (each batch committed before), then retries what
-        # waited for a reference and what earlier runs kept: those are stored durably, so
-        # STATE may run ahead of them.
+        # Drains every sink and emits STATE (see _write_state_message), then reports.
         super().process_endofpipe()
         engine = self.engine
         report = engine.finish()
@@ -228,6 +226,11 @@ class TargetCustompms(Target):
 
     @override
     def _write_state_message(self, state: dict) -> None:
+        # The SDK calls this after draining every sink, whose batches are written and
+        # committed. Records still waiting for a reference are retried now (their parents
+        # may have arrived since) and the rest kept in the link store, so that STATE never
+        # runs ahead of a record that is neither written nor kept.
+        self.engine.checkpoint()
         # A dry run must not move the tap's bookmarks: the real run needs the same records.
         if self.config.get("dry_run"):
             return
