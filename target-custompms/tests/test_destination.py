@@ -1,0 +1,99 @@
+"""Custompms as a talk-sync destination: operations to bulk items, results to outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from talk_sync import Failed, Gone, OpKind, Rejected, Stale, WriteOp, Written, get_flow, parse_ref
+from target_custompms.client import CustompmsError, TransientError
+from target_custompms.destination import CustompmsDestination
+
+
+class FakeClient:
+    """Records bulk calls; answers each item from ``answer`` (or raises ``error``)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls: list[tuple[str, list[dict[str, Any]]]] = []
+        self.error = error
+
+    def bulk_upsert(self, resource: str, items: Sequence[Mapping[str, Any]]) -> list[dict]:
+        self.calls.append((resource, list(items)))
+        if self.error:
+            raise self.error
+        return [answer(item) for item in items]
+
+
+def answer(item: Mapping[str, Any]) -> dict[str, Any]:
+    name = item.get("name")
+    if name == "stale":
+        problem = {"status": 412, "type": "urn:custompms:problem:version-mismatch"}
+        return {"status": "error", "error": {**problem, "current": {"id": 5, "version": 9}}}
+    if name == "gone":
+        problem = {"status": 409, "type": "urn:custompms:problem:gone", "detail": "deleted"}
+        return {"status": "error", "error": {**problem, "errors": [{"field": "id"}]}}
+    if name == "bad-ref":
+        errors = [{"field": "project_id", "message": "tasks record 1 is deleted"}]
+        problem = {"status": 422, "type": "urn:custompms:problem:invalid-reference"}
+        return {"status": "error", "error": {**problem, "errors": errors}}
+    return {"status": "created", "record": {**item, "id": 1, "version": 1}}
+
+
+def op(kind: OpKind, flow: str, source: str, **values: Any) -> WriteOp:
+    if kind is OpKind.CREATE:
+        return WriteOp(kind, get_flow(flow), parse_ref(source), values, create_key="k")
+    target = {"task_task": "custompms-task:5", "workspace_customer": "custompms-customer:5"}[flow]
+    return WriteOp(
+        kind, get_flow(flow), parse_ref(source), values, parse_ref(target), {"version": 3}
+    )
+
+
+def test_ops_become_bulk_items_per_resource_in_batches() -> None:
+    client = FakeClient()
+    destination = CustompmsDestination(client, batch_size=2)  # type: ignore[arg-type]
+    ops = [
+        op(OpKind.CREATE, "task_task", "asana-task:1", name="a"),
+        op(OpKind.CREATE, "workspace_customer", "asana-workspace:2", name="w"),
+        op(OpKind.UPDATE, "task_task", "asana-task:3", name="b"),
+        op(OpKind.CREATE, "task_task", "asana-task:4", name="c"),
+    ]
+    outcomes = destination.write(ops)
+    assert [type(o) for o in outcomes] == [Written] * 4
+    assert client.calls == [
+        (
+            "tasks",
+            [
+                {"name": "a", "external_id": "asana-task:1"},
+                {"id": 5, "version": 3, "name": "b"},
+            ],
+        ),
+        ("tasks", [{"name": "c", "external_id": "asana-task:4"}]),
+        ("customers", [{"name": "w", "external_id": "asana-workspace:2"}]),
+    ]
+    assert destination.items_sent == 4
+
+
+def test_item_errors_become_outcomes() -> None:
+    destination = CustompmsDestination(FakeClient())  # type: ignore[arg-type]
+    stale, gone, bad = destination.write(
+        [
+            op(OpKind.UPDATE, "task_task", "asana-task:1", name="stale"),
+            op(OpKind.UPDATE, "task_task", "asana-task:2", name="gone"),
+            op(OpKind.CREATE, "task_task", "asana-task:3", name="bad-ref"),
+        ]
+    )
+    assert stale == Stale({"id": 5, "version": 9})
+    assert isinstance(gone, Gone)
+    assert bad == Rejected(422, "tasks record 1 is deleted", "project_id")
+
+
+def test_request_failures_become_outcomes_or_stop_the_run() -> None:
+    ops = [op(OpKind.CREATE, "task_task", "asana-task:1", name="a")]
+    transient = CustompmsDestination(FakeClient(TransientError("503 after 6 attempts")))  # type: ignore[arg-type]
+    assert transient.write(ops) == [Failed("503 after 6 attempts")]
+    refused = CustompmsDestination(FakeClient(CustompmsError("400 bad body", 400)))  # type: ignore[arg-type]
+    assert refused.write(ops) == [Rejected(400, "400 bad body", None)]
+    unauthorized = CustompmsDestination(FakeClient(CustompmsError("401", 401)))  # type: ignore[arg-type]
+    with pytest.raises(CustompmsError):
+        unauthorized.write(ops)
