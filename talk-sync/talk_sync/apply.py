@@ -405,7 +405,7 @@ class ApplyEngine:
         return plan(self.store, item.flow, item.source, desired, reference_fields=fields)
 
     def _follow(self, desired: Mapping[str, Any]) -> dict[str, Any]:
-        """Point references that land on another record type at that record's own reference.
+        """Resolve linked references; follow those that land on another record type.
 
         A board task's customer is ``asana-project:<board>``, which lands on a Custompms
         *project*: its ``customer_id`` is taken. A subtask's ``project_id`` names its parent
@@ -424,7 +424,10 @@ class ApplyEngine:
             if link is None or link.status is not LinkStatus.LINKED:
                 continue  # plan() waits for it
             landed = link.ref(self.side)
-            if landed is None or landed.type == expected:
+            if landed is None:
+                continue
+            if landed.type == expected:
+                values[name] = str(landed)  # resolved here: plan() takes it as is
                 continue
             followed = (link.snapshot(self.side) or {}).get(name)
             values[name] = None if is_empty(followed) else format_ref(self.side, expected, followed)
@@ -461,7 +464,9 @@ class ApplyEngine:
             return _Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)
-            return _Effect(item, clear=True, source_snapshot=True)
+            known = decision.link.snapshot(source.side) if decision.link else None
+            fresh = known != to_jsonable(dict(item.source_values))
+            return _Effect(item, clear=True, source_snapshot=fresh)
         if self.dry_run:
             outcome = Outcome.CREATED if decision.action is Action.CREATE else Outcome.UPDATED
             if outcome is Outcome.CREATED:

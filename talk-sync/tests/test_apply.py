@@ -414,3 +414,15 @@ def test_waiting_records_are_kept_at_a_checkpoint_only_if_still_waiting(
     engine.finish()
     assert kept == ["asana-task:6"]  # kept once, not once per retry pass
     assert [r.field for r in store.rejects()] == ["parent_task_id"]
+
+
+def test_unchanged_record_refreshes_its_source_snapshot_only_when_it_differs(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    run(store, pms, [[WORKSPACE]])
+    respelled = Incoming(
+        WORKSPACE.flow, WORKSPACE.source, WORKSPACE.desired, {"name": "Acme", "email_domains": []}
+    )
+    report = run(store, pms, [[respelled]])
+    assert report.totals()["unchanged"] == 1
+    assert store.find(WORKSPACE.source).asana_snapshot == {"name": "Acme", "email_domains": []}
