@@ -187,9 +187,10 @@ class TargetCustompms(Target):
             max_retries=self.config["max_retries"],
             user_agent=f"{self.name}/{self.plugin_version}",
         )
+        self.destination = CustompmsDestination(client, batch_size=self.config["batch_size"])
         engine = ApplyEngine(
             LinkStore(self.config["link_store_url"]),
-            CustompmsDestination(client, batch_size=self.config["batch_size"]),
+            self.destination,
             conflict_policy=self.config["conflict_policy"],
             delete_policy=self.config["delete_policy"],
             dry_run=self.config["dry_run"],
@@ -207,13 +208,10 @@ class TargetCustompms(Target):
         report = engine.finish()
         report.log(self.logger)
         path = report.write_json(self._report_path())
-        destination = engine.destination
-        self.logger.info(
-            "Run report written to %s (%d items sent to Custompms)",
-            path,
-            getattr(destination, "items_sent", 0),
-        )
+        sent = self.destination.items_sent
+        self.logger.info("Run report written to %s (%d items sent to Custompms)", path, sent)
         engine.store.close()
+        self.destination.client.close()
 
     def _report_path(self) -> Path:
         """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
