@@ -42,28 +42,3 @@ def seeded_stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack
     """Like ``stack``, with Custompms holding the reference server's sample data."""
     with local_stack(tmp_path, custompms_seed=True) as running:
         yield running
-
-
-def isolate_meltano_dirs(running: LocalStack) -> None:
-    """Give the stack's `meltano` its own `.meltano/run` and logs, sharing the plugin venvs.
-
-    Meltano writes each run's config, catalog and state files to `.meltano/run/<plugin>/`
-    under fixed names, so two `meltano run`s of one project at once (two test sessions, a
-    demo) overwrite or delete each other's state.json. A private system directory whose
-    plugin folders link to the installed ones keeps the runs apart.
-    """
-    installed = PROJECT_ROOT / ".meltano"
-    private = running.workdir / "meltano-sys"
-    private.mkdir(exist_ok=True)
-    for kind in ("extractors", "loaders", "utilities", "mappers", "orchestrators"):
-        if (installed / kind).is_dir() and not (private / kind).exists():
-            (private / kind).symlink_to(installed / kind, target_is_directory=True)
-    running.env["MELTANO_SYS_DIR_ROOT"] = str(private)
-
-
-@pytest.fixture
-def isolated_stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack]:
-    """Like ``stack``, but its meltano runs cannot collide with other runs of the project."""
-    with local_stack(tmp_path) as running:
-        isolate_meltano_dirs(running)
-        yield running

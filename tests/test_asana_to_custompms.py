@@ -42,12 +42,6 @@ BOOK = "asana-task:1200000000000188"  # a task of "Reading list"
 EXPECTED_COUNTS = {"customers": 5, "projects": 18, "tasks": 135}
 
 
-@pytest.fixture
-def stack(isolated_stack: LocalStack) -> LocalStack:
-    """Both servers, meltano with a private run directory (see conftest.isolated_stack)."""
-    return isolated_stack
-
-
 def gid(ref: str) -> str:
     return ref.rpartition(":")[2]
 
