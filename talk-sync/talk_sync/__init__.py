@@ -5,7 +5,7 @@ The targets import what they need from here; each name lives in one module:
 - :mod:`talk_sync.refs`: ``Side``, ``Ref``, ``parse_ref``, ``format_ref``
 - :mod:`talk_sync.flows`: ``Flow``, ``FLOWS``, ``get_flow``, ``flow_for``
 - :mod:`talk_sync.normalize`: ``FieldType``, ``canonical``, ``same`` and conversions
-- :mod:`talk_sync.diff`: ``diff``, ``apply``
+- :mod:`talk_sync.diff`: ``diff``, ``apply_changes``
 - :mod:`talk_sync.merge`: ``merge``, ``ConflictPolicy``, ``Conflict``, ``policy_for``
 - :mod:`talk_sync.linkstore`: ``LinkStore``, ``Link``, ``LinkStatus``, ``Reject``
 - :mod:`talk_sync.plan`: ``plan``, ``Plan``, ``Action`` (the per-record decision)
@@ -33,7 +33,7 @@ from talk_sync.apply import (
     delete_policy_for,
     synced_values,
 )
-from talk_sync.diff import apply, diff
+from talk_sync.diff import apply_changes, diff
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
 from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore, Reject
 from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge, policy_for
@@ -74,7 +74,7 @@ __all__ = [
     "WriteOp",
     "WriteOutcome",
     "Written",
-    "apply",
+    "apply_changes",
     "canonical",
     "delete_policy_for",
     "diff",

@@ -34,6 +34,6 @@ def diff(
     }
 
 
-def apply(snapshot: Mapping[str, Any] | None, changes: Mapping[str, Any]) -> dict[str, Any]:
+def apply_changes(snapshot: Mapping[str, Any] | None, changes: Mapping[str, Any]) -> dict[str, Any]:
     """The snapshot after a successful write of ``changes``: the new last-known values."""
     return {**(snapshot or {}), **changes}

@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from talk_sync.diff import apply, diff
+from talk_sync.diff import apply_changes, diff
 from talk_sync.flows import FLOWS
 from talk_sync.normalize import canonical_record
 from talk_sync.testing import records, respell_record
@@ -41,11 +41,11 @@ def test_no_snapshot_means_everything() -> None:
 
 
 def test_apply() -> None:
-    assert apply({"name": "a", "status": "open"}, {"status": "done"}) == {
+    assert apply_changes({"name": "a", "status": "open"}, {"status": "done"}) == {
         "name": "a",
         "status": "done",
     }
-    assert apply(None, {"name": "a"}) == {"name": "a"}
+    assert apply_changes(None, {"name": "a"}) == {"name": "a"}
 
 
 @PROPERTY
@@ -66,6 +66,6 @@ def test_applying_the_diff_yields_the_desired_values(data: st.DataObject) -> Non
     snapshot: dict[str, Any] = data.draw(records(fields))
     changes = diff(desired, snapshot, fields)
     assert set(changes) <= set(desired)
-    after = apply(snapshot, changes)
+    after = apply_changes(snapshot, changes)
     assert canonical_record(after, fields) == canonical_record(desired, fields)
     assert diff(desired, after, fields) == {}
