@@ -520,21 +520,22 @@ def test_deletes_unlink_and_never_resurrect_or_delete_the_other_side(systems: Sy
 
 def test_what_asana_cannot_do_is_reported_per_record(systems: Systems) -> None:
     s = systems
-    hiring = s.pms_of("projects", f"asana-project:{HIRING}")
-    s.pms_edit("projects", hiring["id"], status="completed", name="Hiring 2026")
+    pipeline = s.pms_of("projects", f"asana-project:{PIPELINE}")
+    s.pms_edit("projects", pipeline["id"], status="completed", name="Q3 pipeline (done)")
     operations = s.pms_of("customers", f"asana-team:{OPERATIONS}")
     s.pms_delete("customers", operations["id"])
 
     reports = s.sync()
 
     reverse = reports["custompms -> asana"]
-    project = s.asana("projects", HIRING)
-    assert (project["name"], project["completed"]) == ("Hiring 2026", False)
+    project = s.asana("projects", PIPELINE)
+    assert (project["name"], project["completed"]) == ("Q3 pipeline (done)", False)
     skipped = {(c["record"], tuple(c["fields"])): c["detail"] for c in reverse["changes"]}
-    assert skipped[(f"custompms-project:{hiring['id']}", ("completed",))] == (
+    assert skipped[(f"custompms-project:{pipeline['id']}", ("completed",))] == (
         "a project's completed is read-only in Asana's API"
     )
-    assert s.asana("teams", OPERATIONS)["name"].startswith("Operations")  # teams stay
+    # Asana cannot delete a team: the tombstone unlinks it, the team stays.
+    assert s.asana("teams", OPERATIONS)["name"].startswith("Operations")
     assert s.link_status(f"asana-team:{OPERATIONS}") is LinkStatus.UNLINKED
     assert reverse["flows"]["team_customer"]["unlinked"] == 1
 

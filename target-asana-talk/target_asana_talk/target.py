@@ -128,9 +128,9 @@ class TargetAsanaTalk(Target):
             th.StringType,
             title="Report Path",
             description=(
-                "JSON file for the run report. Default: "
-                f"${REPORT_DIR_ENV}/custompms-to-asana-<UTC time>.json, else "
-                f"{DEFAULT_REPORT_DIR}/..."
+                "Where the run report goes: a file ending in .json (overwritten each run), "
+                "or a directory that gets custompms-to-asana-<UTC time>.json per run. "
+                f"Default: ${REPORT_DIR_ENV}, else {DEFAULT_REPORT_DIR}."
             ),
         ),
         th.Property(
@@ -231,9 +231,7 @@ class TargetAsanaTalk(Target):
 
     @override
     def process_endofpipe(self) -> None:
-        # Drains every sink and emits STATE (each batch committed before), then retries what
-        # waited for a reference and what earlier runs kept: those are stored durably, so
-        # STATE may run ahead of them.
+        # Drains every sink and emits STATE (see _write_state_message), then reports.
         super().process_endofpipe()
         engine = self.engine
         report = engine.finish()
@@ -259,14 +257,21 @@ class TargetAsanaTalk(Target):
         engine.store.close()
 
     def _report_path(self) -> Path:
-        if self.config.get("report_path"):
-            return Path(self.config["report_path"])
-        directory = os.environ.get(REPORT_DIR_ENV) or DEFAULT_REPORT_DIR
+        """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
+        setting = self.config.get("report_path") or os.environ.get(REPORT_DIR_ENV)
+        target = Path(setting or DEFAULT_REPORT_DIR)
+        if target.suffix == ".json":
+            return target
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        return Path(directory) / f"custompms-to-asana-{stamp}.json"
+        return target / f"custompms-to-asana-{stamp}.json"
 
     @override
     def _write_state_message(self, state: dict) -> None:
+        # The SDK calls this after draining every sink, whose batches are written and
+        # committed. Records still waiting for a reference are retried now (their parents
+        # may have arrived since) and the rest kept in the link store, so that STATE never
+        # runs ahead of a record that is neither written nor kept.
+        self.engine.checkpoint()
         # A dry run must not move the tap's bookmarks: the real run needs the same records.
         if self.config.get("dry_run"):
             return
