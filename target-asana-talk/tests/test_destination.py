@@ -1,0 +1,221 @@
+"""The Asana destination against the sandbox: read-compare updates, lost creates, limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asana_sandbox.testing import SandboxServer
+from talk_sync import (
+    Gone,
+    LinkStore,
+    OpKind,
+    Ref,
+    Rejected,
+    Side,
+    Stale,
+    WriteOp,
+    Written,
+    get_flow,
+    parse_ref,
+    synced_values,
+)
+from target_asana_talk.client import AsanaClient, Call, Reply
+from target_asana_talk.destination import AsanaDestination
+
+ACME, SALES = "1200000000000001", "1200000000000012"
+WEBSITE, MOBILE = "1200000000000064", "1200000000000087"
+AUDIT, WIREFRAMES, CONTENT = "1200000000000068", "1200000000000070", "1200000000000074"
+TASKS, TEAMS = get_flow("task_task"), get_flow("team_customer")
+WORKSPACES = get_flow("workspace_customer")
+
+
+class LosingClient(AsanaClient):
+    """Runs every call, but loses the answer of the first ``losses`` creates."""
+
+    def __init__(self, *args: Any, losses: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.losses = losses
+        self.creates = 0
+
+    def call_many(self, calls: Sequence[Call]) -> list[Reply]:
+        replies = super().call_many(calls)
+        for index, call in enumerate(calls):
+            if not call.safe:
+                self.creates += 1
+                if self.losses:
+                    self.losses -= 1
+                    replies[index] = Reply(0, message="connection dropped")
+        return replies
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LinkStore:
+    return LinkStore(tmp_path / "links.db")
+
+
+def destination(
+    sandbox: SandboxServer, store: LinkStore, *, losses: int = 0, **options: Any
+) -> AsanaDestination:
+    client = LosingClient(sandbox.api_url, sandbox.token, losses=losses, sleep=lambda _: None)
+    return AsanaDestination(client, store=store, **options)
+
+
+def task(sandbox: SandboxServer, gid: str) -> dict[str, Any]:
+    fields = "name,notes,due_on,start_on,assignee.email,parent,memberships.project"
+    return sandbox.act("get", f"/tasks/{gid}", {"opt_fields": fields})["data"]
+
+
+def snapshot(sandbox: SandboxServer, gid: str) -> dict[str, Any]:
+    return synced_values(TASKS, Side.ASANA, task(sandbox, gid))
+
+
+def named(sandbox: SandboxServer, project: str, name: str) -> list[dict[str, Any]]:
+    listed = sandbox.act("get", f"/projects/{project}/tasks", {"opt_fields": "name"})["data"]
+    return [record for record in listed if record["name"] == name]
+
+
+def create(source: str, **values: Any) -> WriteOp:
+    return WriteOp(OpKind.CREATE, TASKS, parse_ref(source), values)
+
+
+def update(gid: str, snap: dict[str, Any], flow: Any = TASKS, **values: Any) -> WriteOp:
+    asana_type = flow.asana_type
+    return WriteOp(
+        OpKind.UPDATE,
+        flow,
+        parse_ref(f"custompms-{flow.custompms_type}:1"),
+        values,
+        destination=Ref(Side.ASANA, asana_type, gid),
+        snapshot=snap,
+    )
+
+
+def test_a_create_whose_answer_was_lost_is_found_again_not_duplicated(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    op = create("custompms-task:501", name="Lost answer", project=WEBSITE, completed=False)
+    store.begin_create(TASKS, op.source)
+    asana = destination(sandbox, store, losses=1)
+    (outcome,) = asana.write([op])
+    assert isinstance(outcome, Written)
+    (only,) = named(sandbox, WEBSITE, "Lost answer")
+    assert outcome.record["gid"] == only["gid"]
+    assert asana.client.creates == 1  # found by listing the project, never sent twice
+
+
+def test_a_lost_create_that_did_not_happen_is_sent_again(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    op = create("custompms-task:502", name="Never arrived", parent=AUDIT)
+    store.begin_create(TASKS, op.source)
+    asana = destination(sandbox, store, losses=1)
+    client = asana.client
+    # The first send never reaches Asana; the second runs but its answer is lost too.
+    original = client.call_many
+    attempts: list[int] = []
+
+    def first_never_runs(calls: Sequence[Call]) -> list[Reply]:
+        attempts.append(len(calls))
+        if len(attempts) == 1:
+            return [Reply(0, message="dropped before Asana ran it") for _ in calls]
+        return original(calls)
+
+    client.call_many = first_never_runs  # type: ignore[method-assign]
+    (outcome,) = asana.write([op])
+    assert isinstance(outcome, Written)
+    subtasks = sandbox.act("get", f"/tasks/{AUDIT}/subtasks", {})["data"]
+    assert [s["name"] for s in subtasks].count("Never arrived") == 1
+
+
+def test_an_update_sends_only_what_asana_takes_and_moves_the_task(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    snap = snapshot(sandbox, CONTENT)
+    op = update(
+        CONTENT,
+        snap,
+        name="Content migration (2)",
+        start_on="2026-02-02",
+        assignee="Priya.Shah@acme-consulting.example",
+        project=MOBILE,
+    )
+    (outcome,) = destination(sandbox, store).write([op])
+    assert isinstance(outcome, Written)
+    after = task(sandbox, CONTENT)
+    assert (after["name"], after["start_on"], after["due_on"]) == (
+        "Content migration (2)",
+        "2026-02-02",
+        snap["due_on"],  # sent along: Asana wants the due date with a start date
+    )
+    assert after["assignee"]["email"] == "priya.shah@acme-consulting.example"
+    assert [m["project"]["gid"] for m in after["memberships"]] == [MOBILE]
+    assert synced_values(TASKS, Side.ASANA, outcome.record)["project"] == MOBILE
+
+
+def test_an_update_to_a_record_changed_in_asana_is_stale_with_its_current_values(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    snap = snapshot(sandbox, WIREFRAMES)
+    sandbox.act("put", f"/tasks/{WIREFRAMES}", {"notes": "Edited in Asana meanwhile"})
+    (outcome,) = destination(sandbox, store).write([update(WIREFRAMES, snap, name="Wires")])
+    assert isinstance(outcome, Stale)
+    assert outcome.current["notes"] == "Edited in Asana meanwhile"
+    assert outcome.current["assignee"] == snap["assignee"]  # flattened: an email
+    assert task(sandbox, WIREFRAMES)["name"] == "Wireframes"  # nothing written
+
+
+def test_an_update_to_a_deleted_record_is_gone(sandbox: SandboxServer, store: LinkStore) -> None:
+    gid = sandbox.act("post", "/tasks", {"name": "Short-lived", "projects": [WEBSITE]})["data"]
+    snap = snapshot(sandbox, gid["gid"])
+    sandbox.act("delete", f"/tasks/{gid['gid']}")
+    (outcome,) = destination(sandbox, store).write([update(gid["gid"], snap, name="x")])
+    assert isinstance(outcome, Gone)
+
+
+def test_what_asana_cannot_do_is_reported_or_rejected_per_record(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    asana = destination(sandbox, store)
+    team = sandbox.act("get", f"/teams/{SALES}", {"opt_fields": "name,organization"})["data"]
+    moved = update(
+        SALES,
+        synced_values(TEAMS, Side.ASANA, team),
+        TEAMS,
+        name="Sales & Partners",
+        organization="1200000000000002",
+    )
+    workspace = WriteOp(
+        OpKind.CREATE, WORKSPACES, parse_ref("custompms-customer:9"), {"name": "New workspace"}
+    )
+    orphan = WriteOp(OpKind.CREATE, TEAMS, parse_ref("custompms-customer:10"), {"name": "Orphan"})
+    unknown = create("custompms-task:503", name="Who?", project=WEBSITE, assignee="no@one.example")
+    outcomes = asana.write([moved, workspace, orphan, unknown])
+    assert isinstance(outcomes[0], Written)
+    assert sandbox.act("get", f"/teams/{SALES}", {})["data"]["name"] == "Sales & Partners"
+    (limit,) = asana.limitations
+    assert (limit.field, limit.reason) == (
+        "organization",
+        "Asana cannot move a team to another organization",
+    )
+    rejected = [(o.status, o.field) for o in outcomes[1:] if isinstance(o, Rejected)]
+    assert rejected == [(405, None), (400, "organization"), (422, "assignee")]
+    assert "workspace_gid" in outcomes[2].reason  # type: ignore[union-attr]
+    assert named(sandbox, WEBSITE, "Who?") == []
+
+
+def test_a_new_top_level_customer_becomes_a_team_in_the_configured_workspace(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    op = WriteOp(
+        OpKind.CREATE,
+        TEAMS,
+        parse_ref("custompms-customer:11"),
+        {"name": "Alliances", "description": None},
+    )
+    (outcome,) = destination(sandbox, store, workspace_gid=ACME).write([op])
+    assert isinstance(outcome, Written)
+    assert outcome.record["organization"]["gid"] == ACME
+    assert outcome.record["description"] == ""
