@@ -170,11 +170,7 @@ class AsanaClient:
         return (self.send(call) or {}).get("data")
 
     def send(self, call: Call) -> dict[str, Any] | None:
-        """Like :meth:`request`, answering the whole body (``data``, ``next_page``).
-
-        Raises :class:`AsanaError` for a refusal (4xx), :class:`TransientError` when retries
-        run out, and :class:`LostAnswerError` when a create's answer was lost.
-        """
+        """Like :meth:`request`, answering the whole body (``data``, ``next_page``)."""
         url = f"{self.api_url}{call.path}"
         body = None if call.data is None else {"data": call.data}
         for attempt in range(1, self.max_retries + 2):

@@ -285,6 +285,7 @@ class AsanaDestination(Destination):
         if "start_on" in body:
             body.setdefault("due_on", values.get("due_on"))
         organization = values.get("organization") or self.workspace_gid
+        fields = _fields(asana_type)  # the created record comes back with the synced fields
         if asana_type == "workspace":
             write.outcome = Rejected(
                 HTTPStatus.METHOD_NOT_ALLOWED,
@@ -299,7 +300,7 @@ class AsanaDestination(Destination):
                     "organization",
                 )
                 return
-            write.main = Call("post", "/teams", {**body, "organization": organization})
+            write.main = Call("post", "/teams", {**body, "organization": organization}, fields)
         elif asana_type == "project":
             if values.get("team"):
                 path = f"/teams/{values['team']}/projects"
@@ -313,25 +314,21 @@ class AsanaDestination(Destination):
                     "team",
                 )
                 return
-            write.main = Call("post", path, body)
+            write.main = Call("post", path, body, fields)
         elif op.flow.custompms_type == "project":  # flow 4: new projects go to flow 3
             write.outcome = Rejected(
                 HTTPStatus.BAD_REQUEST, "new Custompms projects become Asana projects, not tasks"
             )
         elif values.get("parent"):
-            write.main = Call("post", f"/tasks/{values['parent']}/subtasks", body)
+            write.main = Call("post", f"/tasks/{values['parent']}/subtasks", body, fields)
         elif values.get("project"):
-            write.main = Call("post", "/tasks", {**body, "projects": [values["project"]]})
+            write.main = Call("post", "/tasks", {**body, "projects": [values["project"]]}, fields)
         else:
             write.outcome = Rejected(
                 HTTPStatus.BAD_REQUEST,
                 "project: the task's Custompms project is not linked to an Asana project "
                 "or board task",
                 "project",
-            )
-        if write.main is not None:
-            write.main = Call(
-                write.main.method, write.main.path, write.main.data, params=_fields(asana_type)
             )
 
     def _resolve_users(self, writes: list[_Write]) -> None:
