@@ -4,10 +4,11 @@ The demo (scripts/demo.py) and the end-to-end tests (tests/) use this one module
 start the servers and wire the plugins exactly the same way.
 
 The plugins read their URLs, tokens and the link store location from the environment
-variables that meltano.yml refers to (ASANA_API_URL, ASANA_ACCESS_TOKEN, CUSTOMPMS_API_URL,
-CUSTOMPMS_API_TOKEN, TALK_SYNC_LINK_STORE_URL). Meltano's own state goes to a database in
-the stack's work directory, so two stacks never share bookmarks, and each stack has its own
-Meltano system directory (see meltano_sys_dir), so two stacks can run at once.
+variables that meltano.yml refers to (ASANA_API_URL, ASANA_ACCESS_TOKEN, ASANA_WORKSPACE_GID,
+CUSTOMPMS_API_URL, CUSTOMPMS_API_TOKEN, TALK_SYNC_LINK_STORE_URL, TALK_SYNC_REPORT_DIR).
+Meltano's own state goes to a database in the stack's work directory, so two stacks never
+share bookmarks, and each stack has its own Meltano system directory (see meltano_sys_dir),
+so two stacks can run at once.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from asana_sandbox.testing import SandboxServer, running_sandbox
 from custompms.testing import CustompmsServer, running_server
 
@@ -85,6 +87,20 @@ def meltano_sys_dir(workdir: Path) -> Path:
     return own
 
 
+def organization_gid(asana: SandboxServer) -> str | None:
+    """The sandbox's first organization workspace: where Custompms customers become teams."""
+    response = httpx.get(
+        f"{asana.api_url}/workspaces",
+        params={"opt_fields": "is_organization"},
+        headers={"Authorization": f"Bearer {asana.token}"},
+        timeout=30,
+    )
+    organizations = [
+        w["gid"] for w in response.raise_for_status().json()["data"] if w["is_organization"]
+    ]
+    return organizations[0] if organizations else None
+
+
 def stack_env(asana: SandboxServer, custompms: CustompmsServer, workdir: Path) -> dict[str, str]:
     """The process environment that points every plugin at the two local servers."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +119,7 @@ def stack_env(asana: SandboxServer, custompms: CustompmsServer, workdir: Path) -
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "ASANA_API_URL": asana.api_url,
             "ASANA_ACCESS_TOKEN": asana.token,
+            "ASANA_WORKSPACE_GID": organization_gid(asana) or "",
             "CUSTOMPMS_API_URL": custompms.api_url,
             "CUSTOMPMS_API_TOKEN": custompms.token,
             "TALK_SYNC_LINK_STORE_URL": f"sqlite:///{workdir / 'links.db'}",
