@@ -189,9 +189,12 @@ class Systems:
 
 @pytest.fixture(scope="module")
 def systems(tmp_path_factory: pytest.TempPathFactory, meltano_installed: None) -> Iterator[Systems]:
-    """Both servers, an initial `sync` done (every demo record linked both ways)."""
+    """Both servers, an initial `sync` done (every demo record linked both ways).
+
+    The stack sets ASANA_WORKSPACE_GID to the demo's organization (Acme): new top-level
+    Custompms customers become Acme teams.
+    """
     with local_stack(tmp_path_factory.mktemp("checklist")) as stack:
-        stack.env["ASANA_WORKSPACE_GID"] = ACME  # new top-level customers become Acme teams
         systems = Systems(stack)
         systems.initial = systems.sync()  # type: ignore[attr-defined]
         yield systems
