@@ -49,6 +49,10 @@ class Plan:
     changes: dict[str, Any] = field(default_factory=dict)
     #: References not linked yet, ``{field: namespaced ref}`` (``WAIT`` only).
     unresolved: dict[str, str] = field(default_factory=dict)
+    #: References to records unlinked by a delete, ``{field: namespaced ref}``: they will
+    #: never resolve, so a linked record keeps the destination's value for those fields
+    #: and an unlinked one is not created (``SKIP``).
+    gone: dict[str, str] = field(default_factory=dict)
 
     @property
     def resuming(self) -> bool:
@@ -61,6 +65,9 @@ class Plan:
         if self.action is Action.WAIT:
             refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.unresolved.items()))
             return f"not linked yet: {refs}"
+        if self.action is Action.SKIP and self.gone and self.link is None:
+            refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.gone.items()))
+            return f"refers to records unlinked by a delete ({refs}); not created"
         if self.action is Action.SKIP and self.link is not None and self.link.flow != self.flow:
             return f"linked in flow {self.link.flow}, arrived as flow {self.flow}; left as is"
         if self.action is Action.SKIP:
@@ -96,10 +103,23 @@ def plan(
         # A record that changed flow (e.g. an Asana task moved off the projects board) would
         # otherwise write one record type's fields into another: report it instead.
         return decided(Action.SKIP)
+    # A reference to a record unlinked by a delete never resolves: waiting on it would keep
+    # the record (and every later edit of it) waiting forever.
+    gone = {name: ref for name, ref in unresolved.items() if _unlinked(store, ref)}
+    unresolved = {name: ref for name, ref in unresolved.items() if name not in gone}
     if unresolved:
-        return decided(Action.WAIT, unresolved=unresolved)
+        return decided(Action.WAIT, unresolved=unresolved, gone=gone)
     if link is None or link.status is LinkStatus.PENDING:
+        if gone:
+            return decided(Action.SKIP, gone=gone)
         return decided(Action.CREATE, changes=dict(values))
+    for name in gone:
+        values.pop(name, None)  # keep what the destination has
     changes = diff(values, link.snapshot(destination_side), flow.fields(destination_side))
     action = Action.UPDATE if changes else Action.UNCHANGED
-    return decided(action, destination=link.ref(destination_side), changes=changes)
+    return decided(action, destination=link.ref(destination_side), changes=changes, gone=gone)
+
+
+def _unlinked(store: LinkStore, ref: str) -> bool:
+    link = store.find(ref)
+    return link is not None and link.status is LinkStatus.UNLINKED

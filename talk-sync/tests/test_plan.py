@@ -113,3 +113,34 @@ def test_a_written_record_comes_back_unchanged(store: LinkStore, data: st.DataOb
     store.update_snapshots(link.source, custompms=written)
     echoed = data.draw(respell_record(written, fields))
     assert plan(store, 5, "asana-task:1", echoed).action is Action.UNCHANGED
+
+
+def test_reference_to_a_record_unlinked_by_a_delete_never_blocks(store: LinkStore) -> None:
+    # The project was deleted on one side: its link is kept as unlinked and never resolves.
+    store.unlink("asana-project:9")
+    snapshot = {"name": "Spec", "project_id": 5}
+    store.link(5, "asana-task:1", "custompms-task:8", origin="asana", custompms_snapshot=snapshot)
+    fields = ["project_id"]
+
+    edited = plan(
+        store,
+        5,
+        "asana-task:1",
+        {"name": "Spec v2", "project_id": "asana-project:9"},
+        reference_fields=fields,
+    )
+    assert edited.action is Action.UPDATE  # the edit arrives; the task stays where it is
+    assert edited.changes == {"name": "Spec v2"}
+    assert edited.gone == {"project_id": "asana-project:9"}
+
+    new = plan(
+        store,
+        5,
+        "asana-task:2",
+        {"name": "Orphan", "project_id": "asana-project:9"},
+        reference_fields=fields,
+    )
+    assert new.action is Action.SKIP
+    assert new.reason == (
+        "refers to records unlinked by a delete (project_id asana-project:9); not created"
+    )
