@@ -1,0 +1,318 @@
+"""The Singer target both sync directions share: settings, engine lifecycle, sinks.
+
+``target-custompms`` and ``target-asana-talk`` differ only in their API client, their
+:class:`~talk_sync.apply.Destination` and how a mapped record becomes an
+:class:`~talk_sync.apply.Incoming`. Everything else lives here once: the sync settings,
+their checks, one :class:`~talk_sync.apply.ApplyEngine` per run, the run report, and STATE
+emitted only after the engine's checkpoint (never in a dry run).
+
+Needs ``singer-sdk``; import it as ``talk_sync.target`` (the package root does not, so the
+tap's use of :mod:`talk_sync.ratelimit` does not load the SDK's target side).
+"""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from singer_sdk import BatchSink, RecordSink, Sink, Target
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
+
+from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
+from talk_sync.flows import FLOWS, get_flow
+from talk_sync.linkstore import DEFAULT_PATH, LinkStore
+from talk_sync.merge import ConflictPolicy, policy_for
+from talk_sync.refs import Ref, Side, parse_ref
+from talk_sync.report import RunReport
+
+#: Environment variable naming the directory of run reports (set in meltano.yml).
+REPORT_DIR_ENV = "TALK_SYNC_REPORT_DIR"
+DEFAULT_REPORT_DIR = ".meltano/talk-sync/reports"
+
+#: The mapped record's field holding the unmapped source record (``_source: record``).
+SOURCE_FIELD = "_source"
+#: The delete marker the stream maps set (the SDK strips ``_sdc_deleted_at`` unless
+#: metadata is on).
+DELETED_FIELD = "is_deleted"
+
+#: The stream names a target applies: one per flow (the stream maps rename to them).
+FLOW_NAMES = frozenset(flow.name for flow in FLOWS)
+#: Keys a per-flow policy mapping accepts: flow names, flow numbers and ``default``.
+_POLICY_KEYS = frozenset({"default", *FLOW_NAMES, *(str(flow.number) for flow in FLOWS)})
+
+#: The target that writes each side: the two targets share one link store.
+_TARGET_WRITING = {Side.CUSTOMPMS: "target-custompms", Side.ASANA: "target-asana-talk"}
+
+
+def _system(side: Side) -> str:
+    """A side as its system's name in prose: ``Asana``, ``Custompms``."""
+    return str(side).capitalize()
+
+
+def direction_name(source: Side) -> str:
+    """The run's direction in file names, e.g. ``asana-to-custompms``."""
+    return f"{source}-to-{source.other}"
+
+
+def _policy_setting(name: str, options: list[str], default: str, description: str) -> th.Property:
+    """A setting that is one policy for every flow or a mapping per flow (plus ``default``)."""
+    one = {"type": "string", "enum": options}
+    per_flow = {"type": "object", "additionalProperties": one}
+    # oneOf, not anyOf: the SDK appends a bare "null" to an anyOf, which is no schema.
+    return th.Property(
+        name, th.CustomType({"oneOf": [one, per_flow]}), default=default, description=description
+    )
+
+
+def sync_settings(source: Side) -> list[th.Property]:
+    """The settings every sync target has, described for a run reading ``source``.
+
+    A target lists them among its API's settings::
+
+        config_jsonschema = th.PropertiesList(*api_settings, *sync_settings(Side.ASANA)).to_dict()
+    """
+    destination = source.other
+    return [
+        th.Property(
+            "link_store_url",
+            th.StringType,
+            default=DEFAULT_PATH,
+            title="Link Store URL",
+            description=(
+                f"The talk-sync link store shared with {_TARGET_WRITING[source]}: a SQLite "
+                "file path or any SQLAlchemy URL (postgresql+psycopg://...)."
+            ),
+        ),
+        _policy_setting(
+            "conflict_policy",
+            [str(p) for p in ConflictPolicy],
+            str(ConflictPolicy.NEWER_WINS),
+            "Who wins a field edited on both sides: newer_wins (by each system's own "
+            "timestamps; ties, and Asana workspaces and teams, which have none, go to "
+            "Custompms), asana_wins or custompms_wins. One policy, or a mapping per flow, "
+            'e.g. {"default": "newer_wins", "task_task": "asana_wins"}.',
+        ),
+        _policy_setting(
+            "delete_policy",
+            [str(p) for p in DeletePolicy],
+            str(DeletePolicy.UNLINK),
+            f"What a record deleted in {_system(source)} does: unlink (drop the link, keep "
+            f"the {_system(destination)} record, report it) or ignore. One policy, or a "
+            f"mapping per flow. Nothing is ever deleted in {_system(destination)}.",
+        ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            title="Dry Run",
+            description="Report what would be created and updated; write nothing, change no "
+            "link and emit no STATE.",
+        ),
+        th.Property(
+            "report_path",
+            th.StringType,
+            title="Report Path",
+            description=(
+                "Where the run report goes: a file ending in .json (overwritten each run), "
+                f"or a directory that gets {direction_name(source)}-<UTC time>.json per run. "
+                f"Default: ${REPORT_DIR_ENV}, else {DEFAULT_REPORT_DIR}."
+            ),
+        ),
+    ]
+
+
+class SyncTarget(Target):
+    """A target applying mapped ``source`` records to the other side through talk-sync.
+
+    Subclasses set :attr:`source`, ``config_jsonschema`` (with :func:`sync_settings`) and
+    ``default_sink_class`` (a :class:`FlowSink`), and implement :meth:`make_destination`.
+    """
+
+    #: The side the run reads from (the tap's system); the target writes the other one.
+    source: ClassVar[Side]
+    #: The run's destination, made by :meth:`make_destination` when the engine opens.
+    destination: Destination
+
+    @override
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Flows depend on each other (customers before projects before tasks): drain one
+        # sink at a time, in the order the streams arrived, on one link-store connection.
+        self.max_parallelism = 1
+        if kwargs.get("validate_config", True) and self.config:
+            self._check_config()
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def make_destination(self, store: LinkStore) -> Destination:
+        """The destination the run writes through (its API client opened from the config)."""
+
+    def check_destination_config(self) -> list[str]:
+        """Errors in the destination's own settings that jsonschema cannot express."""
+        return []
+
+    def finish_report(self, report: RunReport) -> None:
+        """Add what only the destination knows to the finished report (default: nothing)."""
+
+    @abstractmethod
+    def sent_summary(self) -> str:
+        """What the run sent to the destination, for the report's log line."""
+
+    def close_destination(self) -> None:
+        """Release the destination's connections at the end of the run."""
+
+    # --- config ------------------------------------------------------------------------------
+
+    def _check_config(self) -> None:
+        """Errors jsonschema cannot express, each naming the setting (never its secret)."""
+        errors = self.check_destination_config()
+        for setting, reader in (
+            ("conflict_policy", policy_for),
+            ("delete_policy", delete_policy_for),
+        ):
+            value = self.config.get(setting)
+            unknown = set(value if isinstance(value, dict) else {}) - _POLICY_KEYS
+            if unknown:
+                errors.append(f"{setting}: unknown flow(s) {sorted(unknown)}")
+            try:
+                for flow in FLOWS:
+                    reader(value, flow)
+            except ValueError as error:
+                errors.append(f"{setting}: {error}")
+        if errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+
+    # --- sinks -------------------------------------------------------------------------------
+
+    @override
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        if stream_name in FLOW_NAMES:
+            return super().get_sink_class(stream_name)
+        return SkippedStreamSink
+
+    # --- the run -----------------------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> ApplyEngine:
+        """The run's talk-sync engine, opened on first use; replays records kept last run."""
+        store = LinkStore(self.config["link_store_url"])
+        self.destination = self.make_destination(store)
+        engine = ApplyEngine(
+            store,
+            self.destination,
+            conflict_policy=self.config["conflict_policy"],
+            delete_policy=self.config["delete_policy"],
+            dry_run=self.config["dry_run"],
+        )
+        kept = engine.start()
+        if kept:
+            self.logger.info("%d records kept by earlier runs will be retried", kept)
+        return engine
+
+    @override
+    def process_endofpipe(self) -> None:
+        # Drains every sink and emits STATE (see _write_state_message), then reports.
+        super().process_endofpipe()
+        engine = self.engine
+        report = engine.finish()
+        self.finish_report(report)
+        report.log(self.logger)
+        path = report.write_json(self._report_path())
+        self.logger.info("Run report written to %s (%s)", path, self.sent_summary())
+        self.close_destination()
+        engine.store.close()
+
+    def _report_path(self) -> Path:
+        """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
+        setting = self.config.get("report_path") or os.environ.get(REPORT_DIR_ENV)
+        target = Path(setting or DEFAULT_REPORT_DIR)
+        if target.suffix == ".json":
+            return target
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        return target / f"{direction_name(self.source)}-{stamp}.json"
+
+    @override
+    def _write_state_message(self, state: dict) -> None:
+        # The SDK calls this after draining every sink, whose batches are written and
+        # committed. Records still waiting for a reference are retried now (their parents
+        # may have arrived since) and the rest kept in the link store, so that STATE never
+        # runs ahead of a record that is neither written nor kept.
+        self.engine.checkpoint()
+        # A dry run must not move the tap's bookmarks: the real run needs the same records.
+        if self.config.get("dry_run"):
+            return
+        super()._write_state_message(state)
+
+
+class FlowSink(BatchSink):
+    """Applies a batch of one flow's mapped records through the run's talk-sync engine.
+
+    ``process_batch`` returns only after the writes and the link-store commit: the SDK
+    writes STATE after draining, so STATE never runs ahead of durable writes. Subclasses
+    say how a mapped record becomes an :class:`Incoming` (:meth:`incoming`).
+    """
+
+    #: The mapped record's field holding the source ref, e.g. ``asana-task:77``.
+    source_ref_field: ClassVar[str]
+    #: A stream-map expression for :attr:`source_ref_field`, shown when it is missing.
+    source_ref_example: ClassVar[str]
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.target: SyncTarget = target  # type: ignore[assignment]
+        self.flow = get_flow(stream_name)
+
+    @override
+    @property
+    def max_size(self) -> int:
+        return int(self.config["batch_size"])
+
+    @override
+    def process_batch(self, context: dict) -> None:
+        items = [self.incoming(record) for record in context["records"]]
+        self.target.engine.apply([item for item in items if item is not None])
+
+    @abstractmethod
+    def incoming(self, record: Mapping[str, Any]) -> Incoming | None:
+        """The engine's input for one mapped record; ``None`` when another sink applies it."""
+
+    def source_ref(self, record: Mapping[str, Any]) -> Ref:
+        """The record's source ref; a map that does not set it is a configuration error."""
+        source = record.get(self.source_ref_field)
+        if not source:
+            raise ValueError(
+                f"stream {self.stream_name!r}: mapped record has no {self.source_ref_field!r}; "
+                f'the stream map must set it to the source ref, e.g. "{self.source_ref_example}"'
+            )
+        return parse_ref(source)
+
+
+class SkippedStreamSink(RecordSink):
+    """A stream that is not a flow (e.g. ``users``): its records are read and dropped."""
+
+    @override
+    def setup(self) -> None:
+        # An info line, not a warning: taps send such streams by design (no error wording).
+        self.logger.info(
+            "Stream %s is not one of the flows (%s): its records are skipped",
+            self.stream_name,
+            ", ".join(flow.name for flow in FLOWS),
+        )
+
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
+        return
