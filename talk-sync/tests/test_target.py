@@ -1,0 +1,179 @@
+"""The shared Singer target base, with an in-memory destination (no HTTP).
+
+The two real targets run the same base against their servers in their own tests; these
+check the base's own promises: STATE only after the writes and never in a dry run, the
+report where ``report_path`` says, policy settings checked by name, other streams skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from talk_sync.apply import Destination, Incoming, WriteOp, WriteOutcome, Written
+from talk_sync.flows import Flow
+from talk_sync.linkstore import LinkStatus, LinkStore
+from talk_sync.refs import Ref, Side
+from talk_sync.target import REPORT_DIR_ENV, FlowSink, SyncTarget, sync_settings
+from typing_extensions import override
+
+STATE = {"bookmarks": {"workspaces": {"done": True}}}
+
+
+class MemoryCustompms(Destination):
+    """Customers in a dict; every write succeeds."""
+
+    side = Side.CUSTOMPMS
+    reference_fields: ClassVar[dict[str, str]] = {}
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    @override
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        outcomes: list[WriteOutcome] = []
+        for op in ops:
+            key = op.destination.key if op.destination else str(len(self.records) + 1)
+            self.records[key] = {**self.records.get(key, {}), **op.values, "id": key}
+            outcomes.append(Written(dict(self.records[key])))
+        return outcomes
+
+    @override
+    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
+        return {ref: self.records.get(ref.key) for ref in refs}
+
+    @override
+    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
+        return str(record["id"])
+
+
+class MemoryFlowSink(FlowSink):
+    source_ref_field = "external_id"
+    source_ref_example = "'asana-workspace:' + gid"
+
+    @override
+    def incoming(self, record: Mapping[str, Any]) -> Incoming:
+        return Incoming(
+            flow=self.flow,
+            source=self.source_ref(record),
+            desired=self.flow.pick(Side.CUSTOMPMS, record),
+            source_values={"name": record["name"]},
+        )
+
+
+class MemoryTarget(SyncTarget):
+    """Asana records to an in-memory Custompms."""
+
+    name = "target-memory"
+    source = Side.ASANA
+    default_sink_class = MemoryFlowSink
+    destination: MemoryCustompms
+    config_jsonschema: ClassVar[dict] = th.PropertiesList(
+        *sync_settings(source),
+        th.Property("batch_size", th.IntegerType, default=10, description="Records per batch."),
+    ).to_dict()
+
+    @override
+    def make_destination(self, store: LinkStore) -> MemoryCustompms:
+        return MemoryCustompms()
+
+    @override
+    def sent_summary(self) -> str:
+        return f"{len(self.destination.records)} records held"
+
+
+def messages(*names: str, stream: str = "workspace_customer") -> str:
+    schema = {"type": "object", "properties": {"external_id": {}, "name": {}}}
+    records = ({"external_id": f"asana-workspace:{i}", "name": n} for i, n in enumerate(names, 1))
+    lines = [
+        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": ["external_id"]},
+        *({"type": "RECORD", "stream": stream, "record": record} for record in records),
+        {"type": "STATE", "value": STATE},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def run(config: dict[str, Any], lines: str) -> tuple[MemoryTarget, list[dict[str, Any]]]:
+    """Run the target on ``lines``; the target and the STATE messages it wrote."""
+    target, out = MemoryTarget(config=config), io.StringIO()
+    with redirect_stdout(out):
+        target.listen(io.StringIO(lines))
+    return target, [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> dict[str, Any]:
+    return {"link_store_url": str(tmp_path / "links.db"), "report_path": str(tmp_path / "r.json")}
+
+
+def test_state_follows_the_writes_and_the_report_is_written(config: dict[str, Any]) -> None:
+    target, states = run(config, messages("Acme", "Beta"))
+    assert states == [STATE]
+    assert sorted(r["name"] for r in target.destination.records.values()) == ["Acme", "Beta"]
+    with LinkStore(config["link_store_url"]) as store:
+        assert store.find("asana-workspace:1").status is LinkStatus.LINKED
+    report = json.loads(Path(config["report_path"]).read_text())
+    assert report["flows"]["workspace_customer"]["created"] == 2
+
+
+def test_dry_run_writes_nothing_and_emits_no_state(config: dict[str, Any]) -> None:
+    target, states = run({**config, "dry_run": True}, messages("Acme"))
+    assert (states, target.destination.records) == ([], {})
+    assert json.loads(Path(config["report_path"]).read_text())["dry_run"] is True
+
+
+def test_report_directory_gets_one_file_per_run_named_by_direction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(REPORT_DIR_ENV, str(tmp_path / "reports"))
+    run({"link_store_url": str(tmp_path / "links.db")}, messages("Acme"))
+    (report,) = (tmp_path / "reports").iterdir()
+    assert report.name.startswith("asana-to-custompms-")
+    assert report.suffix == ".json"
+
+
+def test_a_stream_that_is_no_flow_is_skipped_with_an_info_line(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    target, states = run(config, messages("Acme", stream="users"))
+    assert (states, target.destination.records) == ([STATE], {})
+    (line,) = [r for r in caplog.records if "users is not one of the flows" in r.message]
+    assert line.levelno == logging.INFO
+
+
+def test_a_mapped_record_without_its_source_ref_names_the_field(config: dict[str, Any]) -> None:
+    lines = messages("Acme").replace('"asana-workspace:1"', '""')  # a map that sets none
+    with pytest.raises(ValueError, match="no 'external_id'"):
+        run(config, lines)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"conflict_policy": "loudest_wins"}, "conflict_policy"),
+        ({"conflict_policy": {"task_tasks": "asana_wins"}}, "conflict_policy: unknown flow"),
+        ({"delete_policy": {"5": "delete"}}, "delete_policy"),
+    ],
+)
+def test_bad_policy_fails_at_once_naming_the_setting(
+    config: dict[str, Any], overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigValidationError) as error:
+        MemoryTarget(config={**config, **overrides})
+    assert message in " | ".join(error.value.errors)
+
+
+def test_settings_are_described_for_the_direction() -> None:
+    described = {p.name: p.to_dict()[p.name]["description"] for p in sync_settings(Side.CUSTOMPMS)}
+    assert "custompms-to-asana-" in described["report_path"]
+    assert "deleted in Custompms" in described["delete_policy"]
+    assert "target-custompms" in described["link_store_url"]
