@@ -132,7 +132,8 @@ class SyncTarget(Target):
     """A target applying mapped ``source`` records to the other side through talk-sync.
 
     Subclasses set :attr:`source`, ``config_jsonschema`` (with :func:`sync_settings`) and
-    ``default_sink_class`` (a :class:`FlowSink`), and implement :meth:`make_destination`.
+    ``default_sink_class`` (a :class:`FlowSink`), and implement :meth:`make_destination`
+    and :meth:`sent_summary`; the other hooks are optional.
     """
 
     #: The side the run reads from (the tap's system); the target writes the other one.
@@ -173,7 +174,7 @@ class SyncTarget(Target):
 
     def _check_config(self) -> None:
         """Errors jsonschema cannot express, each naming the setting (never its secret)."""
-        errors = self.check_destination_config()
+        errors = list(self.check_destination_config())
         for setting, reader in (
             ("conflict_policy", policy_for),
             ("delete_policy", delete_policy_for),
