@@ -8,13 +8,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from local_stack import MELTANO, PROJECT_ROOT, LocalStack, local_stack
 
 
 @pytest.fixture(scope="session")
 def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Install the project's plugins into .meltano/ once per test session."""
+    """Install the project's plugins into .meltano/ once per test session.
+
+    Under pytest-xdist every worker has its own session: the lock makes them install one
+    after the other (the second finds everything installed and returns in seconds).
+    """
     db = tmp_path_factory.mktemp("meltano-install") / "meltano.db"
+    (PROJECT_ROOT / ".meltano").mkdir(exist_ok=True)
+    with FileLock(PROJECT_ROOT / ".meltano" / "install.lock"):
+        _install(db)
+
+
+def _install(db: Path) -> None:
     result = subprocess.run(
         [MELTANO, "install"],
         cwd=PROJECT_ROOT,

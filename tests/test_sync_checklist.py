@@ -148,6 +148,16 @@ class Systems:
             other = link.custompms if ref.startswith("asana-") else link.asana
             return other.key if other else None
 
+    def asana_ref_of(self, ref: str) -> str:
+        """The Asana side of a linked pair, given either side's reference."""
+        if ref.startswith("asana-"):
+            return ref
+        with LinkStore(self.stack.workdir / "links.db") as store:
+            link = store.find(ref)
+            assert link is not None, f"{ref} is not linked"
+            assert link.asana is not None, f"{ref} has no Asana side"
+            return str(link.asana)
+
     def link_status(self, ref: str) -> LinkStatus | None:
         with LinkStore(self.stack.workdir / "links.db") as store:
             link = store.find(ref)
@@ -173,8 +183,8 @@ class Systems:
     def reports(self) -> list[Path]:
         return list((self.stack.workdir / "reports").glob("*.json"))
 
-    def assert_idle_sync_writes_nothing(self) -> None:
-        """A `sync` with no edits anywhere writes nothing on either side."""
+    def assert_idle_sync_writes_nothing(self) -> dict[str, dict[str, Any]]:
+        """A `sync` with no edits anywhere writes nothing on either side; its reports."""
         versions = self.versions()
         self.stack.asana.reset_stats()
         reports = self.sync()
@@ -185,6 +195,7 @@ class Systems:
         for report in reports.values():
             totals = report["totals"]
             assert totals["created"] == totals["updated"] == totals["conflicts"] == 0, report
+        return reports
 
 
 @pytest.fixture(scope="module")
@@ -217,10 +228,12 @@ def test_initial_sync_links_every_flow_and_a_second_sync_writes_nothing(
         "board_task_project": 10,
         "task_task": 135,
     }
-    # What the first direction wrote comes back through the second unchanged: no echo.
-    assert reverse["totals"]["unchanged"] == 158
+    # Custompms -> Asana runs first in the `sync` job: it found Custompms empty.
     assert reverse["totals"]["created"] == reverse["totals"]["updated"] == 0
-    systems.assert_idle_sync_writes_nothing()
+    # What Asana -> Custompms wrote comes back through Custompms -> Asana on the next sync
+    # unchanged: no echo, no write.
+    idle = systems.assert_idle_sync_writes_nothing()
+    assert idle["custompms -> asana"]["totals"]["unchanged"] == 158
 
 
 def test_edits_on_either_side_arrive_in_every_flow(systems: Systems) -> None:
@@ -364,7 +377,8 @@ def test_the_same_field_edited_on_both_sides_follows_the_policy_and_is_reported(
         asana_type, _, gid = ref.removeprefix("asana-").partition(":")
         assert s.asana(f"{asana_type}s", gid)[asana_field] == value, ref
     conflicts = [c for report in reports.values() for c in report["conflicts"]]
-    named = {(c["record"], c["field"]): c for c in conflicts}
+    # Custompms -> Asana runs first, so it meets most conflicts: name them by the Asana side.
+    named = {(s.asana_ref_of(c["record"]), c["field"]): c for c in conflicts}
     assert {ref for ref, _ in named} == set(expected), conflicts
     winners = {ref: c["winner"] for (ref, _), c in named.items()}
     assert winners == {
@@ -484,9 +498,8 @@ def test_creates_on_either_side_appear_on_the_other(systems: Systems) -> None:
         "board_task_project": 0,
         "task_task": 3,
     }
-    # Asana's own values for the new records (permalinks, completion times) reach
-    # Custompms on the next sync; after that, nothing more moves.
-    s.sync()
+    # Custompms -> Asana runs first in the `sync` job, so Asana's own values for the records
+    # it created (permalinks, completion times) reached Custompms in that same sync.
     s.assert_idle_sync_writes_nothing()
 
 
@@ -518,6 +531,32 @@ def test_deletes_unlink_and_never_resurrect_or_delete_the_other_side(systems: Sy
     assert len(s.pms_all("tasks")) == tasks_before
     assert s.pms("tasks", pms_side["id"])["name"] == "Store release"
     assert s.link_status(f"custompms-task:{asana_side['id']}") is LinkStatus.UNLINKED
+    s.assert_idle_sync_writes_nothing()
+
+
+def test_edits_under_a_deleted_parent_still_arrive(systems: Systems) -> None:
+    s = systems
+    project = s.asana_create(f"/teams/{SALES}/projects", name="Trade fair")
+    task = s.asana_create("/tasks", name="Book the stand", projects=[project])
+    s.sync()
+    pms_project = s.pms_of("projects", f"asana-project:{project}")
+    pms_task = s.pms_of("tasks", f"asana-task:{task}")
+    s.pms_delete("projects", pms_project["id"])
+    s.sync()  # the project's link is unlinked (default delete policy)
+    assert s.link_status(f"asana-project:{project}") is LinkStatus.UNLINKED
+
+    # Its task is still linked: an edit arrives instead of waiting for a parent that is gone.
+    s.asana_edit("tasks", task, name="Book the stand and the booth")
+    reports = s.sync()
+    assert s.pms("tasks", pms_task["id"])["name"] == "Book the stand and the booth"
+    assert s.pms("tasks", pms_task["id"])["project_id"] == pms_project["id"]
+    waiting = [
+        change
+        for report in reports.values()
+        for change in report["changes"]
+        if change["outcome"] == "skipped" and "not linked yet" in (change["detail"] or "")
+    ]
+    assert waiting == []
     s.assert_idle_sync_writes_nothing()
 
 
