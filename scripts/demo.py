@@ -63,6 +63,8 @@ def print_flow_table(stack: LocalStack) -> None:
                 f"{label}: {totals.get('unchanged', 0)} unchanged, "
                 f"{totals.get('conflicts', 0)} conflicts, {totals.get('rejected', 0)} rejected"
             )
+            for reject in reports.get(prefix, {}).get("rejects", []):
+                print(f"  rejected {reject['record']} ({reject['field']}): {reject['reason']}")
     finally:
         store.close()
 
