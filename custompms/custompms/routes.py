@@ -122,8 +122,11 @@ def resource_router(resource: Resource) -> APIRouter:
         request: Request,
         updated_since: UpdatedSince = None,
         limit: Annotated[int, Query(ge=1, le=MAX_BULK_RECORDS, description="Page size.")] = 100,
+        # An empty cursor is refused rather than read as "from the start": a client that lost
+        # its cursor must not silently restart the walk.
         cursor: Annotated[
-            str | None, Query(max_length=200, description="next_cursor of the previous page.")
+            str | None,
+            Query(min_length=1, max_length=200, description="next_cursor of the previous page."),
         ] = None,
         include_deleted: Annotated[bool, Query(description="Include tombstones.")] = False,
     ) -> Any:

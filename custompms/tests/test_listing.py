@@ -90,6 +90,7 @@ def test_pages_follow_the_cursor_until_it_is_null(api: httpx.Client, make) -> No
         ({"limit": 1001}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": ""}, "cursor"),  # a lost cursor does not silently restart the walk
         ({"updated_since": "yesterday"}, "updated_since"),
         ({"updated_since": "2026-01-01T00:00:00"}, "updated_since"),  # no offset
         ({"include_deleted": "maybe"}, "include_deleted"),
