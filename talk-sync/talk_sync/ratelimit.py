@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
@@ -89,19 +90,36 @@ class TokenBucket:
             self._updated = now
 
 
-def retry_after_seconds(response: requests.Response) -> float:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    value = response.headers.get("Retry-After", "").strip()
+#: The longest wait a ``Retry-After`` may impose: a misconfigured server must not hang a
+#: pipeline for hours.
+MAX_RETRY_AFTER_SECONDS = 900.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait (RFC 9110 delay-seconds or HTTP date).
+
+    ``None`` when the header is absent or unreadable; capped at ``MAX_RETRY_AFTER_SECONDS``.
+    """
+    value = (value or "").strip()
     if not value:
-        return DEFAULT_RETRY_AFTER_SECONDS
+        return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def retry_after_seconds(response: requests.Response) -> float:
+    """Seconds to wait after ``response`` (a 429): its ``Retry-After``, else a default."""
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    return DEFAULT_RETRY_AFTER_SECONDS if seconds is None else seconds
 
 
 class RateLimitedAdapter(HTTPAdapter):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing as t
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -13,15 +12,12 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import JSONPathPaginator
+from talk_sync.ratelimit import parse_retry_after
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
-
-# A server asking for a longer pause than this is waited on for this long, then retried:
-# a misconfigured Retry-After must not hang a pipeline for hours.
-MAX_RETRY_AFTER_SECONDS = 900.0
 
 
 class CustompmsStream(RESTStream[str]):
@@ -145,21 +141,7 @@ def _retry_after_seconds(exception: Exception) -> float | None:
     """Seconds the server asked to wait (RFC 9110 delay-seconds or HTTP-date), if any."""
     if not isinstance(exception, RetriableAPIError) or exception.response is None:
         return None
-    header = exception.response.headers.get("Retry-After")
-    if not header:
-        return None
-    header = header.strip()
-    if header.isdigit():
-        seconds = float(header)
-    else:
-        try:
-            when = parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    return parse_retry_after(exception.response.headers.get("Retry-After"))
 
 
 def _problem_summary(response: requests.Response) -> str:

@@ -13,18 +13,16 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
 import requests
+from talk_sync.ratelimit import parse_retry_after
 
 logger = logging.getLogger(__name__)
 
 #: The contract's largest bulk upsert.
 MAX_BULK_ITEMS = 1000
-#: A Retry-After longer than this is capped: a misconfigured server must not hang a run.
-MAX_RETRY_AFTER_SECONDS = 900.0
 
 
 def _retriable(status: int) -> bool:
@@ -107,7 +105,7 @@ class CustompmsClient:
                 if not _retriable(response.status_code):
                     raise _refused(method, path, response)
                 failure = f"HTTP {response.status_code}"
-                wait = _retry_after(response.headers.get("Retry-After"))
+                wait = parse_retry_after(response.headers.get("Retry-After"))
             if attempt > self.max_retries:
                 raise TransientError(
                     f"{method} {path} still failing after {attempt} attempts: {failure}"
@@ -129,17 +127,3 @@ def _refused(method: str, path: str, response: requests.Response) -> CustompmsEr
     return CustompmsError(
         f"{method} {path}: {response.status_code} {detail}", response.status_code, problem
     )
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import requests
+from talk_sync.ratelimit import MAX_RETRY_AFTER_SECONDS
 from target_custompms.client import (
-    MAX_RETRY_AFTER_SECONDS,
     CustompmsClient,
     CustompmsError,
     TransientError,
