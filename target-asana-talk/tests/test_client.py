@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
 from talk_sync.ratelimit import RateLimitedAdapter, TokenBucket
+from talk_sync.scripted_http import ScriptedSession, json_response
 from target_asana_talk.client import (
     AsanaClient,
     AsanaError,
@@ -18,32 +18,6 @@ from target_asana_talk.client import (
 )
 
 TOKEN = "s3cret-asana-token"
-
-
-def response(
-    status: int, body: Any = None, headers: dict[str, str] | None = None
-) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer._content = json.dumps(body if body is not None else {}).encode()
-    answer.headers.update({"Content-Type": "application/json", **(headers or {})})
-    return answer
-
-
-class ScriptedSession(requests.Session):
-    """Answers each request with the next scripted response (or raises it)."""
-
-    def __init__(self, *answers: requests.Response | Exception) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        self.calls.append((method, url, kwargs))
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
 
 def client(session: ScriptedSession, sleeps: list[float] | None = None) -> AsanaClient:
@@ -57,7 +31,7 @@ def client(session: ScriptedSession, sleeps: list[float] | None = None) -> Asana
 
 
 def test_the_token_is_a_bearer_header_and_never_in_repr_or_errors() -> None:
-    session = ScriptedSession(response(400, {"errors": [{"message": "name: Missing input"}]}))
+    session = ScriptedSession(json_response(400, {"errors": [{"message": "name: Missing input"}]}))
     asana = client(session)
     with pytest.raises(AsanaError) as refused:
         asana.request(Call("put", "/tasks/1", {"name": ""}))
@@ -95,7 +69,10 @@ def test_a_429_pauses_the_shared_bucket_for_retry_after_then_the_call_is_retried
 
     bucket = TokenBucket(1500, clock=lambda: now[0], sleep=sleep)
     session = requests.Session()
-    answers = [response(429, headers={"Retry-After": "30"}), response(200, {"data": {"gid": "1"}})]
+    answers = [
+        json_response(429, headers={"Retry-After": "30"}),
+        json_response(200, {"data": {"gid": "1"}}),
+    ]
     session.mount("http://", PacedScriptedAdapter(bucket, answers))
     asana = AsanaClient("http://asana.test/api/1.0", TOKEN, session=session, sleep=sleep)
     assert asana.get("/tasks/1") == {"gid": "1"}
@@ -106,9 +83,9 @@ def test_a_429_pauses_the_shared_bucket_for_retry_after_then_the_call_is_retried
 def test_safe_calls_are_retried_on_5xx_and_dropped_connections() -> None:
     sleeps: list[float] = []
     session = ScriptedSession(
-        response(500, {"errors": [{"message": "Server Error", "phrase": "6 sad squid"}]}),
+        json_response(500, {"errors": [{"message": "Server Error", "phrase": "6 sad squid"}]}),
         requests.exceptions.ChunkedEncodingError("dropped"),
-        response(200, {"data": {"gid": "7", "name": "ok"}}),
+        json_response(200, {"data": {"gid": "7", "name": "ok"}}),
     )
     assert client(session, sleeps).request(Call("put", "/tasks/7", {"name": "ok"})) == {
         "gid": "7",
@@ -119,23 +96,23 @@ def test_safe_calls_are_retried_on_5xx_and_dropped_connections() -> None:
 
 
 def test_a_create_whose_answer_is_lost_is_never_resent() -> None:
-    session = ScriptedSession(requests.ConnectionError("reset"), response(201, {"data": {}}))
+    session = ScriptedSession(requests.ConnectionError("reset"), json_response(201, {"data": {}}))
     with pytest.raises(LostAnswerError):
         client(session).request(Call("post", "/tasks", {"name": "New"}))
     assert len(session.calls) == 1
-    session = ScriptedSession(response(500, {"errors": [{"message": "boom"}]}))
+    session = ScriptedSession(json_response(500, {"errors": [{"message": "boom"}]}))
     with pytest.raises(LostAnswerError):
         client(session).request(Call("post", "/tasks", {"name": "New"}))
 
 
 def test_a_create_refused_before_it_ran_is_resent() -> None:
-    session = ScriptedSession(response(503), response(201, {"data": {"gid": "9"}}))
+    session = ScriptedSession(json_response(503), json_response(201, {"data": {"gid": "9"}}))
     assert client(session).request(Call("post", "/tasks", {"name": "New"})) == {"gid": "9"}
     assert len(session.calls) == 2
 
 
 def test_transient_failures_that_outlast_the_retries_raise() -> None:
-    session = ScriptedSession(*[response(502) for _ in range(3)])
+    session = ScriptedSession(*[json_response(502) for _ in range(3)])
     with pytest.raises(TransientError, match="still failing after 3 attempts"):
         client(session).request(Call("get", "/tasks/1"))
 
@@ -145,8 +122,8 @@ def test_call_many_packs_ten_actions_per_batch_and_answers_each() -> None:
     first = [{"status_code": 200, "body": {"data": {"gid": str(n)}}} for n in range(9)]
     first.append({"status_code": 404, "body": {"errors": [{"message": "task: Unknown object"}]}})
     session = ScriptedSession(
-        response(200, {"data": first}),
-        response(200, {"data": [{"status_code": 200, "body": {"data": {"gid": "10"}}}] * 2}),
+        json_response(200, {"data": first}),
+        json_response(200, {"data": [{"status_code": 200, "body": {"data": {"gid": "10"}}}] * 2}),
     )
     replies = client(session).call_many(calls)
     assert [r.status for r in replies] == [200] * 9 + [404, 200, 200]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import requests
 from talk_sync.ratelimit import MAX_RETRY_AFTER_SECONDS
+from talk_sync.scripted_http import ScriptedSession, json_response
 from target_custompms.client import (
     CustompmsClient,
     CustompmsError,
@@ -15,32 +15,6 @@ from target_custompms.client import (
 )
 
 TOKEN = "s3cret-token-value"
-
-
-def response(
-    status: int, body: Any = None, headers: dict[str, str] | None = None
-) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer._content = json.dumps(body if body is not None else {}).encode()
-    answer.headers.update({"Content-Type": "application/json", **(headers or {})})
-    return answer
-
-
-class ScriptedSession(requests.Session):
-    """Answers each request with the next scripted response (or raises it)."""
-
-    def __init__(self, *answers: requests.Response | Exception) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        self.calls.append((method, url, kwargs))
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
 
 def client(session: ScriptedSession, sleeps: list[float], **options: Any) -> CustompmsClient:
@@ -52,8 +26,8 @@ def client(session: ScriptedSession, sleeps: list[float], **options: Any) -> Cus
 def test_429_waits_at_least_retry_after_then_succeeds() -> None:
     sleeps: list[float] = []
     session = ScriptedSession(
-        response(429, headers={"Retry-After": "7"}),
-        response(200, {"results": [{"status": "created"}]}),
+        json_response(429, headers={"Retry-After": "7"}),
+        json_response(200, {"results": [{"status": "created"}]}),
     )
     results = client(session, sleeps).bulk_upsert("tasks", [{"name": "a"}])
     assert results == [{"status": "created"}]
@@ -70,8 +44,8 @@ def test_429_waits_at_least_retry_after_then_succeeds() -> None:
 
 def test_retry_after_is_capped() -> None:
     sleeps: list[float] = []
-    slow = response(503, headers={"Retry-After": "86400"})
-    client(ScriptedSession(slow, response(200, {"id": 1})), sleeps).get("tasks", 1)
+    slow = json_response(503, headers={"Retry-After": "86400"})
+    client(ScriptedSession(slow, json_response(200, {"id": 1})), sleeps).get("tasks", 1)
     assert sleeps == [MAX_RETRY_AFTER_SECONDS]
 
 
@@ -79,8 +53,8 @@ def test_connection_errors_and_5xx_back_off_exponentially_then_give_up() -> None
     sleeps: list[float] = []
     session = ScriptedSession(
         requests.ConnectionError(f"cannot reach http://x?token={TOKEN}"),
-        response(500),
-        response(502),
+        json_response(500),
+        json_response(502),
     )
     with pytest.raises(TransientError, match="still failing after 3 attempts: HTTP 502") as error:
         client(session, sleeps, max_retries=2, backoff_factor=1.0).get("tasks", 1)
@@ -93,14 +67,14 @@ def test_4xx_is_a_refusal_without_retry_naming_the_problem() -> None:
     sleeps: list[float] = []
     problem = {"status": 422, "detail": "The request is not valid.", "errors": [{"field": "x"}]}
     with pytest.raises(CustompmsError) as error:
-        client(ScriptedSession(response(422, problem)), sleeps).bulk_upsert("tasks", [{}])
+        client(ScriptedSession(json_response(422, problem)), sleeps).bulk_upsert("tasks", [{}])
     assert (error.value.status, error.value.problem) == (422, problem)
     assert "422 The request is not valid." in str(error.value)
     assert sleeps == []
 
 
 def test_get_of_a_missing_record_is_none() -> None:
-    assert client(ScriptedSession(response(404, {"status": 404})), []).get("tasks", 9) is None
+    assert client(ScriptedSession(json_response(404, {"status": 404})), []).get("tasks", 9) is None
 
 
 def test_bulk_upsert_refuses_more_than_the_contract_allows() -> None:
