@@ -19,15 +19,14 @@ a ``repr`` or an error message.
 from __future__ import annotations
 
 import logging
-import random
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 import requests
+from talk_sync.http_client import BearerApiClient
 from talk_sync.ratelimit import rate_limited_session
 
 logger = logging.getLogger(__name__)
@@ -125,8 +124,10 @@ def error_message(body: Any, fallback: str) -> str:
     return fallback
 
 
-class AsanaClient:
+class AsanaClient(BearerApiClient):
     """A Personal Access Token client for the Asana API at ``api_url`` (``.../api/1.0``)."""
+
+    transient_error = TransientError
 
     def __init__(
         self,
@@ -135,29 +136,17 @@ class AsanaClient:
         *,
         requests_per_minute: int = 1500,
         timeout: float = 60,
-        max_retries: int = 5,
-        backoff_factor: float = 1.0,
         user_agent: str = "target-asana-talk",
         session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_factor = backoff_factor
         # One request in flight at a time: writes are few and ordered; /batch gives breadth.
-        self.session = session or rate_limited_session(requests_per_minute, 1)
-        self.session.headers.update({"Authorization": f"Bearer {token}", "User-Agent": user_agent})
-        self._sleep = sleep
+        session = session or rate_limited_session(requests_per_minute, 1)
+        super().__init__(
+            api_url, token, timeout=timeout, user_agent=user_agent, session=session, **options
+        )
         #: HTTP requests sent (each /batch counts once here; Asana counts its actions).
         self.requests_sent = 0
-
-    def __repr__(self) -> str:
-        return f"AsanaClient({self.api_url!r})"  # no token
-
-    def close(self) -> None:
-        """Release the HTTP connections."""
-        self.session.close()
 
     # --- one request -----------------------------------------------------------------------
 
@@ -195,17 +184,8 @@ class AsanaClient:
                 if not call.safe and not _not_run(status):
                     raise LostAnswerError(f"{call.method.upper()} {call.path}: {status} {message}")
                 failure = f"HTTP {status}"
-            if attempt > self.max_retries:
-                raise TransientError(
-                    f"{call.method.upper()} {call.path} still failing after {attempt} attempts: "
-                    f"{failure}"
-                )
             # A 429 has already paused the shared bucket for Retry-After; this adds backoff.
-            delay = self.backoff_factor * 2 ** (attempt - 1) * random.uniform(0.5, 1)
-            logger.info(
-                "%s %s: %s; retry %d in %.1fs", call.method, call.path, failure, attempt, delay
-            )
-            self._sleep(delay)
+            self.retry_or_raise(f"{call.method.upper()} {call.path}", failure, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get(self, path: str, **params: Any) -> Any:

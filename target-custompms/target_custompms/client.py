@@ -10,13 +10,12 @@ at least as long as the server's ``Retry-After`` asks. The token is sent only in
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 import requests
+from talk_sync.http_client import BearerApiClient
 from talk_sync.ratelimit import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -43,8 +42,10 @@ class TransientError(CustompmsError):
     """Still failing after every retry (connection error, 429 or 5xx)."""
 
 
-class CustompmsClient:
+class CustompmsClient(BearerApiClient):
     """A Bearer-token client for the Custompms API at ``api_url`` (``.../api/v1``)."""
+
+    transient_error = TransientError
 
     def __init__(
         self,
@@ -52,26 +53,10 @@ class CustompmsClient:
         token: str,
         *,
         timeout: float = 300,
-        max_retries: int = 5,
-        backoff_factor: float = 1.0,
         user_agent: str = "target-custompms",
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_factor = backoff_factor
-        self.session = session or requests.Session()
-        self.session.headers.update({"Authorization": f"Bearer {token}", "User-Agent": user_agent})
-        self._sleep = sleep
-
-    def __repr__(self) -> str:
-        return f"CustompmsClient({self.api_url!r})"  # no token
-
-    def close(self) -> None:
-        """Release the HTTP connections."""
-        self.session.close()
+        super().__init__(api_url, token, timeout=timeout, user_agent=user_agent, **options)
 
     # --- calls -------------------------------------------------------------------------------
 
@@ -106,15 +91,7 @@ class CustompmsClient:
                     raise _refused(method, path, response)
                 failure = f"HTTP {response.status_code}"
                 wait = parse_retry_after(response.headers.get("Retry-After"))
-            if attempt > self.max_retries:
-                raise TransientError(
-                    f"{method} {path} still failing after {attempt} attempts: {failure}"
-                )
-            delay = max(
-                wait or 0.0, self.backoff_factor * 2 ** (attempt - 1) * random.uniform(0.5, 1)
-            )
-            logger.info("%s %s: %s; retry %d in %.1fs", method, path, failure, attempt, delay)
-            self._sleep(delay)
+            self.retry_or_raise(f"{method} {path}", failure, attempt, wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
