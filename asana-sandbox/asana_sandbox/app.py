@@ -82,7 +82,11 @@ async def _read_body(request: Request) -> Any:
 
 
 async def handle(request: Request, target: Route | None, params: dict[str, str]) -> Response:
-    """One HTTP API call: auth, quota, concurrency, faults, latency, dispatch."""
+    """One HTTP API call: auth, quota, concurrency, faults, latency, dispatch.
+
+    ``--fault-rate`` faults: 500/503 before the call runs, a slow answer, or a dropped
+    connection after it ran. ``--fault-after-write-rate`` faults hit applied writes only.
+    """
     sandbox: Sandbox = request.app.state.sandbox
     token = _bearer(request)
     if token is None or not sandbox.token_allowed(token):
@@ -92,6 +96,7 @@ async def handle(request: Request, target: Route | None, params: dict[str, str])
     route_name = target.op.route if target else f"{API_PREFIX}/<unknown>"
     stats.count_request(method, route_name)
     fault = None
+    after_write = None
     pretty = request.query_params.get("opt_pretty", "false").lower() in {"", "true"}
     try:
         if target is None:
@@ -128,6 +133,12 @@ async def handle(request: Request, target: Route | None, params: dict[str, str])
             )
             if target.is_write and not is_batch and reply.status < 300:
                 sandbox.mark_written()
+            if writes and reply.status < 300 and fault != "drop":
+                # Applied (a batch: one write action or more): the answer may still be lost.
+                after_write = sandbox.faults.draw_after_write()
+                if after_write in FAULT_MESSAGES:
+                    stats.after_write_faults[after_write] += 1
+                    raise ApiError(int(after_write), FAULT_MESSAGES[after_write])
         finally:
             sandbox.concurrency.release(token, reads, writes)
     except ApiError as error:
@@ -140,6 +151,9 @@ async def handle(request: Request, target: Route | None, params: dict[str, str])
     stats.count_status(reply.status)
     if fault == "drop":
         stats.faults[fault] += 1
+        return DroppedConnection()
+    if after_write == "drop":
+        stats.after_write_faults[after_write] += 1
         return DroppedConnection()
     return JSONReply(reply, pretty=pretty)
 
@@ -190,6 +204,10 @@ def build_sandbox(settings: Settings) -> Sandbox:
             rate=settings.fault_rate,
             slow_seconds=settings.fault_slow_ms / 1000,
             rng=random.Random(settings.fault_seed),
+            after_write_rate=settings.fault_after_write_rate,
+            after_write_rng=random.Random(
+                None if settings.fault_seed is None else f"after-write:{settings.fault_seed}"
+            ),
         ),
     )
 

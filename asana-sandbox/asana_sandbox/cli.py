@@ -13,6 +13,17 @@ from asana_sandbox.sandbox import Settings
 from asana_sandbox.seeds.synthetic import Shape, write
 
 
+def _rate(text: str) -> float:
+    """A probability for argparse: 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asana-sandbox", description="An offline Asana API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--fault-slow-ms", type=int, default=3000, help="extra delay of a 'slow' fault"
+    )
+    serve.add_argument(
+        "--fault-after-write-rate",
+        type=_rate,
+        default=0.0,
+        help="share of applied writes answered with 500, 503 or a dropped connection anyway",
     )
     serve.add_argument(
         "--fault-seed", type=int, default=None, help="make injected faults reproducible"
@@ -103,6 +120,7 @@ def _serve(args: argparse.Namespace) -> None:
         fault_rate=args.fault_rate,
         fault_slow_ms=args.fault_slow_ms,
         fault_seed=args.fault_seed,
+        fault_after_write_rate=args.fault_after_write_rate,
         sync_token_max_events=args.sync_token_max_events,
         sync_token_max_age_hours=args.sync_token_max_age_hours,
     )

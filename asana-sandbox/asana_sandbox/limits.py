@@ -71,21 +71,35 @@ class Concurrency:
 
 
 FAULT_KINDS = ("500", "503", "slow", "drop")
+AFTER_WRITE_FAULT_KINDS = ("500", "503", "drop")
 
 
 @dataclass
 class Faults:
-    """Injects failures on a fraction of API calls: 500, 503, slow responses, dropped links."""
+    """Injects failures on a fraction of API calls: 500, 503, slow responses, dropped links.
+
+    ``after_write_rate`` is separate: a write that was applied answers 500, 503 or a dropped
+    connection anyway, as a live server may after committing. It draws from its own generator
+    so switching it on does not change which calls ``rate`` hits.
+    """
 
     rate: float = 0.0
     slow_seconds: float = 3.0
     rng: random.Random = field(default_factory=random.Random)
+    after_write_rate: float = 0.0
+    after_write_rng: random.Random = field(default_factory=random.Random)
 
     def draw(self) -> str | None:
         """The fault to inject into this call, if any."""
         if self.rate <= 0 or self.rng.random() >= self.rate:
             return None
         return self.rng.choice(FAULT_KINDS)
+
+    def draw_after_write(self) -> str | None:
+        """The fault to answer an applied write with, if any."""
+        if self.after_write_rate <= 0 or self.after_write_rng.random() >= self.after_write_rate:
+            return None
+        return self.after_write_rng.choice(AFTER_WRITE_FAULT_KINDS)
 
 
 @dataclass
@@ -97,6 +111,7 @@ class Stats:
     rate_limited: int = 0
     concurrency_limited: int = 0
     faults: Counter[str] = field(default_factory=Counter)
+    after_write_faults: Counter[str] = field(default_factory=Counter)
     writes: int = 0
     batch_actions: int = 0
     started: float = field(default_factory=time.time)
@@ -120,6 +135,10 @@ class Stats:
             "concurrency_limited": self.concurrency_limited,
             "faults": {kind: self.faults.get(kind, 0) for kind in FAULT_KINDS},
             "faults_total": sum(self.faults.values()),
+            "after_write_faults": {
+                kind: self.after_write_faults.get(kind, 0) for kind in AFTER_WRITE_FAULT_KINDS
+            },
+            "after_write_faults_total": sum(self.after_write_faults.values()),
             "writes": self.writes,
             "batch_actions": self.batch_actions,
         }

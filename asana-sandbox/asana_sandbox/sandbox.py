@@ -25,6 +25,7 @@ class Settings:
     fault_rate: float = 0.0
     fault_slow_ms: int = 3000
     fault_seed: int | None = None
+    fault_after_write_rate: float = 0.0
     sync_token_max_events: int = 10_000
     sync_token_max_age_hours: float = 24.0
     save_interval_seconds: float = 0.2

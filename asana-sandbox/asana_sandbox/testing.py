@@ -123,12 +123,15 @@ def running_sandbox(
     latency_ms: int = 0,
     rate_limit_per_minute: int | None = None,
     fault_rate: float = 0.0,
+    fault_after_write_rate: float = 0.0,
+    fault_seed: int | None = None,
     extra_args: Sequence[str] = (),
 ) -> Iterator[SandboxServer]:
     """Run ``asana-sandbox serve`` on a free 127.0.0.1 port until the block ends.
 
     With ``data_file`` the state is loaded from (or, when the file is new, seeded into) that
-    file and saved there; otherwise ``seed`` names the starting data.
+    file and saved there; otherwise ``seed`` names the starting data. ``fault_rate``,
+    ``fault_after_write_rate`` and ``fault_seed`` become the ``--fault-*`` options.
     """
     port = free_port()
     args = [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", token]
@@ -144,6 +147,10 @@ def running_sandbox(
         args += ["--rate-limit-per-minute", str(rate_limit_per_minute)]
     if fault_rate:
         args += ["--fault-rate", str(fault_rate)]
+    if fault_after_write_rate:
+        args += ["--fault-after-write-rate", str(fault_after_write_rate)]
+    if fault_seed is not None:
+        args += ["--fault-seed", str(fault_seed)]
     args += list(extra_args)
     process = subprocess.Popen(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"

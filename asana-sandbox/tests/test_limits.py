@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import requests
+from asana_sandbox import cli
 from asana_sandbox.testing import running_sandbox
 
 if TYPE_CHECKING:
+    from asana_sandbox.conformance import ValidatingClient
+    from asana_sandbox.testing import SandboxServer
     from conftest import ClientFactory, Demo
 
 
@@ -92,3 +96,78 @@ def test_unknown_routes_are_404(method: str, make_client: ClientFactory) -> None
         response = api.request(method.upper(), "/portfolios")
         assert response.status_code == 404
         assert response.json()["errors"][0]["message"]
+
+
+def _post(api: httpx.Client, path: str, data: dict[str, Any]) -> str:
+    """The status a POST answered, or "drop" when the connection was cut mid-reply."""
+    try:
+        return str(api.post(path, json={"data": data}).status_code)
+    except httpx.RemoteProtocolError:
+        return "drop"
+
+
+def test_after_write_faults_lose_the_answer_but_not_the_write(
+    demo: type[Demo], make_client: ClientFactory
+) -> None:
+    """--fault-after-write-rate 1: every applied write answers 500, 503 or a dropped
+    connection, yet it happened; reads and read-only batches are untouched."""
+    server_options = {"fault_after_write_rate": 1.0, "fault_seed": 5}
+    with running_sandbox(**server_options) as server, make_client(server) as api:
+        workspace = demo.org(api)
+        project = demo.project_named(api, "Website relaunch")
+        names = [f"Lost answer {i}" for i in range(12)]
+        seen = Counter(
+            _post(api, "/tasks", {"name": name, "projects": [project]}) for name in names
+        )
+        read = {"relative_path": f"/workspaces/{workspace}", "method": "get"}
+        create = {
+            "relative_path": "/tasks",
+            "method": "post",
+            "data": {"name": "Lost batch answer", "projects": [project]},
+        }
+        seen[_post(api, "/batch", {"actions": [create, read]})] += 1
+        assert _post(api, "/batch", {"actions": [read]}) == "200"
+        # A write that was refused did not apply: it answers as usual.
+        assert _post(api, "/tasks", {"name": "Nowhere", "workspace": "1"}) == "400"
+        listed = api.get(f"/projects/{project}/tasks", params={"limit": 100})
+        assert listed.status_code == 200
+        stats = server.stats()
+    assert set(seen) == {"500", "503", "drop"}
+    assert {task["name"] for task in listed.json()["data"]} >= {*names, "Lost batch answer"}
+    assert stats["after_write_faults"] == {kind: seen[kind] for kind in ("500", "503", "drop")}
+    assert stats["after_write_faults_total"] == 13
+    assert stats["faults_total"] == 0
+    assert stats["writes"] == 13
+
+
+def test_no_after_write_faults_by_default(
+    asana_sandbox: SandboxServer, api: ValidatingClient, demo: type[Demo]
+) -> None:
+    """Rate 0 (the default): writes answer normally and nothing is counted."""
+    workspace = demo.org(api)
+    assert _post(api, "/tasks", {"name": "Plain", "workspace": workspace}) == "201"
+    stats = asana_sandbox.stats()
+    assert stats["after_write_faults"] == {"500": 0, "503": 0, "drop": 0}
+    assert stats["after_write_faults_total"] == 0
+    assert stats["writes"] == 1
+
+
+def test_after_write_faults_are_reproducible_with_a_seed(
+    demo: type[Demo], make_client: ClientFactory
+) -> None:
+    """The same --fault-seed and the same calls give the same answers."""
+    runs = []
+    for _ in range(2):
+        server_options = {"fault_after_write_rate": 0.5, "fault_seed": 11}
+        with running_sandbox(**server_options) as server, make_client(server) as api:
+            data = {"name": "Seeded", "workspace": demo.org(api)}
+            runs.append([_post(api, "/tasks", data) for _ in range(16)])
+    assert runs[0] == runs[1]
+    assert "201" in runs[0]
+    assert set(runs[0]) - {"201"}
+
+
+def test_after_write_rate_must_be_a_probability() -> None:
+    """The option takes a share of calls between 0 and 1."""
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--token", "t", "--fault-after-write-rate", "1.5"])

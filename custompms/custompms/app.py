@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custompms import __version__
+from custompms.faults import FaultInjector, Faults
 from custompms.models import Health
 from custompms.openapi import openapi_document
 from custompms.problems import PROBLEM_MEDIA_TYPE, ApiError, fault, validation_faults
@@ -27,8 +28,14 @@ See custompms/README.md for the semantics of every field and header.
 """
 
 
-def create_app(store: Store | None = None, *, token: str = "") -> FastAPI:
-    """The server over ``store``; without one the app only serves its OpenAPI document."""
+def create_app(
+    store: Store | None = None, *, token: str = "", faults: Faults | None = None
+) -> FastAPI:
+    """The server over ``store``; without one the app only serves its OpenAPI document.
+
+    ``faults`` (``serve --fault-*``) makes API calls fail on purpose, for resilience tests;
+    the routes, and so the contract, stay the same.
+    """
     app = FastAPI(
         title="Custompms",
         version=__version__,
@@ -58,6 +65,8 @@ def create_app(store: Store | None = None, *, token: str = "") -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if faults is not None and faults.enabled:
+        app.add_middleware(FaultInjector, faults=faults)
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,17 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8750
 DEFAULT_DB = "custompms.db"
+
+
+def _rate(text: str) -> float:
+    """A share of calls, 0 to 1 (argparse reports anything else like a bad option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text}")
+    return value
 
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -36,6 +48,33 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     # The token's default comes from the environment and is never echoed in --help.
     serve.add_argument("--token", default=env("CUSTOMPMS_TOKEN"), help="CUSTOMPMS_TOKEN (required)")
     serve.add_argument("--seed", action="store_true", help="load the sample data first")
+    # Test switches: make calls fail on purpose (see README, "Injected faults").
+    serve.add_argument(
+        "--fault-rate",
+        type=_rate,
+        default=env("CUSTOMPMS_FAULT_RATE", "0"),
+        help="share of API calls that fail before running (500, 503, slow, dropped "
+        "connection); CUSTOMPMS_FAULT_RATE (%(default)s)",
+    )
+    serve.add_argument(
+        "--fault-after-write-rate",
+        type=_rate,
+        default=env("CUSTOMPMS_FAULT_AFTER_WRITE_RATE", "0"),
+        help="share of successful writes that commit, then answer 500, 503 or a dropped "
+        "connection; CUSTOMPMS_FAULT_AFTER_WRITE_RATE (%(default)s)",
+    )
+    serve.add_argument(
+        "--fault-seed",
+        type=int,
+        default=env("CUSTOMPMS_FAULT_SEED"),
+        help="make the injected faults reproducible; CUSTOMPMS_FAULT_SEED",
+    )
+    serve.add_argument(
+        "--fault-slow-ms",
+        type=int,
+        default=env("CUSTOMPMS_FAULT_SLOW_MS", "3000"),
+        help="delay of a 'slow' fault; CUSTOMPMS_FAULT_SLOW_MS (%(default)s)",
+    )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (%(default)s)")
 
     seed = commands.add_parser("seed", help="load the sample data (idempotent)")
@@ -74,14 +113,28 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from custompms.app import create_app
+    from custompms.faults import Faults, QuietDroppedConnections
     from custompms.store import Store
 
     if args.seed:
         _seed(args.db)
+    faults = Faults(
+        rate=args.fault_rate,
+        after_write_rate=args.fault_after_write_rate,
+        slow_seconds=max(0, args.fault_slow_ms) / 1000,
+        seed=args.fault_seed,
+    )
     store = Store(args.db)
     try:
-        app = create_app(store, token=args.token)
+        app = create_app(store, token=args.token, faults=faults)
         print(f"custompms serving {args.db} on http://{args.host}:{args.port}", file=sys.stderr)
+        if faults.enabled:
+            print(
+                f"custompms injecting faults: rate {faults.rate}, after-write rate "
+                f"{faults.after_write_rate}, seed {faults.seed}",
+                file=sys.stderr,
+            )
+            logging.getLogger("uvicorn.error").addFilter(QuietDroppedConnections())
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
         store.close()

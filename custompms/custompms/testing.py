@@ -80,17 +80,32 @@ def console_script() -> list[str]:
 
 
 def start_server(
-    db_path: Path, *, token: str = DEFAULT_TOKEN, seed: bool = False, port: int | None = None
+    db_path: Path,
+    *,
+    token: str = DEFAULT_TOKEN,
+    seed: bool = False,
+    port: int | None = None,
+    fault_rate: float = 0.0,
+    fault_after_write_rate: float = 0.0,
+    fault_seed: int | None = None,
+    fault_slow_ms: int | None = None,
 ) -> CustompmsServer:
-    """Start the server and wait until it is healthy; the caller must :func:`stop_server` it."""
+    """Start the server and wait until it is healthy; the caller must :func:`stop_server` it.
+
+    The ``fault_*`` options become ``serve --fault-*`` (none by default); ``CUSTOMPMS_FAULT_*``
+    variables of the calling environment are not passed on, so a test gets only the faults it
+    asks for.
+    """
     for attempt in range(_PORT_ATTEMPTS):
         chosen = port or free_port()
         command = [*console_script(), "serve", "--host", "127.0.0.1", "--port", str(chosen)]
         command += ["--db", str(db_path), "--log-level", "warning"]
         if seed:
             command.append("--seed")
+        command += _fault_options(fault_rate, fault_after_write_rate, fault_seed, fault_slow_ms)
         # The token goes through the environment, not argv, so `ps` does not show it.
-        env = {**os.environ, "CUSTOMPMS_TOKEN": token}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMPMS_FAULT_")}
+        env = {**inherited, "CUSTOMPMS_TOKEN": token}
         log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; closed in stop_server)
         process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{chosen}"
@@ -105,6 +120,21 @@ def start_server(
             raise
         return server
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fault_options(
+    rate: float, after_write_rate: float, seed: int | None, slow_ms: int | None
+) -> list[str]:
+    options = []
+    if rate:
+        options += ["--fault-rate", str(rate)]
+    if after_write_rate:
+        options += ["--fault-after-write-rate", str(after_write_rate)]
+    if seed is not None:
+        options += ["--fault-seed", str(seed)]
+    if slow_ms is not None:
+        options += ["--fault-slow-ms", str(slow_ms)]
+    return options
 
 
 def stop_server(server: CustompmsServer, *, timeout: float = 10.0) -> None:
@@ -123,10 +153,25 @@ def stop_server(server: CustompmsServer, *, timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def running_server(
-    db_path: Path, *, token: str = DEFAULT_TOKEN, seed: bool = False
+    db_path: Path,
+    *,
+    token: str = DEFAULT_TOKEN,
+    seed: bool = False,
+    fault_rate: float = 0.0,
+    fault_after_write_rate: float = 0.0,
+    fault_seed: int | None = None,
+    fault_slow_ms: int | None = None,
 ) -> Iterator[CustompmsServer]:
     """The reference server on a free 127.0.0.1 port for the duration of the block."""
-    server = start_server(db_path, token=token, seed=seed)
+    server = start_server(
+        db_path,
+        token=token,
+        seed=seed,
+        fault_rate=fault_rate,
+        fault_after_write_rate=fault_after_write_rate,
+        fault_seed=fault_seed,
+        fault_slow_ms=fault_slow_ms,
+    )
     try:
         yield server
     finally:

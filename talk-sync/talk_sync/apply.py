@@ -30,14 +30,17 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
 from talk_sync.flows import Flow, get_flow
-from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore
+from talk_sync.identity import match_key
+from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkError, LinkStatus, LinkStore
 from talk_sync.merge import merge as merge_fields
 from talk_sync.merge import policy_for
-from talk_sync.normalize import FieldType, is_empty, to_jsonable
+from talk_sync.models import utcnow
+from talk_sync.normalize import FieldType, is_empty, parse_timestamp, to_jsonable
 from talk_sync.plan import Action, Plan, plan
 from talk_sync.refs import Ref, Side, format_ref, parse_ref
 from talk_sync.report import Outcome, RunReport
@@ -46,6 +49,10 @@ logger = logging.getLogger(__name__)
 
 #: Rounds of merge-and-write after ``Stale`` before a record is kept for the next run.
 MAX_MERGE_ROUNDS = 3
+#: A record kept (refused, or waiting) this long is reported stuck and fails the run.
+DEFAULT_STUCK_AFTER = timedelta(hours=24)
+#: Leeway for clock differences between the two systems and this machine.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -66,6 +73,12 @@ class Incoming:
     #: The source record's own modification timestamp (``None`` when it has none).
     modified_at: Any = None
     is_deleted: bool = False
+    #: The record on the other side this one says it is (a Custompms record's
+    #: ``external_id`` names the Asana record it was created from): it is linked to that
+    #: record, never created again.
+    counterpart: Ref | None = None
+    #: When the source record was created (``None`` when its system does not say).
+    created_at: Any = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -82,6 +95,8 @@ class Incoming:
                 "source_values": dict(self.source_values),
                 "modified_at": self.modified_at,
                 "is_deleted": self.is_deleted,
+                "counterpart": str(self.counterpart) if self.counterpart else None,
+                "created_at": self.created_at,
             }
         )
 
@@ -95,6 +110,8 @@ class Incoming:
             source_values=dict(data.get("source_values") or {}),
             modified_at=data.get("modified_at"),
             is_deleted=bool(data.get("is_deleted")),
+            counterpart=parse_ref(data["counterpart"]) if data.get("counterpart") else None,
+            created_at=data.get("created_at"),
         )
 
 
@@ -223,6 +240,15 @@ class Destination(ABC):
         """The record's own modification timestamp, for the ``newer_wins`` policy."""
         return record.get("updated_at") or record.get("modified_at")
 
+    def match_key(self, op: WriteOp) -> str | None:
+        """What the record a create makes will look like here (:mod:`talk_sync.identity`).
+
+        Recorded with the pending link, so that the reverse direction recognises the record
+        before the link is complete. Override when the destination fills in values the op
+        leaves empty (e.g. a default container).
+        """
+        return match_key(op.flow, self.side, op.values)
+
     def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
         """Find the record an interrupted create made (systems without idempotency keys).
 
@@ -295,6 +321,9 @@ class ApplyEngine:
     One engine per run: :meth:`start`, :meth:`apply` per batch, :meth:`checkpoint` before
     each STATE the target emits, :meth:`finish` at the end of input. ``conflict_policy`` and
     ``delete_policy`` are one policy or a mapping per flow (see :func:`policy_for`).
+    ``claim`` names the run (its lease in the link store): the creates it begins are its
+    own, and no other live run sends them. A record kept longer than ``stuck_after`` is
+    reported stuck.
     """
 
     def __init__(
@@ -305,6 +334,8 @@ class ApplyEngine:
         conflict_policy: Any = None,
         delete_policy: Any = None,
         dry_run: bool = False,
+        claim: str | None = None,
+        stuck_after: timedelta | None = DEFAULT_STUCK_AFTER,
     ) -> None:
         self.store = store
         self.destination = destination
@@ -312,6 +343,8 @@ class ApplyEngine:
         self.conflict_policy = conflict_policy
         self.delete_policy = delete_policy
         self.dry_run = dry_run
+        self.claim = claim
+        self.stuck_after = stuck_after
         self.report = RunReport(self.side.other, dry_run=dry_run)
         #: Records to retry at the end of the run (waiting, or replayed rejects), by key.
         self._retry: dict[tuple[str, str], Incoming] = {}
@@ -366,13 +399,31 @@ class ApplyEngine:
                 self._kept[key] = item
 
     def finish(self) -> RunReport:
-        """A last :meth:`checkpoint`; what still waits is counted ``skipped``. The report."""
+        """A last :meth:`checkpoint`; what still waits is counted ``skipped``. The report.
+
+        Every record still kept that a person must act on is listed as stuck: one stuck
+        for a reason of its own (a conflict, a deleted parent, an ambiguous match), or kept
+        for longer than ``stuck_after``.
+        """
         self.checkpoint()
         for key, item in self._retry.items():
             reason = self._wait_reasons.get(key, ("kept for the next run", None))[0]
             self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=reason)
+        if not self.dry_run:
+            self._report_stuck()
         self.report.finish()
         return self.report
+
+    def _report_stuck(self) -> None:
+        now = utcnow()
+        for reject in self.store.rejects(side=self.side):
+            why = reject.stuck
+            age = now - reject.first_seen
+            if why is None and self.stuck_after is not None and age >= self.stuck_after:
+                why = f"not applied for {_duration(age)} ({reject.attempts} tries): {reject.reason}"
+                self.store.mark_stuck(self.side, reject.stream, reject.source_key, why)
+            if why is not None:
+                self.report.stuck(reject.stream, reject.source_key, why, reject.field)
 
     # --- one batch ---------------------------------------------------------------------------
 
@@ -383,16 +434,19 @@ class ApplyEngine:
             latest[item.key] = item  # a record seen twice in a batch: its last version wins
         effects: list[_Effect] = []
         pending: list[_Pending] = []
+        planned: list[tuple[Incoming, Plan]] = []
         with self.store.transaction():  # one consistent read of the links for the batch
             for item in latest.values():
                 self._retry.pop(item.key, None)
                 if item.is_deleted:
                     effects.append(self._delete(item))
-                    continue
-                decision = self._plan(item)
-                if decision.action is Action.CREATE and decision.resuming and not self.dry_run:
-                    decision = self._recover(item, decision)
-                effects.append(self._decided(item, decision, pending))
+                else:
+                    planned.append((item, self._plan(item)))
+        for item, decision in planned:
+            if decision.action is Action.CREATE and not self.dry_run:
+                # Outside the read transaction: this may take claims and ask the destination.
+                decision = self._identify(item, decision)
+            effects.append(self._decided(item, decision, pending))
         if self.dry_run:
             return
         self._begin_creates(pending)
@@ -433,24 +487,104 @@ class ApplyEngine:
             values[name] = None if is_empty(followed) else format_ref(self.side, expected, followed)
         return values
 
-    def _recover(self, item: Incoming, decision: Plan) -> Plan:
-        """A create begun by an earlier run: link what it made, if the destination finds it."""
-        op = self._create_op(item, decision, decision.link)
+    # --- identity: never create a record the other side already made -----------------------
+
+    def _identify(self, item: Incoming, decision: Plan) -> Plan:
+        """Before a create: is the record already on the other side, or being put there?
+
+        - It names its counterpart (a Custompms ``external_id``): link the two.
+        - The other direction is creating (or crashed creating) a record just like it
+          (same match key): that record is this one; link it, or wait while that run lives.
+        - A create an earlier run of ours began: claim it, then find what it made.
+        """
+        if decision.resuming:
+            return self._resume(item, decision)
+        if item.counterpart is not None:
+            return self._link_counterpart(item, decision)
+        return self._match_pending(item, decision) or decision
+
+    def _resume(self, item: Incoming, decision: Plan) -> Plan:
+        """A create begun by an earlier run: claim it, then link what it made, if found."""
+        try:
+            link = self.store.begin_create(item.flow, item.source, claim=self.claim)
+        except ClaimedElsewhereError as error:
+            return replace(decision, action=Action.WAIT, note=str(error))
+        op = self._create_op(item, decision, link)
         found = self.destination.find_created(op)
         if found is None:
-            return decision
+            return replace(decision, link=link)
         destination = Ref(
             self.side, item.flow.record_type(self.side), self.destination.key_of(item.flow, found)
         )
-        with self.store.transaction():
+        try:
             self.store.complete_create(item.source, destination, **self._snapshots(item, found))
+        except LinkError as error:
+            return replace(decision, action=Action.STUCK, note=f"{error}; link it by hand")
         return self._plan(item)
+
+    def _link_counterpart(self, item: Incoming, decision: Plan) -> Plan:
+        counterpart, source = item.counterpart, item.source
+        assert counterpart is not None
+        link = self.store.find(counterpart)
+        snapshot = {f"{source.side.value}_snapshot": dict(item.source_values)}
+        try:
+            if link is None:  # the link store does not know it (e.g. its row was lost)
+                asana, custompms = sorted((counterpart, source), key=lambda ref: ref.side.value)
+                self.store.link(item.flow, asana, custompms, origin=counterpart.side, **snapshot)
+            elif link.status is LinkStatus.UNLINKED:
+                note = f"its counterpart {counterpart} was deleted on one side; not created again"
+                return replace(decision, action=Action.SKIP, note=note)
+            elif link.ref(source.side) is None:  # the create that made this record is pending
+                self.store.complete_create(counterpart, source, **snapshot)
+            elif link.ref(source.side) != source:
+                note = (
+                    f"names {counterpart} as its counterpart, which is linked to "
+                    f"{link.ref(source.side)}: clear one record's external_id, or unlink the pair"
+                )
+                return replace(decision, action=Action.STUCK, note=note)
+        except LinkError as error:
+            return replace(decision, action=Action.STUCK, note=str(error))
+        return self._plan(item)
+
+    def _match_pending(self, item: Incoming, decision: Plan) -> Plan | None:
+        """A record the other direction is creating from one of its own (see identity)."""
+        key = match_key(item.flow, item.source.side, item.source_values)
+        if key is None:
+            return None
+        matches = self.store.pending_matches(item.flow, self.side, key)
+        since = parse_timestamp(item.created_at) if item.created_at else None
+        if since is not None:  # a record older than the create cannot be its result
+            matches = [m for m in matches if m.created_at - CLOCK_SKEW <= since]
+        if not matches:
+            return None
+        busy = [m for m in matches if self.store.claim_live(m, self.claim)]
+        if busy:
+            note = f"being created from {busy[0].source} by another run; retried next run"
+            return replace(decision, action=Action.WAIT, note=note)
+        if len(matches) > 1:
+            names = ", ".join(str(m.source) for m in matches)
+            note = (
+                f"ambiguous: {len(matches)} unfinished creates look like it ({names}); "
+                "link it by hand"
+            )
+            return replace(decision, action=Action.STUCK, note=note)
+        snapshot = {f"{item.source.side.value}_snapshot": dict(item.source_values)}
+        try:
+            self.store.complete_create(matches[0].source, item.source, **snapshot)
+        except LinkError as error:
+            return replace(decision, action=Action.STUCK, note=str(error))
+        return self._plan(item)
+
+    # --- decisions ---------------------------------------------------------------------------
 
     def _decided(self, item: Incoming, decision: Plan, pending: list[_Pending]) -> _Effect:
         flow, source = item.flow, item.source
         if decision.action is Action.SKIP:
             self.report.count(flow, Outcome.SKIPPED, record=source, detail=decision.reason)
             return _Effect(item)
+        if decision.action is Action.STUCK:
+            self.report.count(flow, Outcome.SKIPPED, record=source, detail=decision.reason)
+            return _Effect(item, stuck=decision.reason)
         waits_for = set(decision.unresolved.values())
         if decision.action is Action.WAIT and self.dry_run and waits_for <= self._would_create:
             # Its references would be created earlier in this run: so would it be.
@@ -458,9 +592,7 @@ class ApplyEngine:
             self.report.count(flow, Outcome.CREATED, record=source, fields=list(decision.values))
             return _Effect(item)
         if decision.action is Action.WAIT:
-            self._retry[item.key] = item
-            field_name = min(decision.unresolved) if decision.unresolved else None
-            self._wait_reasons[item.key] = (decision.reason, field_name)
+            self._wait(item, decision.reason, min(decision.unresolved, default=None))
             return _Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)
@@ -487,6 +619,11 @@ class ApplyEngine:
         pending.append(_Pending(item, decision, op))
         return _Effect(item)
 
+    def _wait(self, item: Incoming, reason: str, field_name: str | None = None) -> None:
+        """Queue ``item`` for a retry at the next checkpoint (and keep it for the next run)."""
+        self._retry[item.key] = item
+        self._wait_reasons[item.key] = (reason, field_name)
+
     def _create_op(self, item: Incoming, decision: Plan, link: Link | None) -> WriteOp:
         return WriteOp(
             OpKind.CREATE,
@@ -506,8 +643,10 @@ class ApplyEngine:
             detail = "deleted in the source; delete policy is ignore"
             self.report.count(flow, Outcome.SKIPPED, record=item.source, detail=detail)
             return _Effect(item)
-        if link is None or link.status is LinkStatus.UNLINKED:
-            return _Effect(item, clear=True)  # never synced, or already unlinked: nothing to do
+        if link is None:  # never synced: remembered, so its dependants know why they wait
+            return _Effect(item, clear=True, deleted=True)
+        if link.status is LinkStatus.UNLINKED:
+            return _Effect(item, clear=True)  # already unlinked: nothing to do
         detail = f"deleted in {self.side.other}; {link.ref(self.side) or 'pending create'} kept"
         self.report.count(flow, Outcome.UNLINKED, record=item.source, detail=detail)
         return _Effect(item, clear=True, unlink=link)
@@ -515,16 +654,36 @@ class ApplyEngine:
     # --- writes ------------------------------------------------------------------------------
 
     def _begin_creates(self, pending: list[_Pending]) -> None:
-        """Pending rows for every create, committed before the destination sees the writes."""
+        """Pending rows for every create, committed before the destination sees the writes.
+
+        Each row is claimed by this run and carries the created record's match key. A
+        create another live run has claimed meanwhile is not sent: it waits (next run).
+        """
         creates = [p for p in pending if p.op.kind is OpKind.CREATE]
         if not creates:
             return
-        with self.store.transaction():
+
+        def begin(_session: Any) -> list[_Pending]:
+            claimed_elsewhere = []
             for entry in creates:
-                link = self.store.begin_create(
-                    entry.item.flow, entry.item.source, **self._source_snapshot(entry.item)
-                )
-                entry.op = replace(entry.op, create_key=link.create_key)
+                try:
+                    link = self.store.begin_create(
+                        entry.item.flow,
+                        entry.item.source,
+                        claim=self.claim,
+                        match_key=self.destination.match_key(entry.op),
+                        **self._source_snapshot(entry.item),
+                    )
+                except ClaimedElsewhereError:
+                    claimed_elsewhere.append(entry)
+                else:
+                    entry.op = replace(entry.op, create_key=link.create_key)
+            return claimed_elsewhere
+
+        for entry in self.store.retrying(begin):
+            pending.remove(entry)
+            note = f"the create of {entry.item.source} is in flight in another run"
+            self._wait(entry.item, note)
 
     def _write(self, pending: list[_Pending]) -> None:
         """Send the ops; merge and resend the stale ones, up to :data:`MAX_MERGE_ROUNDS`."""
@@ -586,13 +745,17 @@ class ApplyEngine:
 
     def _record(self, effects: list[_Effect], pending: list[_Pending]) -> None:
         """Links, snapshots and rejects of the batch, in one transaction; then the report."""
-        failures: list[str] = []
-        counts: list[tuple[Flow, Outcome, Ref, list[str] | None, str | None]] = []
-        with self.store.transaction():
+
+        def record(_session: Any) -> tuple[list[_Count], list[str]]:
+            counts: list[_Count] = []
+            failures: list[str] = []
             for effect in effects:
                 self._record_effect(effect)
             for entry in pending:
                 self._record_outcome(entry, counts, failures)
+            return counts, failures
+
+        counts, failures = self.store.retrying(record)
         for flow, outcome, source, fields, detail in counts:
             if outcome is Outcome.REJECTED:
                 self.report.reject(flow, source, detail or "", fields[0] if fields else None)
@@ -611,19 +774,31 @@ class ApplyEngine:
                 self.store.cancel_create(item.source)
             else:
                 self.store.unlink(item.source)
+        if effect.deleted:
+            self.store.record_deleted(item.flow, item.source)
         if effect.source_snapshot:
             self.store.update_snapshots(item.source, **{item.source.side.value: item.source_values})
+        if effect.stuck is not None:
+            self._keep(item, effect.stuck, stuck=effect.stuck)
         if effect.clear:
             self._clear(item)
+
+    def _keep(self, item: Incoming, reason: str, field: str | None = None, **kind: Any) -> None:
+        """Keep ``item`` in the link store for the next run (``stuck=``: a person must act)."""
+        self.store.record_reject(
+            self.side, item.flow.name, item.source, item.to_dict(), reason, field, **kind
+        )
+        self._kept[item.key] = item
 
     def _record_outcome(
         self,
         entry: _Pending,
-        counts: list[tuple[Flow, Outcome, Ref, list[str] | None, str | None]],
+        counts: list[_Count],
         failures: list[str],
     ) -> None:
         item, op, outcome = entry.item, entry.op, entry.outcome
         flow, source = item.flow, item.source
+        stuck = None
         if isinstance(outcome, Written) and op.kind is OpKind.CREATE:
             key = self.destination.key_of(flow, outcome.record)
             created = Ref(self.side, flow.record_type(self.side), key)
@@ -631,6 +806,7 @@ class ApplyEngine:
                 self.store.complete_create(source, created, **self._snapshots(item, outcome.record))
             except LinkError as error:  # the destination answered with another pair's record
                 outcome = Rejected(409, str(error))
+                stuck = f"{error}: unlink one of the pairs, or clear the record's external_id"
             else:
                 counts.append((flow, Outcome.CREATED, source, list(op.values), None))
                 self._clear(item)
@@ -649,10 +825,7 @@ class ApplyEngine:
         elif isinstance(outcome, Rejected):
             if op.kind is OpKind.CREATE:
                 self.store.fail_create(source)
-            self.store.record_reject(
-                self.side, flow.name, source, item.to_dict(), outcome.reason, outcome.field
-            )
-            self._kept[item.key] = item
+            self._keep(item, outcome.reason, outcome.field, stuck=stuck)
             reason = f"{outcome.status} {outcome.reason}"
             counts.append(
                 (flow, Outcome.REJECTED, source, [outcome.field] if outcome.field else None, reason)
@@ -692,3 +865,21 @@ class _Effect:
     clear: bool = False
     source_snapshot: bool = False
     unlink: Link | None = None
+    #: A record never linked was deleted: remember it (see ``LinkStore.record_deleted``).
+    deleted: bool = False
+    #: Why the record cannot be applied as things stand: kept and reported as stuck.
+    stuck: str | None = None
+
+
+#: A report line to add once the batch's transaction committed.
+_Count = tuple[Flow, Outcome, Ref, "list[str] | None", "str | None"]
+
+
+def _duration(delta: timedelta) -> str:
+    """E.g. ``3 days``, ``5 hours``, ``12 minutes``, for messages."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

@@ -11,24 +11,35 @@ records the links and snapshots in one transaction, and only then emits STATE.
 from __future__ import annotations
 
 import json
+import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from talk_sync.flows import Flow, get_flow
+from talk_sync.leases import Leases
 from talk_sync.migrations import migrate
 from talk_sync.models import LinkRow, RejectRow, utcnow
 from talk_sync.normalize import to_jsonable
 from talk_sync.refs import Ref, Side, parse_ref
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Transactions that lose a race to another process are run again this many times at most.
+RETRY_ATTEMPTS = 6
 
 #: Where the SQLite link store lives when no URL is configured (relative to the Meltano
 #: project, which is the working directory of both targets).
@@ -50,6 +61,15 @@ class LinkError(ValueError):
     """A link operation would break the store's rules (e.g. link a record twice)."""
 
 
+class ClaimedElsewhereError(LinkError):
+    """Another live run has claimed this pending create: it must not be sent twice."""
+
+    def __init__(self, link: Link, holder: str) -> None:
+        super().__init__(f"the create of {link.source} is in flight in another run ({holder})")
+        self.link = link
+        self.holder = holder
+
+
 @dataclass(frozen=True)
 class Link:
     """One row of the link store, detached from the database."""
@@ -67,6 +87,10 @@ class Link:
     create_attempt: int
     created_at: datetime
     updated_at: datetime
+    #: The run lease holding a pending create (see :mod:`talk_sync.leases`).
+    claimed_by: str | None = None
+    #: The created record's identity on the other side, for the reverse direction.
+    match_key: str | None = None
 
     def ref(self, side: Side | str) -> Ref | None:
         """This link's record on ``side`` (``None`` while its create is pending)."""
@@ -97,6 +121,8 @@ class Reject:
     attempts: int
     first_seen: datetime
     last_seen: datetime
+    #: Why it cannot be applied as things stand (a person must act); ``None``: retried.
+    stuck: str | None = None
 
 
 def _aware(value: datetime) -> datetime:
@@ -121,6 +147,8 @@ def _to_link(row: LinkRow) -> Link:
         create_attempt=row.create_attempt,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        claimed_by=row.claimed_by,
+        match_key=row.match_key,
     )
 
 
@@ -135,6 +163,7 @@ def _to_reject(row: RejectRow) -> Reject:
         attempts=row.attempts,
         first_seen=_aware(row.first_seen),
         last_seen=_aware(row.last_seen),
+        stuck=row.stuck,
     )
 
 
@@ -212,6 +241,8 @@ class LinkStore:
         #: The schema version found at open (0: the database was new).
         self.opened_at_version = migrate(self.engine)
         self._local = threading.local()
+        #: The sync lock and the runs' claims (see :mod:`talk_sync.leases`).
+        self.leases = Leases(self)
 
     def __repr__(self) -> str:
         return f"LinkStore({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -245,14 +276,44 @@ class LinkStore:
                 self._local.session = None
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def session(self) -> Iterator[Session]:
+        """The current transaction's session (a new transaction outside :meth:`transaction`)."""
         with self.transaction():
             yield self._local.session
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside :meth:`transaction`."""
+        return getattr(self._local, "session", None) is not None
+
+    def retrying(self, work: Callable[[Session], T], *, attempts: int = RETRY_ATTEMPTS) -> T:
+        """Run ``work(session)`` in a transaction, again from the start when it lost a race.
+
+        Two processes inserting the same key at once (PostgreSQL: a unique violation), or a
+        serialization failure or deadlock, roll the transaction back; a fresh one then sees
+        what the other committed. Inside an outer transaction the outer one must retry, so
+        ``work`` just runs.
+        """
+        if self.in_transaction:
+            with self.session() as session:
+                return work(session)
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session() as session:
+                    return work(session)
+            except (IntegrityError, OperationalError) as error:
+                if attempt == attempts or not _is_race(error):
+                    raise
+                logger.info("link store: lost a race (%s); retrying", type(error.orig).__name__)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    _session = session
 
     # --- lookups -----------------------------------------------------------------------------
 
     @staticmethod
-    def _row(session: Session, ref: Ref) -> LinkRow | None:
+    def _row(session: Session, ref: Ref, *, for_update: bool = False) -> LinkRow | None:
         if ref.side is Side.ASANA:
             query = select(LinkRow).where(
                 LinkRow.asana_type == ref.type, LinkRow.asana_gid == ref.key
@@ -261,6 +322,8 @@ class LinkStore:
             query = select(LinkRow).where(
                 LinkRow.custompms_type == ref.type, LinkRow.custompms_id == ref.key
             )
+        if for_update:  # PostgreSQL: a concurrent writer of the row waits for our commit
+            query = query.with_for_update()
         return session.scalars(query).one_or_none()
 
     def find(self, ref: Ref | str) -> Link | None:
@@ -325,6 +388,34 @@ class LinkStore:
         pending = self.links(status=LinkStatus.PENDING)
         return [link for link in pending if origin is None or link.origin is Side(origin)]
 
+    def pending_matches(
+        self, flow: Flow | int | str, origin: Side | str, match_key: str
+    ) -> list[Link]:
+        """Pending creates of ``flow`` from ``origin`` whose record will look like ``match_key``.
+
+        The reverse direction asks this for a record that has no link yet: if the other side
+        is creating (or crashed while creating) exactly such a record, it is that record.
+        """
+        query = (
+            select(LinkRow)
+            .where(
+                LinkRow.flow == get_flow(flow).name,
+                LinkRow.origin == Side(origin).value,
+                LinkRow.status == LinkStatus.PENDING.value,
+                LinkRow.match_key == match_key,
+            )
+            .order_by(LinkRow.id)
+        )
+        with self._session() as session:
+            return [_to_link(row) for row in session.scalars(query)]
+
+    def claim_live(self, link: Link, claim: str | None) -> str | None:
+        """The other live run holding ``link``'s pending create, or ``None``."""
+        holder = link.claimed_by
+        if link.status is not LinkStatus.PENDING or not holder or holder == claim:
+            return None
+        return holder if self.leases.is_live(holder) else None
+
     # --- link changes ------------------------------------------------------------------------
 
     def link(
@@ -337,7 +428,7 @@ class LinkStore:
         asana_snapshot: Mapping[str, Any] | None = None,
         custompms_snapshot: Mapping[str, Any] | None = None,
     ) -> Link:
-        """Link two existing records (e.g. one found by ``external_id`` after a 409).
+        """Link two existing records (e.g. one that names the other as its counterpart).
 
         Completes a pending row of either record; raises :class:`LinkError` when either
         record is already linked to a different one.
@@ -345,8 +436,12 @@ class LinkStore:
         flow = get_flow(flow)
         asana_ref, custompms_ref = parse_ref(asana), parse_ref(custompms)
         _check_types(flow, asana_ref, custompms_ref)
-        with self._session() as session:
-            rows = {self._row(session, asana_ref), self._row(session, custompms_ref)} - {None}
+
+        def link_them(session: Session) -> Link:
+            rows = {
+                self._row(session, asana_ref, for_update=True),
+                self._row(session, custompms_ref, for_update=True),
+            } - {None}
             if len(rows) > 1:
                 raise LinkError(
                     f"cannot link {asana_ref} to {custompms_ref}: both are linked elsewhere"
@@ -371,15 +466,20 @@ class LinkStore:
                 )
             row.asana_gid, row.custompms_id = asana_ref.key, custompms_ref.key
             row.status = LinkStatus.LINKED.value
+            row.claimed_by = None
             _set_snapshots(row, asana_snapshot, custompms_snapshot)
             session.flush()
             return _to_link(row)
+
+        return self.retrying(link_them)
 
     def begin_create(
         self,
         flow: Flow | int | str,
         source: Ref | str,
         *,
+        claim: str | None = None,
+        match_key: str | None = None,
         asana_snapshot: Mapping[str, Any] | None = None,
         custompms_snapshot: Mapping[str, Any] | None = None,
     ) -> Link:
@@ -387,14 +487,19 @@ class LinkStore:
 
         Returns the pending link; use its ``create_key`` as the idempotency key. Called again
         for the same source (a rerun after a crash) it returns the same pending link and key.
+        ``claim`` names the run sending the create (its lease, see :mod:`talk_sync.leases`):
+        while another run's claim is live this raises :class:`ClaimedElsewhereError`, so two
+        overlapping runs never send the same create. ``match_key`` says what the created
+        record will look like on the other side (:mod:`talk_sync.identity`).
         Raises :class:`LinkError` when the source is already linked or unlinked.
         """
         flow = get_flow(flow)
         source = parse_ref(source)
         if source.type != flow.record_type(source.side):
             raise LinkError(f"{source} is not a {source.side} {flow.record_type(source.side)}")
-        with self._session() as session:
-            row = self._row(session, source)
+
+        def begin(session: Session) -> Link:
+            row = self._row(session, source, for_update=True)
             if row is None:
                 destination_type = flow.record_type(source.side.other)
                 row = LinkRow(
@@ -410,9 +515,16 @@ class LinkStore:
                 session.add(row)
             elif row.status != LinkStatus.PENDING.value:
                 raise LinkError(f"cannot create {source} again: its link is {row.status}")
+            elif row.claimed_by and row.claimed_by != claim and self.leases.is_live(row.claimed_by):
+                raise ClaimedElsewhereError(_to_link(row), row.claimed_by)
+            row.claimed_by = claim
+            if match_key is not None:
+                row.match_key = match_key
             _set_snapshots(row, asana_snapshot, custompms_snapshot)
             session.flush()
             return _to_link(row)
+
+        return self.retrying(begin)
 
     def complete_create(
         self,
@@ -422,10 +534,24 @@ class LinkStore:
         asana_snapshot: Mapping[str, Any] | None = None,
         custompms_snapshot: Mapping[str, Any] | None = None,
     ) -> Link:
-        """Fill in the created record's key: the pending link of ``source`` becomes linked."""
+        """Fill in the created record's key: the pending link of ``source`` becomes linked.
+
+        Completing a link that is already complete with the same two records (the reverse
+        direction recognised the record first) only refreshes the snapshots.
+        """
         source, destination = parse_ref(source), parse_ref(destination)
         with self._session() as session:
-            row = self._pending_row(session, source)
+            row = self._row(session, source, for_update=True)
+            if (
+                row is not None
+                and row.status == LinkStatus.LINKED.value
+                and getattr(row, _KEY_COLUMN[destination.side]) == destination.key
+                and getattr(row, f"{destination.side.value}_type") == destination.type
+            ):
+                _set_snapshots(row, asana_snapshot, custompms_snapshot)
+                session.flush()
+                return _to_link(row)
+            row = _pending(row, source)
             expected = getattr(row, f"{destination.side.value}_type")
             if destination.side is source.side or destination.type != expected:
                 raise LinkError(f"{source} was to become a {expected}, not {destination}")
@@ -434,6 +560,7 @@ class LinkStore:
                 raise LinkError(f"{destination} is already linked to {_to_link(holder).source}")
             setattr(row, _KEY_COLUMN[destination.side], destination.key)
             row.status = LinkStatus.LINKED.value
+            row.claimed_by = None
             _set_snapshots(row, asana_snapshot, custompms_snapshot)
             session.flush()
             return _to_link(row)
@@ -441,7 +568,7 @@ class LinkStore:
     def fail_create(self, source: Ref | str) -> Link:
         """The destination refused the create for good: the next try uses a new key.
 
-        The link stays pending (so recovery finds it); record the reason with
+        The link stays pending (so recovery finds it) and unclaimed; record the reason with
         :meth:`record_reject`.
         """
         source = parse_ref(source)
@@ -450,21 +577,53 @@ class LinkStore:
             row.create_attempt += 1
             destination_type = getattr(row, f"{source.side.other.value}_type")
             row.create_key = create_key_for(source, destination_type, row.create_attempt)
+            row.claimed_by = None
             session.flush()
             return _to_link(row)
 
-    def cancel_create(self, source: Ref | str) -> None:
-        """Forget a pending create (e.g. the source record was deleted before it completed)."""
+    def cancel_create(self, source: Ref | str) -> Link:
+        """A pending create will never complete (its source was deleted): unlink it.
+
+        The row stays, unlinked, so that a record the create may already have made, which
+        names ``source`` as its counterpart, is not copied back either.
+        """
         source = parse_ref(source)
         with self._session() as session:
-            session.delete(self._pending_row(session, source))
+            row = self._pending_row(session, source)
+            row.status = LinkStatus.UNLINKED.value
+            row.claimed_by = None
+            session.flush()
+            return _to_link(row)
+
+    def record_deleted(self, flow: Flow | int | str, ref: Ref | str) -> Link:
+        """Remember that a record never linked was deleted: references to it never resolve.
+
+        Its dependants are then reported as waiting on a deleted record, not as "not linked
+        yet" forever. An existing row of ``ref`` is unlinked instead.
+        """
+        flow, ref = get_flow(flow), parse_ref(ref)
+
+        def mark(session: Session) -> Link:
+            row = self._row(session, ref, for_update=True)
+            if row is None:
+                row = LinkRow(
+                    flow=flow.name,
+                    asana_type=flow.asana_type,
+                    custompms_type=flow.custompms_type,
+                    origin=ref.side.value,
+                    create_attempt=0,
+                )
+                setattr(row, _KEY_COLUMN[ref.side], ref.key)
+                session.add(row)
+            row.status = LinkStatus.UNLINKED.value
+            row.claimed_by = None
+            session.flush()
+            return _to_link(row)
+
+        return self.retrying(mark)
 
     def _pending_row(self, session: Session, source: Ref) -> LinkRow:
-        row = self._row(session, source)
-        if row is None or row.status != LinkStatus.PENDING.value:
-            state = "no link" if row is None else f"a {row.status} link"
-            raise LinkError(f"no pending create for {source} (it has {state})")
-        return row
+        return _pending(self._row(session, source, for_update=True), source)
 
     def update_snapshots(
         self,
@@ -476,7 +635,7 @@ class LinkStore:
         """Replace the last-known values of a linked record's sides (``None`` leaves one as is)."""
         ref = parse_ref(ref)
         with self._session() as session:
-            row = self._row(session, ref)
+            row = self._row(session, ref, for_update=True)
             if row is None:
                 raise LinkError(f"{ref} is not linked")
             _set_snapshots(row, asana, custompms)
@@ -487,10 +646,11 @@ class LinkStore:
         """Mark the link of ``ref`` unlinked: no more syncing, and no re-create of either side."""
         ref = parse_ref(ref)
         with self._session() as session:
-            row = self._row(session, ref)
+            row = self._row(session, ref, for_update=True)
             if row is None:
                 raise LinkError(f"{ref} is not linked")
             row.status = LinkStatus.UNLINKED.value
+            row.claimed_by = None
             session.flush()
             return _to_link(row)
 
@@ -504,20 +664,36 @@ class LinkStore:
         record: Mapping[str, Any],
         reason: str,
         field: str | None = None,
+        *,
+        stuck: str | None = None,
     ) -> Reject:
-        """Keep a record the destination ``side`` refused; a repeat bumps ``attempts``."""
+        """Keep a record the destination ``side`` refused; a repeat bumps ``attempts``.
+
+        ``stuck`` says why it cannot be applied as things stand (a person must act).
+        """
         side, key = Side(side), str(source_key)
-        with self._session() as session:
+
+        def keep(session: Session) -> Reject:
             row = session.scalars(_reject_query(side, stream, key)).one_or_none()
             if row is None:
                 row = RejectRow(side=side.value, stream=stream, source_key=key, attempts=0)
                 session.add(row)
             row.record = to_jsonable(dict(record))
-            row.reason, row.field = reason, field
+            row.reason, row.field, row.stuck = reason, field, stuck
             row.attempts += 1
             row.last_seen = utcnow()
             session.flush()
             return _to_reject(row)
+
+        return self.retrying(keep)
+
+    def mark_stuck(self, side: Side | str, stream: str, source_key: Ref | str, why: str) -> None:
+        """Flag a kept record as stuck (a person must act), e.g. once it is too old."""
+        with self._session() as session:
+            row = session.scalars(_reject_query(Side(side), stream, str(source_key))).one_or_none()
+            if row is not None:
+                row.stuck = why
+                session.flush()
 
     def clear_reject(self, side: Side | str, stream: str, source_key: Ref | str) -> bool:
         """Forget a reject once a retry succeeded; ``True`` if there was one."""
@@ -527,18 +703,44 @@ class LinkStore:
                 session.delete(row)
             return row is not None
 
-    def rejects(self, *, side: Side | str | None = None, stream: str | None = None) -> list[Reject]:
-        """The records kept for retry, oldest first, optionally for one side and/or stream."""
+    def rejects(
+        self,
+        *,
+        side: Side | str | None = None,
+        stream: str | None = None,
+        stuck: bool | None = None,
+    ) -> list[Reject]:
+        """The records kept for retry, oldest first, optionally for one side and/or stream.
+
+        ``stuck=True`` gives only those a person must act on, ``False`` only the others.
+        """
         query = select(RejectRow).order_by(RejectRow.id)
         if side is not None:
             query = query.where(RejectRow.side == Side(side).value)
         if stream is not None:
             query = query.where(RejectRow.stream == stream)
+        if stuck is not None:
+            query = query.where(RejectRow.stuck.isnot(None) if stuck else RejectRow.stuck.is_(None))
         with self._session() as session:
             return [_to_reject(row) for row in session.scalars(query)]
 
 
 _KEY_COLUMN = {Side.ASANA: "asana_gid", Side.CUSTOMPMS: "custompms_id"}
+
+
+def _pending(row: LinkRow | None, source: Ref) -> LinkRow:
+    if row is None or row.status != LinkStatus.PENDING.value:
+        state = "no link" if row is None else f"a {row.status} link"
+        raise LinkError(f"no pending create for {source} (it has {state})")
+    return row
+
+
+def _is_race(error: IntegrityError | OperationalError) -> bool:
+    """A unique violation, serialization failure or deadlock: worth running again."""
+    if isinstance(error, IntegrityError):
+        return True
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code in ("40001", "40P01")  # serialization_failure, deadlock_detected
 
 
 def _reject_query(side: Side, stream: str, key: str) -> Any:

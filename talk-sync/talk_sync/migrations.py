@@ -21,17 +21,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import Connection, Engine, MetaData, inspect, select
+from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
 
-from talk_sync.models import Base, SchemaVersion
+from talk_sync.models import Base, LeaseRow, SchemaVersion
 
 #: The schema version this release of talk-sync reads and writes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Migration = Callable[[Connection], None]
 
+
+def _claims_and_leases(connection: Connection) -> None:
+    """Version 2: pending creates are claimed by a run and carry a match key; rejects can be
+    stuck; the leases table (sync lock, run claims) is new."""
+    connection.execute(text("ALTER TABLE talk_sync_links ADD COLUMN claimed_by VARCHAR(200)"))
+    connection.execute(text("ALTER TABLE talk_sync_links ADD COLUMN match_key VARCHAR(600)"))
+    connection.execute(
+        text("CREATE INDEX ix_talk_sync_links_match_key ON talk_sync_links (match_key)")
+    )
+    connection.execute(text("ALTER TABLE talk_sync_rejects ADD COLUMN stuck TEXT"))
+    LeaseRow.__table__.create(connection)
+
+
 #: ``MIGRATIONS[N]`` upgrades a version ``N-1`` database to version ``N``.
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {2: _claims_and_leases}
 
 
 class SchemaError(RuntimeError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -55,6 +55,13 @@ class LinkRow(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, index=True)
     create_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     create_attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: The run lease (``run:<uuid>``) that holds a pending create: no other run may send it
+    #: while that lease is live (see :mod:`talk_sync.leases`).
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    #: What the record being created will look like on the other side (see
+    #: :mod:`talk_sync.identity`): lets the reverse direction recognise it before the link
+    #: is complete, instead of copying it back.
+    match_key: Mapped[str | None] = mapped_column(String(600), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -77,5 +84,29 @@ class RejectRow(Base):
     reason: Mapped[str] = mapped_column(Text, nullable=False)
     field: Mapped[str | None] = mapped_column(String(200))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    #: Why the record cannot be applied as things stand (a person must act); ``None`` while
+    #: a retry may still succeed on its own.
+    stuck: Mapped[str | None] = mapped_column(Text)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LeaseRow(Base):
+    """A named lease with a holder and an expiry: the sync lock, and each run's claim.
+
+    A holder renews its lease while it works; a lease whose holder stopped renewing (or,
+    on the same host, whose process is gone) may be taken over. See :mod:`talk_sync.leases`.
+    """
+
+    __tablename__ = "talk_sync_leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64), nullable=False)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: The holder process's start time (seconds since the epoch): a reused pid is not it.
+    pid_started: Mapped[float] = mapped_column(Float, nullable=False)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)

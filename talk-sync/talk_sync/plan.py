@@ -27,6 +27,9 @@ class Action(str, Enum):
     UNCHANGED = "unchanged"  #: linked, nothing changed: write nothing (this stops echoes)
     WAIT = "wait"  #: a reference is not linked yet: retry later in the run, or next run
     SKIP = "skip"  #: unlinked (a side was deleted), or linked under another flow
+    #: Can never be applied as things stand (e.g. its parent was deleted): kept, reported,
+    #: and the run fails until a person acts.
+    STUCK = "stuck"
 
     def __str__(self) -> str:
         return self.value
@@ -51,8 +54,10 @@ class Plan:
     unresolved: dict[str, str] = field(default_factory=dict)
     #: References to records unlinked by a delete, ``{field: namespaced ref}``: they will
     #: never resolve, so a linked record keeps the destination's value for those fields
-    #: and an unlinked one is not created (``SKIP``).
+    #: and an unlinked one cannot be created (``STUCK``).
     gone: dict[str, str] = field(default_factory=dict)
+    #: Why, when the engine decided it for a reason :attr:`reason` cannot derive.
+    note: str | None = None
 
     @property
     def resuming(self) -> bool:
@@ -62,12 +67,17 @@ class Plan:
     @property
     def reason(self) -> str:
         """Why, in a few words, for the run report."""
+        if self.note:
+            return self.note
+        if self.action is Action.STUCK and self.gone:
+            refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.gone.items()))
+            return (
+                f"refers to records deleted on one side ({refs}); not created: move it under "
+                "a synced record or delete it"
+            )
         if self.action is Action.WAIT:
             refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.unresolved.items()))
             return f"not linked yet: {refs}"
-        if self.action is Action.SKIP and self.gone and self.link is None:
-            refs = ", ".join(f"{name} {ref}" for name, ref in sorted(self.gone.items()))
-            return f"refers to records unlinked by a delete ({refs}); not created"
         if self.action is Action.SKIP and self.link is not None and self.link.flow != self.flow:
             return f"linked in flow {self.link.flow}, arrived as flow {self.flow}; left as is"
         if self.action is Action.SKIP:
@@ -111,7 +121,7 @@ def plan(
         return decided(Action.WAIT, unresolved=unresolved, gone=gone)
     if link is None or link.status is LinkStatus.PENDING:
         if gone:
-            return decided(Action.SKIP, gone=gone)
+            return decided(Action.STUCK, gone=gone)
         return decided(Action.CREATE, changes=dict(values))
     for name in gone:
         values.pop(name, None)  # keep what the destination has

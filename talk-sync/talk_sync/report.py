@@ -62,6 +62,16 @@ class RejectEntry:
 
 
 @dataclass(frozen=True)
+class StuckEntry:
+    """A record that cannot be applied as things stand: a person must act (see README)."""
+
+    flow: str
+    record: str
+    reason: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
 class ChangeEntry:
     """A record created, updated or skipped, with the fields involved (dry runs list them)."""
 
@@ -88,6 +98,8 @@ class RunReport:
     conflicts: list[ConflictEntry] = field(default_factory=list)
     rejects: list[RejectEntry] = field(default_factory=list)
     changes: list[ChangeEntry] = field(default_factory=list)
+    #: Records kept that a person must act on; with ``fail_on_stuck`` the run fails.
+    stuck_records: list[StuckEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.source = Side(self.source)
@@ -152,6 +164,12 @@ class RunReport:
         self.counters[name][Outcome.REJECTED.value] += 1
         self.rejects.append(RejectEntry(name, str(record), reason, field))
 
+    def stuck(
+        self, flow: Flow | int | str, record: Ref | str, reason: str, field: str | None = None
+    ) -> None:
+        """Report a record that cannot be applied as things stand (listed, not counted)."""
+        self.stuck_records.append(StuckEntry(get_flow(flow).name, str(record), reason, field))
+
     def finish(self) -> None:
         """Stamp the end of the run."""
         self.finished_at = utcnow()
@@ -181,6 +199,7 @@ class RunReport:
             "conflicts": [asdict(entry) for entry in self.conflicts],
             "rejects": [asdict(entry) for entry in self.rejects],
             "changes": [asdict(entry) for entry in self.changes],
+            "stuck": [asdict(entry) for entry in self.stuck_records],
         }
 
     def write_json(self, path: str | Path) -> Path:
@@ -218,6 +237,9 @@ class RunReport:
         for r in self.rejects:
             where = f" field {r.field}" if r.field else ""
             lines.append(f"rejected {r.flow} {r.record}{where}: {r.reason}")
+        for s in self.stuck_records:
+            where = f" field {s.field}" if s.field else ""
+            lines.append(f"STUCK {s.flow} {s.record}{where}: {s.reason}")
         for change in self.changes:
             verb = f"would be {change.outcome}" if self.dry_run else change.outcome
             fields = f" fields {', '.join(change.fields)}" if change.fields else ""

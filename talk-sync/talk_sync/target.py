@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from singer_sdk import BatchSink, RecordSink, Sink, Target
 from singer_sdk import typing as th
@@ -31,6 +31,7 @@ from talk_sync.linkstore import DEFAULT_PATH, LinkStore
 from talk_sync.merge import ConflictPolicy, policy_for
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport
+from talk_sync.run_lease import RunLease, SyncLockedError
 
 #: Environment variable naming the directory of run reports (set in meltano.yml).
 REPORT_DIR_ENV = "TALK_SYNC_REPORT_DIR"
@@ -116,6 +117,26 @@ def sync_settings(source: Side) -> list[th.Property]:
             "link and emit no STATE.",
         ),
         th.Property(
+            "fail_on_stuck",
+            th.BooleanType,
+            default=True,
+            title="Fail on Stuck Records",
+            description=(
+                "Exit non-zero when records are stuck: they cannot be applied as things "
+                "stand (a conflicting link, a deleted parent, an ambiguous match, or kept "
+                "longer than stuck_after_hours). Inside the sync job the job's last step "
+                "(talk-sync unlock) fails instead, so that both directions still run. The "
+                "report names each record and its cause; the README says how to clear each."
+            ),
+        ),
+        th.Property(
+            "stuck_after_hours",
+            th.NumberType(minimum=0),
+            default=24,
+            title="Stuck After (hours)",
+            description="A record refused or waiting for longer than this is reported stuck.",
+        ),
+        th.Property(
             "report_path",
             th.StringType,
             title="Report Path",
@@ -140,6 +161,8 @@ class SyncTarget(Target):
     source: ClassVar[Side]
     #: The run's destination, made by :meth:`make_destination` when the engine opens.
     destination: Destination
+    #: The run's lease in the link store (its claims; the sync lock it works under).
+    run_lease: RunLease
 
     @override
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -203,15 +226,30 @@ class SyncTarget(Target):
 
     @cached_property
     def engine(self) -> ApplyEngine:
-        """The run's talk-sync engine, opened on first use; replays records kept last run."""
+        """The run's talk-sync engine, opened on first use; replays records kept last run.
+
+        Takes the run's lease first: a run that may not write (another sync holds the lock)
+        exits here with one line, before it has written anything.
+        """
         store = LinkStore(self.config["link_store_url"])
+        self.run_lease = RunLease(store, kind=self.name)
+        if not self.config["dry_run"]:
+            try:
+                self.run_lease.start()
+            except SyncLockedError as error:
+                self.logger.error("%s: %s", self.name, error)
+                store.close()
+                raise SystemExit(1) from None
         self.destination = self.make_destination(store)
+        hours = self.config.get("stuck_after_hours")
         engine = ApplyEngine(
             store,
             self.destination,
             conflict_policy=self.config["conflict_policy"],
             delete_policy=self.config["delete_policy"],
             dry_run=self.config["dry_run"],
+            claim=self.run_lease.claim,
+            stuck_after=None if hours is None else timedelta(hours=float(hours)),
         )
         kept = engine.start()
         if kept:
@@ -219,17 +257,48 @@ class SyncTarget(Target):
         return engine
 
     @override
+    def listen(self, file_input: IO[str] | None = None) -> None:
+        # Open the engine (the run's lease) before the first record: the sync lock is then
+        # renewed while the tap reads, and a run that may not write exits at once.
+        _ = self.engine
+        super().listen(file_input)
+
+    @override
     def process_endofpipe(self) -> None:
         # Drains every sink and emits STATE (see _write_state_message), then reports.
         super().process_endofpipe()
         engine = self.engine
-        report = engine.finish()
-        self.finish_report(report)
-        report.log(self.logger)
-        path = report.write_json(self._report_path())
-        self.logger.info("Run report written to %s (%s)", path, self.sent_summary())
-        self.close_destination()
-        engine.store.close()
+        try:
+            report = engine.finish()
+            self.finish_report(report)
+            report.log(self.logger)
+            path = report.write_json(self._report_path())
+            self.logger.info("Run report written to %s (%s)", path, self.sent_summary())
+            failing = self._judge_stuck(report, path)
+        finally:
+            self.close_destination()
+            self.run_lease.stop()
+            engine.store.close()
+        if failing:
+            raise SystemExit(1)
+
+    def _judge_stuck(self, report: RunReport, path: Path) -> bool:
+        """Whether the run must exit non-zero for its stuck records (``fail_on_stuck``)."""
+        stuck = len(report.stuck_records)
+        if not stuck or report.dry_run:
+            return False
+        self.logger.error(
+            "%d records are stuck: they cannot be applied as things stand (causes in %s; "
+            "how to clear each: the README's 'Stuck records')",
+            stuck,
+            path,
+        )
+        if not self.config.get("fail_on_stuck", True):
+            return False
+        if self.run_lease.note_stuck(direction_name(self.source), stuck):
+            self.logger.error("The sync job fails at its last step (talk-sync unlock)")
+            return False
+        return True
 
     def _report_path(self) -> Path:
         """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
@@ -285,7 +354,9 @@ class FlowSink(BatchSink):
     @override
     def process_batch(self, context: dict) -> None:
         items = [self.incoming(record) for record in context["records"]]
-        self.target.engine.apply([item for item in items if item is not None])
+        engine = self.target.engine
+        self.target.run_lease.check()  # a run presumed dead must not write any more
+        engine.apply([item for item in items if item is not None])
 
     @abstractmethod
     def incoming(self, record: Mapping[str, Any]) -> Incoming | None:

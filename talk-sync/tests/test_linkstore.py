@@ -22,6 +22,7 @@ from talk_sync.linkstore import (
     create_key_for,
     create_link_engine,
 )
+from talk_sync.migrations import SCHEMA_VERSION
 from talk_sync.models import Base, LinkRow
 from talk_sync.refs import Ref, Side
 
@@ -50,7 +51,7 @@ def test_opens_sqlite_file_with_wal_and_creates_directories(tmp_path: Path) -> N
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone() == ("wal",)
     with LinkStore(f"sqlite:///{path}") as reopened:
-        assert reopened.opened_at_version == 1
+        assert reopened.opened_at_version == SCHEMA_VERSION
         assert str(reopened.resolve("asana-team:1")) == "custompms-customer:2"
 
 
@@ -120,8 +121,12 @@ def test_fail_and_cancel_create(store: LinkStore) -> None:
     assert failed.status is LinkStatus.PENDING
     assert failed.create_key == create_key_for("asana-project:9", "project", 2)
     assert store.begin_create(3, "asana-project:9").create_key == failed.create_key
-    store.cancel_create("asana-project:9")
-    assert store.find("asana-project:9") is None
+    cancelled = store.cancel_create("asana-project:9")
+    # kept, unlinked: a record the create may have made is never copied back either
+    assert cancelled.status is LinkStatus.UNLINKED
+    assert store.find("asana-project:9") == cancelled
+    with pytest.raises(LinkError, match="its link is unlinked"):
+        store.begin_create(3, "asana-project:9")
 
 
 def test_uniqueness_per_side(store: LinkStore) -> None:

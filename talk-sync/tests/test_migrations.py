@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, inspect, text
+from talk_sync.leases import Process
 from talk_sync.linkstore import LinkStore, create_link_engine
 from talk_sync.migrations import SCHEMA_VERSION, SchemaError, current_version, migrate
 
@@ -76,3 +78,31 @@ def test_failed_migration_changes_nothing(tmp_path: Path) -> None:
         SchemaError, match=f"no migration to link store schema version {SCHEMA_VERSION + 1}"
     ):
         migrate(engine, target=SCHEMA_VERSION + 1, migrations={})
+
+
+def test_version_1_database_gains_claims_match_keys_stuck_rejects_and_leases(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "links.db"
+    connection = sqlite3.connect(path)
+    connection.executescript((Path(__file__).parent / "data" / "links_v1.sql").read_text())
+    connection.close()
+
+    with LinkStore(path) as store:
+        assert store.opened_at_version == 1
+        [pending] = store.pending_creates()
+        assert (str(pending.asana), pending.claimed_by, pending.match_key) == (
+            "asana-task:77",
+            None,
+            None,
+        )
+        [kept] = store.rejects()
+        assert (kept.source_key, kept.stuck) == ("asana-task:78", None)
+        # The new parts work on the upgraded database.
+        store.begin_create("task_task", "asana-task:77", claim="run:x", match_key="k")
+        assert store.pending_matches("task_task", "asana", "k")[0].claimed_by == "run:x"
+        store.mark_stuck("custompms", "task_task", "asana-task:78", "a person must act")
+        assert store.rejects(stuck=True)[0].stuck == "a person must act"
+        store.leases.acquire("sync-lock", "h", Process.of())
+        assert store.leases.is_live("sync-lock")
+    assert _version(path) == SCHEMA_VERSION == 2

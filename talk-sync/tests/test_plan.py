@@ -140,7 +140,8 @@ def test_reference_to_a_record_unlinked_by_a_delete_never_blocks(store: LinkStor
         {"name": "Orphan", "project_id": "asana-project:9"},
         reference_fields=fields,
     )
-    assert new.action is Action.SKIP
+    assert new.action is Action.STUCK  # it can never be created there: a person must act
     assert new.reason == (
-        "refers to records unlinked by a delete (project_id asana-project:9); not created"
+        "refers to records deleted on one side (project_id asana-project:9); not created: "
+        "move it under a synced record or delete it"
     )

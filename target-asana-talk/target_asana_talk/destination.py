@@ -49,6 +49,7 @@ from talk_sync import (
     same,
     synced_values,
 )
+from talk_sync.identity import match_key
 from talk_sync.normalize import format_timestamp, parse_timestamp, to_jsonable
 from typing_extensions import override
 
@@ -195,6 +196,12 @@ class AsanaDestination(Destination):
     @override
     def modified_at(self, flow: Flow, record: Mapping[str, Any]) -> Any:
         return record.get("modified_at")  # workspaces and teams have none
+
+    @override
+    def match_key(self, op: WriteOp) -> str | None:
+        # A new team goes to the configured organization when its customer has no parent.
+        values = {**op.values, "organization": op.values.get("organization") or self.workspace_gid}
+        return match_key(op.flow, self.side, values)
 
     @override
     def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:

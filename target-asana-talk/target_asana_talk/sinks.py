@@ -6,7 +6,9 @@ customer to both ``workspace_customer`` and ``team_customer`` (each projects rec
 ``project_project`` and ``board_task_project``), each with that flow's mapping; **the link
 decides**: a record already linked is applied only by the sink of its link's flow, and a
 record not linked yet only by the flow that creates (:data:`CREATING_FLOWS`): new customers
-become teams, new projects Asana projects.
+become teams, new projects Asana projects. A record whose ``counterpart`` (its
+``external_id``, mapped) names an Asana record is applied by that record's flow: it was
+created from it, and is linked to it rather than created again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from talk_sync import Incoming, LinkStatus, Side, synced_values
+from talk_sync import Incoming, LinkStatus, Ref, Side, flow_for, parse_ref, synced_values
+from talk_sync.refs import is_ref
 from talk_sync.target import DELETED_FIELD, SOURCE_FIELD, FlowSink
 from typing_extensions import override
 
@@ -26,6 +29,24 @@ CREATE_ONLY_FIELDS = ("organization",)
 SNAPSHOT_EXTRAS = ("version", "updated_at")
 #: The flow that creates a Custompms record of each type when no link exists yet.
 CREATING_FLOWS = {"customer": "team_customer", "project": "project_project", "task": "task_task"}
+#: The mapped field naming the Asana record a Custompms record was created from (its
+#: ``external_id``); ``None`` or anything not an Asana ref means none.
+COUNTERPART_FIELD = "counterpart"
+
+
+def _counterpart(value: Any) -> Ref | None:
+    """The Asana record a Custompms ``external_id`` names, if it names one."""
+    if not value or not is_ref(value):
+        return None
+    ref = parse_ref(value)
+    return ref if ref.side is Side.ASANA else None
+
+
+def _flow_of(counterpart: Ref, custompms_type: str) -> str | None:
+    try:
+        return flow_for(counterpart.type, custompms_type).name
+    except ValueError:  # e.g. an external_id naming an Asana user: not one of our records
+        return None
 
 
 class AsanaFlowSink(FlowSink):
@@ -37,8 +58,17 @@ class AsanaFlowSink(FlowSink):
     @override
     def incoming(self, record: Mapping[str, Any]) -> Incoming | None:
         source = record.get(self.source_ref_field)
-        link = self.target.engine.store.find(source) if source else None
-        if not self._mine(link.flow.name if link else None):
+        store = self.target.engine.store
+        link = store.find(source) if source else None
+        counterpart = _counterpart(record.get(COUNTERPART_FIELD))
+        if link is not None:
+            flow = link.flow.name
+        elif counterpart is not None:  # made from an Asana record: that record's flow
+            known = store.find(counterpart)
+            flow = known.flow.name if known else _flow_of(counterpart, self.flow.custompms_type)
+        else:
+            flow = None
+        if not self._mine(flow):
             return None  # the other flow of the same record type applies it
         linked = link is not None and link.status is LinkStatus.LINKED
         ref = self.source_ref(record)
@@ -59,6 +89,8 @@ class AsanaFlowSink(FlowSink):
             modified_at=raw.get("updated_at"),
             # The stream maps set the marker from the tombstone (``deleted_at``).
             is_deleted=bool(record.get(DELETED_FIELD) or raw.get("deleted_at")),
+            counterpart=counterpart if link is None else None,
+            created_at=raw.get("created_at"),
         )
 
     def _mine(self, linked_flow: str | None) -> bool:

@@ -39,4 +39,7 @@ class CustompmsFlowSink(FlowSink):
             source_values=synced_values(self.flow, Side.ASANA, raw),
             modified_at=raw.get("modified_at"),
             is_deleted=bool(record.get(DELETED_FIELD) or raw.get(DELETED_FIELD)),
+            # Tells a record made by an unfinished create of the other direction (created
+            # after it began) from an older one with the same name.
+            created_at=raw.get("created_at"),
         )
