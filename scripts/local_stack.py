@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,11 @@ class LocalStack:
     custompms: CustompmsServer
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def link_store_url(self) -> str:
+        """The link store both targets share in this stack."""
+        return self.env["TALK_SYNC_LINK_STORE_URL"]
 
     def meltano(
         self, *args: str, check: bool = True, timeout: float = 600
@@ -79,7 +84,7 @@ def meltano_sys_dir(workdir: Path) -> Path:
     shared = PROJECT_ROOT / ".meltano"
     own = workdir / "meltano-sys"
     own.mkdir(parents=True, exist_ok=True)
-    for kind in ("extractors", "loaders"):
+    for kind in ("extractors", "loaders", "utilities"):
         (shared / kind).mkdir(parents=True, exist_ok=True)
         link = own / kind
         if not link.exists():
@@ -137,14 +142,25 @@ def local_stack(
     asana_seed: str | None = "demo",
     custompms_seed: bool = False,
     asana_args: Sequence[str] = (),
+    custompms_options: Mapping[str, Any] | None = None,
+    link_store_url: str | None = None,
     **sandbox_options: Any,
 ) -> Iterator[LocalStack]:
-    """Start both servers on free loopback ports for the duration of the block."""
+    """Start both servers on free loopback ports for the duration of the block.
+
+    ``sandbox_options`` and ``custompms_options`` go to each server's starter (e.g. fault
+    rates); ``link_store_url`` replaces the stack's SQLite link store (e.g. PostgreSQL).
+    """
     with ExitStack() as servers:
         asana = servers.enter_context(
             running_sandbox(seed=asana_seed, extra_args=asana_args, **sandbox_options)
         )
         custompms = servers.enter_context(
-            running_server(workdir / "custompms.db", seed=custompms_seed)
+            running_server(
+                workdir / "custompms.db", seed=custompms_seed, **(custompms_options or {})
+            )
         )
-        yield LocalStack(asana, custompms, workdir, stack_env(asana, custompms, workdir))
+        env = stack_env(asana, custompms, workdir)
+        if link_store_url:
+            env["TALK_SYNC_LINK_STORE_URL"] = link_store_url
+        yield LocalStack(asana, custompms, workdir, env)

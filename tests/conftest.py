@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import crash_campaign
 import pytest
 from filelock import FileLock
 from local_stack import MELTANO, PROJECT_ROOT, LocalStack, local_stack
@@ -53,3 +54,14 @@ def seeded_stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack
     """Like ``stack``, with Custompms holding the reference server's sample data."""
     with local_stack(tmp_path, custompms_seed=True) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def clean_reference(
+    tmp_path_factory: pytest.TempPathFactory, meltano_installed: None
+) -> crash_campaign.Reference:
+    """Both systems after a clean sync of the demo seed and Custompms' sample data.
+
+    What every crash, overlap and fault scenario must end with (computed once).
+    """
+    return crash_campaign.reference(tmp_path_factory.mktemp("reference"))

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
 from talk_sync.flows import Flow, get_flow
@@ -32,6 +32,7 @@ from talk_sync.leases import Leases
 from talk_sync.migrations import migrate
 from talk_sync.models import LinkRow, RejectRow, utcnow
 from talk_sync.normalize import to_jsonable
+from talk_sync.private_dirs import make_private_dir
 from talk_sync.refs import Ref, Side, parse_ref
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,28 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), sort_keys=True)
 
 
+class LinkStoreConfigError(ValueError):
+    """The link store URL cannot be used as given (the message says what to do)."""
+
+
+#: The extra that installs each backend's driver.
+_DRIVER_EXTRAS = {"postgresql": ("psycopg", "talk-sync[postgres]")}
+
+
+def _driver_error(url: URL, error: Exception) -> LinkStoreConfigError:
+    """A missing database driver, as one line naming the extra that installs it."""
+    shown = url.render_as_string(hide_password=True)
+    if isinstance(error, NoSuchModuleError):
+        return LinkStoreConfigError(f"link_store_url {shown}: unknown database kind ({error})")
+    backend = url.get_backend_name()
+    module, extra = _DRIVER_EXTRAS.get(backend, (getattr(error, "name", "?"), None))
+    hint = f"pip install '{extra}'" if extra else f"install the {module} driver"
+    return LinkStoreConfigError(
+        f"link_store_url {shown} needs the {backend} driver ({module}), which is not "
+        f"installed: {hint}"
+    )
+
+
 def _engine_url(url_or_path: str | Path) -> URL:
     text = str(url_or_path)
     if "://" in text:
@@ -202,10 +225,13 @@ def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
     """
     url = _engine_url(url_or_path)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+        try:
+            return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+        except (ModuleNotFoundError, NoSuchModuleError) as error:
+            raise _driver_error(url, error) from None
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(Path(database).parent)
     engine = create_engine(url, json_serializer=_json_dumps, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -19,6 +19,7 @@ from talk_sync.flows import FLOWS, Flow, get_flow
 from talk_sync.merge import Conflict
 from talk_sync.models import utcnow
 from talk_sync.normalize import to_jsonable
+from talk_sync.private_dirs import make_private_dir
 from talk_sync.refs import Ref, Side
 
 
@@ -205,7 +206,7 @@ class RunReport:
     def write_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` to ``path`` (parent directories created); returns the path."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(target.parent)
         target.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return target
 

@@ -27,8 +27,9 @@ from typing_extensions import override
 
 from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
 from talk_sync.flows import FLOWS, get_flow
-from talk_sync.linkstore import DEFAULT_PATH, LinkStore
+from talk_sync.linkstore import DEFAULT_PATH, LinkStore, LinkStoreConfigError
 from talk_sync.merge import ConflictPolicy, policy_for
+from talk_sync.migrations import SchemaError
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport
 from talk_sync.run_lease import RunLease, SyncLockedError
@@ -231,7 +232,11 @@ class SyncTarget(Target):
         Takes the run's lease first: a run that may not write (another sync holds the lock)
         exits here with one line, before it has written anything.
         """
-        store = LinkStore(self.config["link_store_url"])
+        try:
+            store = LinkStore(self.config["link_store_url"])
+        except (LinkStoreConfigError, SchemaError) as error:
+            self.logger.error("%s: %s", self.name, error)  # one line, no traceback
+            raise SystemExit(1) from None
         self.run_lease = RunLease(store, kind=self.name)
         if not self.config["dry_run"]:
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from talk_sync.apply import (
@@ -34,7 +34,7 @@ class FakeAsana(Destination):
     """Tasks by gid; creates counted (Asana has no idempotency key)."""
 
     side = Side.ASANA
-    reference_fields = {"project": "project", "parent": "task"}
+    reference_fields: ClassVar[Mapping[str, str]] = {"project": "project", "parent": "task"}
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {}
@@ -65,7 +65,10 @@ class FakeCustompms(FakeAsana):
     """The same, as Custompms (integer ids)."""
 
     side = Side.CUSTOMPMS
-    reference_fields = {"project_id": "project", "parent_task_id": "task"}
+    reference_fields: ClassVar[Mapping[str, str]] = {
+        "project_id": "project",
+        "parent_task_id": "task",
+    }
 
     def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
         return str(record["gid"])
@@ -154,13 +157,15 @@ def test_a_custompms_record_naming_a_pending_asana_create_completes_that_link(
 
     assert asana.creates == []  # no copy of it in Asana
     link = store.find("custompms-task:10")
-    assert link is not None and link.status is LinkStatus.LINKED
+    assert link is not None
+    assert link.status is LinkStatus.LINKED
     assert str(link.asana) == "asana-task:77"
     assert report.totals()["created"] == 0
     # The resumed Asana -> Custompms create then finds the link complete: nothing to write.
     pms = FakeCustompms()
     again = run(store, pms, [asana_task("77", "Spec")])
-    assert pms.creates == [] and again.writes == 0
+    assert pms.creates == []
+    assert again.writes == 0
 
 
 def test_a_counterpart_linked_to_another_record_is_stuck_not_copied(store: LinkStore) -> None:
@@ -213,7 +218,8 @@ def test_an_asana_record_made_by_a_crashed_create_is_linked_not_copied(
 
     assert pms.creates == []
     link = store.find("asana-task:300")
-    assert link is not None and link.status is LinkStatus.LINKED
+    assert link is not None
+    assert link.status is LinkStatus.LINKED
     assert str(link.custompms) == "custompms-task:5"
 
 

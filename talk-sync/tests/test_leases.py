@@ -20,7 +20,8 @@ def store(tmp_path: Path) -> Iterator[LinkStore]:
 
 def test_a_live_holder_keeps_its_lease_and_the_same_holder_renews_it(store: LinkStore) -> None:
     first = store.leases.acquire("sync-lock", "a", Process.of())
-    assert first.replaced is None and first.lease.live()
+    assert first.replaced is None
+    assert first.lease.live()
     with pytest.raises(LeaseHeldError, match=r"sync-lock is held by pid \d+ on "):
         store.leases.acquire("sync-lock", "b", Process.of())
     again = store.leases.acquire("sync-lock", "a", Process.of())
@@ -36,7 +37,8 @@ def test_a_dead_holder_on_this_host_is_taken_over_at_once(
     store.leases.acquire("sync-lock", "dead", exited_process(), ttl=timedelta(hours=1))
     assert not store.leases.is_live("sync-lock")
     taken = store.leases.acquire("sync-lock", "new", Process.of())
-    assert taken.replaced is not None and taken.replaced.holder == "dead"
+    assert taken.replaced is not None
+    assert taken.replaced.holder == "dead"
     assert taken.lease.holder == "new"
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,29 +16,25 @@ from hypothesis import strategies as st
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
+from talk_sync.leases import Process
 from talk_sync.linkstore import (
+    ClaimedElsewhereError,
     LinkError,
     LinkStatus,
     LinkStore,
     create_key_for,
-    create_link_engine,
 )
 from talk_sync.migrations import SCHEMA_VERSION
-from talk_sync.models import Base, LinkRow
+from talk_sync.models import LinkRow
 from talk_sync.refs import Ref, Side
 
-POSTGRES_URL = os.environ.get("TALK_SYNC_TEST_POSTGRES_URL")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> LinkStore:
-    """A fresh link store: a SQLite file, and PostgreSQL when TALK_SYNC_TEST_POSTGRES_URL is set."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LinkStore]:
+    """A fresh link store: a SQLite file, and an empty database of a throwaway PostgreSQL."""
     location: str | Path = tmp_path / "links.db"
     if request.param == "postgresql":
-        location = str(POSTGRES_URL)
-        engine = create_link_engine(location)
-        Base.metadata.drop_all(engine)  # each test starts from an empty database
-        engine.dispose()
+        location = request.getfixturevalue("postgres_url")
     with LinkStore(location) as opened:
         yield opened
 
@@ -338,3 +335,52 @@ def test_rejects_retried_until_cleared(events: list[tuple[str, int]]) -> None:
                 attempts.pop(key, None)
         kept = {int(r.source_key.split(":")[1]): r.attempts for r in store.rejects()}
         assert kept == attempts
+
+
+def test_two_runs_racing_to_begin_the_same_create_never_both_claim_it(store: LinkStore) -> None:
+    """Each "run" has its own engine (as two processes would); they start together."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    for claim in ("run:a", "run:b"):
+        store.leases.acquire(claim, claim, Process.of())
+    for n in range(8):
+        source = f"asana-task:{100 + n}"
+        outcomes = _race_to_begin(url, source, ("run:a", "run:b"))
+        assert sorted(outcomes.values()) == ["claimed", "in flight elsewhere"], source
+        [link] = [link for link in store.pending_creates() if str(link.asana) == source]
+        assert link.claimed_by == next(c for c, o in outcomes.items() if o == "claimed")
+
+
+def _race_to_begin(url: str, source: str, claims: tuple[str, ...]) -> dict[str, str]:
+    barrier = threading.Barrier(len(claims))
+    outcomes: dict[str, str] = {}
+
+    def attempt(claim: str) -> None:
+        with LinkStore(url) as own:
+            barrier.wait()
+            try:
+                own.begin_create(5, source, claim=claim)
+                outcomes[claim] = "claimed"
+            except ClaimedElsewhereError:
+                outcomes[claim] = "in flight elsewhere"
+
+    threads = [threading.Thread(target=attempt, args=(claim,)) for claim in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_a_crashed_runs_claim_is_taken_over_and_completing_twice_is_harmless(
+    store: LinkStore, exited_process: Callable[[], Process]
+) -> None:
+    store.leases.acquire("run:crashed", "crashed", exited_process())
+    store.begin_create(5, "asana-task:1", claim="run:crashed")
+    taken = store.begin_create(5, "asana-task:1", claim="run:me")
+    assert taken.claimed_by == "run:me"
+    store.complete_create("asana-task:1", "custompms-task:9")
+    # The reverse direction recognised it first; the creating run completes it too.
+    again = store.complete_create("asana-task:1", "custompms-task:9")
+    assert (again.status, again.claimed_by) == (LinkStatus.LINKED, None)
+    with pytest.raises(LinkError, match="no pending create"):
+        store.complete_create("asana-task:1", "custompms-task:10")

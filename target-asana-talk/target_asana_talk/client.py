@@ -7,8 +7,8 @@
   requests that are safe to repeat (reads, ``PUT``, and the membership calls). A create
   (``POST /teams``, ``/projects``, ``/tasks``...) is **never** resent blindly: Asana has no
   idempotency key, so a create whose answer was lost raises :class:`LostAnswerError` and the
-  caller looks the record up before creating it again. A 429 or 503 is resent (Asana did
-  not run the call).
+  caller looks the record up before creating it again. Only a 429 is resent (Asana did not
+  run the call); a 5xx, like a dropped connection, says nothing about whether it ran.
 - :meth:`AsanaClient.call_many` packs up to 10 calls into one ``POST /batch`` (saving round
   trips; each action still counts against the quota) and answers one :class:`Reply` per call.
 
@@ -111,8 +111,11 @@ def _retriable(status: int) -> bool:
 
 
 def _not_run(status: int) -> bool:
-    """Asana refused before running the call: resending a create is safe."""
-    return status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE)
+    """Asana refused before running the call (rate limited): resending a create is safe.
+
+    Not a 503: live, a 5xx may come after the write ran, like a dropped connection.
+    """
+    return status == HTTPStatus.TOO_MANY_REQUESTS
 
 
 def error_message(body: Any, fallback: str) -> str:

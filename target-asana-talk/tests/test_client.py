@@ -105,10 +105,18 @@ def test_a_create_whose_answer_is_lost_is_never_resent() -> None:
         client(session).request(Call("post", "/tasks", {"name": "New"}))
 
 
-def test_a_create_refused_before_it_ran_is_resent() -> None:
-    session = ScriptedSession(json_response(503), json_response(201, {"data": {"gid": "9"}}))
+def test_a_create_rate_limited_before_it_ran_is_resent() -> None:
+    session = ScriptedSession(json_response(429), json_response(201, {"data": {"gid": "9"}}))
     assert client(session).request(Call("post", "/tasks", {"name": "New"})) == {"gid": "9"}
     assert len(session.calls) == 2
+
+
+def test_a_create_answered_503_may_have_run_and_is_never_resent_blindly() -> None:
+    # Live, a 5xx can come after the write ran: the caller looks the record up first.
+    session = ScriptedSession(json_response(503), json_response(201, {"data": {"gid": "9"}}))
+    with pytest.raises(LostAnswerError, match="POST /tasks: 503"):
+        client(session).request(Call("post", "/tasks", {"name": "New"}))
+    assert len(session.calls) == 1
 
 
 def test_transient_failures_that_outlast_the_retries_raise() -> None:
