@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYPROJECTS := $(wildcard */pyproject.toml)
 
-.PHONY: install test lint demo bench clean openapi
+.PHONY: install test lint demo bench crash-campaign clean openapi
 
 $(STAMP): requirements-dev.txt $(PYPROJECTS)
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,10 @@ $(STAMP): requirements-dev.txt $(PYPROJECTS)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# Meltano leaves plugin configs (tokens included) under .meltano/run/ when a run is killed,
+# and the link store and the reports live under .meltano/talk-sync/: owner only.
 install: $(STAMP)
+	@mkdir -p .meltano && chmod 700 .meltano
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,6 +32,12 @@ bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/custompms_throughput.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/tap_asana.py
 
+# The full crash campaign: kill -9 `meltano run sync` inside every write window of both
+# directions, 24 trials (make test runs a fast subset). TRIALS=n, CAMPAIGN_ARGS=--postgres.
+TRIALS ?= 24
+crash-campaign: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tests/crash_campaign.py --trials $(TRIALS) $(CAMPAIGN_ARGS)
+
 # Regenerate the committed Custompms contract, and tap-custompms's vendored copy of it
 # (its tests fail when the two drift apart).
 openapi: install
@@ -36,4 +45,4 @@ openapi: install
 	cp custompms/openapi.json tap-custompms/tap_custompms/schemas/openapi.json
 
 clean:
-	rm -rf $(VENV) .meltano .demo
+	rm -rf $(VENV) .meltano .demo .crash-campaign

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from asana_sandbox.testing import SandboxServer, running_sandbox
 from custompms.testing import CustompmsServer, running_server
+from talk_sync.private_dirs import make_private_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MELTANO = str(Path(sys.executable).with_name("meltano"))
@@ -82,8 +83,7 @@ def meltano_sys_dir(workdir: Path) -> Path:
     `meltano install` runs once.
     """
     shared = PROJECT_ROOT / ".meltano"
-    own = workdir / "meltano-sys"
-    own.mkdir(parents=True, exist_ok=True)
+    own = make_private_dir(workdir / "meltano-sys")  # run configs hold the tokens
     for kind in ("extractors", "loaders", "utilities"):
         (shared / kind).mkdir(parents=True, exist_ok=True)
         link = own / kind
@@ -108,7 +108,7 @@ def organization_gid(asana: SandboxServer) -> str | None:
 
 def stack_env(asana: SandboxServer, custompms: CustompmsServer, workdir: Path) -> dict[str, str]:
     """The process environment that points every plugin at the two local servers."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(workdir)
     env = {
         key: value
         for key, value in os.environ.items()

@@ -11,6 +11,7 @@ import crash_campaign
 import pytest
 from filelock import FileLock
 from local_stack import MELTANO, PROJECT_ROOT, LocalStack, local_stack
+from talk_sync.private_dirs import make_private_dir
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +22,7 @@ def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
     after the other (the second finds everything installed and returns in seconds).
     """
     db = tmp_path_factory.mktemp("meltano-install") / "meltano.db"
-    (PROJECT_ROOT / ".meltano").mkdir(exist_ok=True)
+    make_private_dir(PROJECT_ROOT / ".meltano")
     with FileLock(PROJECT_ROOT / ".meltano" / "install.lock"):
         _install(db)
 
