@@ -34,6 +34,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
+from talk_sync.diff import diff
 from talk_sync.flows import Flow, get_flow
 from talk_sync.identity import match_key
 from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkError, LinkStatus, LinkStore
@@ -504,11 +505,17 @@ class ApplyEngine:
         return self._match_pending(item, decision) or decision
 
     def _resume(self, item: Incoming, decision: Plan) -> Plan:
-        """A create begun by an earlier run: claim it, then link what it made, if found."""
+        """A create begun by an earlier run: claim it, then link what it made, if found.
+
+        What it made is the result of the values that run sent (kept with the pending row),
+        plus what the destination derived from them (e.g. Asana makes the creator a new
+        project's owner): only source edits made since then are written to it.
+        """
         try:
             link = self.store.begin_create(item.flow, item.source, claim=self.claim)
         except ClaimedElsewhereError as error:
             return replace(decision, action=Action.WAIT, note=str(error))
+        sent = link.snapshot(self.side)
         op = self._create_op(item, decision, link)
         found = self.destination.find_created(op)
         if found is None:
@@ -520,7 +527,13 @@ class ApplyEngine:
             self.store.complete_create(item.source, destination, **self._snapshots(item, found))
         except LinkError as error:
             return replace(decision, action=Action.STUCK, note=f"{error}; link it by hand")
-        return self._plan(item)
+        resumed = self._plan(item)
+        if resumed.action is not Action.UPDATE or sent is None:
+            return resumed
+        changes = diff(resumed.changes, sent, item.flow.fields(self.side))
+        if not changes:
+            return replace(resumed, action=Action.UNCHANGED, changes={})
+        return replace(resumed, changes=changes)
 
     def _link_counterpart(self, item: Incoming, decision: Plan) -> Plan:
         counterpart, source = item.counterpart, item.source
@@ -672,6 +685,9 @@ class ApplyEngine:
                         entry.item.source,
                         claim=self.claim,
                         match_key=self.destination.match_key(entry.op),
+                        # What is sent, kept until the link completes: a resumed create
+                        # then tells source edits from what the destination derived.
+                        **{f"{self.side.value}_snapshot": entry.op.values},
                         **self._source_snapshot(entry.item),
                     )
                 except ClaimedElsewhereError:

@@ -312,3 +312,35 @@ def test_a_record_kept_longer_than_stuck_after_is_reported_stuck(store: LinkStor
     [stuck] = second.stuck_records
     assert stuck.reason.startswith("not applied for ")
     assert "not linked yet: project_id asana-project:900" in stuck.reason
+
+
+class FindingAsana(FakeAsana):
+    """Finds what an interrupted create made (by name), as the Asana target does."""
+
+    def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
+        return next((r for r in self.records.values() if r["name"] == op.values["name"]), None)
+
+
+@pytest.mark.parametrize("edited_since", [False, True])
+def test_a_resumed_create_writes_only_source_edits_not_what_the_destination_derived(
+    store: LinkStore, dead_claim: Callable[[], str], edited_since: bool
+) -> None:
+    store.link(get_flow(3), "asana-project:9", "custompms-project:9", origin="asana")
+    sent = {"name": "Spec", "project": "9", "notes": None}
+    store.begin_create(TASK, "custompms-task:10", claim=dead_claim(), asana_snapshot=sent)
+    asana = FindingAsana()  # the crashed run's create ran; Asana filled in the notes
+    asana.records["700"] = {**sent, "gid": "700", "notes": "Created from a template"}
+
+    item = custompms_task(10, "Spec")
+    desired = {
+        **item.desired,
+        "notes": None,
+        "assignee": "ann@example.com" if edited_since else None,
+    }
+    run(store, asana, [Incoming(TASK, item.source, desired, source_values=item.source_values)])
+
+    assert asana.creates == []
+    assert str(store.find("custompms-task:10").asana) == "asana-task:700"  # type: ignore[union-attr]
+    record = asana.records["700"]
+    assert record["notes"] == "Created from a template"  # not pushed back to empty
+    assert record.get("assignee") == ("ann@example.com" if edited_since else None)
