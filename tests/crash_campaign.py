@@ -58,14 +58,27 @@ RUN_TIMEOUT = 600
 
 @dataclass(frozen=True)
 class Trial:
-    """Where to kill: the ``nth`` write of ``direction``, in ``window``."""
+    """Where to kill: the ``nth`` write of ``direction``, in ``window``.
+
+    ``other_first``: the first rerun is the other direction's pipeline alone (as when it is
+    scheduled on its own, or wins the race), then the sync.
+    """
 
     direction: str
     window: str
     nth: int
+    other_first: bool = False
 
     def __str__(self) -> str:
-        return f"{self.direction} write #{self.nth} {self.window}"
+        then = ", other direction first" if self.other_first else ""
+        return f"{self.direction} write #{self.nth} {self.window}{then}"
+
+    @property
+    def other_pipeline(self) -> tuple[str, str]:
+        """The pipeline of the direction that did not crash."""
+        if self.direction == "custompms-to-asana":
+            return ("tap-asana-talk", "target-custompms")
+        return ("tap-custompms", "target-asana-talk")
 
 
 @dataclass
@@ -372,6 +385,10 @@ def run_trial(workdir: Path, trial: Trial, expected: Reference, **options: Any) 
         cleanup.close()  # unlock the link store
         gate.release(forward=trial.window != "before")
         notes = [] if killed else [f"not killed: the run ended ({process.returncode}) first"]
+        if trial.other_first:
+            code = gated.run("run", *trial.other_pipeline, log=log)
+            if code != 0:
+                notes.append(f"the other direction's pipeline exited {code}")
         runs, quiet, codes = gated.sync_until_quiet(log)
         if any(code != 0 for code in codes):
             notes.append(f"rerun exit codes {codes}")
@@ -395,7 +412,8 @@ def plan_trials(
     for index in range(count):
         direction, window = combos[index % len(combos)]
         writes = expected.writes[DIRECTIONS[direction]]
-        trials.append(Trial(direction, window, rng.randint(1, max(writes, 1))))
+        other_first = (index // len(combos)) % 2 == 1  # every other round
+        trials.append(Trial(direction, window, rng.randint(1, max(writes, 1)), other_first))
     return trials
 
 
@@ -405,7 +423,7 @@ def _yes(value: bool) -> str:
 
 def render(results: list[TrialResult]) -> str:
     """The campaign's table and summary."""
-    header = f"{'trial':<44} {'killed':>6} {'reruns':>6} {'dup':>4} {'lost':>4} {'diff':>4}"
+    header = f"{'trial':<66} {'killed':>6} {'reruns':>6} {'dup':>4} {'lost':>4} {'diff':>4}"
     lines = [f"{header} idle-quiet"]
     for r in results:
         lines.append(

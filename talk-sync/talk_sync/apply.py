@@ -34,7 +34,6 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-from talk_sync.diff import diff
 from talk_sync.flows import Flow, get_flow
 from talk_sync.identity import match_key
 from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkError, LinkStatus, LinkStore
@@ -171,9 +170,14 @@ class WriteOp:
 
 @dataclass(frozen=True)
 class Written:
-    """The destination holds ``record`` (as it answered the write)."""
+    """The destination holds ``record`` (as it answered the write).
+
+    ``unsent``: fields of the op the destination could not take (e.g. Asana's read-only
+    fields): they were not written.
+    """
 
     record: Mapping[str, Any]
+    unsent: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -507,15 +511,13 @@ class ApplyEngine:
     def _resume(self, item: Incoming, decision: Plan) -> Plan:
         """A create begun by an earlier run: claim it, then link what it made, if found.
 
-        What it made is the result of the values that run sent (kept with the pending row),
-        plus what the destination derived from them (e.g. Asana makes the creator a new
-        project's owner): only source edits made since then are written to it.
+        What it made holds the values that run sent (kept with the pending row) plus what
+        the destination derived from them: only source edits made since are written to it.
         """
         try:
             link = self.store.begin_create(item.flow, item.source, claim=self.claim)
         except ClaimedElsewhereError as error:
             return replace(decision, action=Action.WAIT, note=str(error))
-        sent = link.snapshot(self.side)
         op = self._create_op(item, decision, link)
         found = self.destination.find_created(op)
         if found is None:
@@ -523,17 +525,12 @@ class ApplyEngine:
         destination = Ref(
             self.side, item.flow.record_type(self.side), self.destination.key_of(item.flow, found)
         )
+        snapshots = self._snapshots(item, found, sent=link.snapshot(self.side))
         try:
-            self.store.complete_create(item.source, destination, **self._snapshots(item, found))
+            self.store.complete_create(item.source, destination, **snapshots)
         except LinkError as error:
             return replace(decision, action=Action.STUCK, note=f"{error}; link it by hand")
-        resumed = self._plan(item)
-        if resumed.action is not Action.UPDATE or sent is None:
-            return resumed
-        changes = diff(resumed.changes, sent, item.flow.fields(self.side))
-        if not changes:
-            return replace(resumed, action=Action.UNCHANGED, changes={})
-        return replace(resumed, changes=changes)
+        return self._plan(item)
 
     def _link_counterpart(self, item: Incoming, decision: Plan) -> Plan:
         counterpart, source = item.counterpart, item.source
@@ -761,8 +758,10 @@ class ApplyEngine:
 
     def _record(self, effects: list[_Effect], pending: list[_Pending]) -> None:
         """Links, snapshots and rejects of the batch, in one transaction; then the report."""
+        kept = dict(self._kept)
 
         def record(_session: Any) -> tuple[list[_Count], list[str]]:
+            self._kept = dict(kept)  # a retried transaction starts from the same knowledge
             counts: list[_Count] = []
             failures: list[str] = []
             for effect in effects:
@@ -819,7 +818,9 @@ class ApplyEngine:
             key = self.destination.key_of(flow, outcome.record)
             created = Ref(self.side, flow.record_type(self.side), key)
             try:  # checked before anything changes, so the batch's transaction stays usable
-                self.store.complete_create(source, created, **self._snapshots(item, outcome.record))
+                sent = {k: v for k, v in op.values.items() if k not in outcome.unsent}
+                snapshots = self._snapshots(item, outcome.record, sent=sent)
+                self.store.complete_create(source, created, **snapshots)
             except LinkError as error:  # the destination answered with another pair's record
                 outcome = Rejected(409, str(error))
                 stuck = f"{error}: unlink one of the pairs, or clear the record's external_id"
@@ -828,12 +829,13 @@ class ApplyEngine:
                 self._clear(item)
                 return
         if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
+            sent = None if entry.merged_away else op.values
+            if sent is not None:
+                sent = {k: v for k, v in sent.items() if k not in outcome.unsent}
+            snapshots = self._snapshots(item, outcome.record, sent=sent)
             self.store.update_snapshots(
                 source,
-                **{
-                    source.side.value: dict(item.source_values),
-                    self.side.value: self.destination.snapshot_of(flow, outcome.record),
-                },
+                **{side.removesuffix("_snapshot"): values for side, values in snapshots.items()},
             )
             kind = Outcome.UNCHANGED if entry.merged_away else Outcome.UPDATED
             counts.append((flow, kind, source, list(op.values), None))
@@ -865,11 +867,26 @@ class ApplyEngine:
     def _source_snapshot(self, item: Incoming) -> dict[str, Any]:
         return {f"{item.source.side.value}_snapshot": dict(item.source_values)}
 
-    def _snapshots(self, item: Incoming, record: Mapping[str, Any]) -> dict[str, Any]:
-        """``update_snapshots``-style keywords for the source values and a destination record."""
+    def _snapshots(
+        self,
+        item: Incoming,
+        record: Mapping[str, Any],
+        *,
+        sent: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``*_snapshot`` keywords for the source values and a destination record.
+
+        The fields this run ``sent`` keep the values sent: the destination may derive others
+        from them (Asana makes a project's creator its owner when none is given), and until
+        the reverse direction carries those back, the next run must not take them for edits
+        to undo.
+        """
+        written = self.destination.snapshot_of(item.flow, record)
+        fields = item.flow.fields(self.side)
+        written.update({name: value for name, value in (sent or {}).items() if name in fields})
         return {
             f"{item.source.side.value}_snapshot": dict(item.source_values),
-            f"{self.side.value}_snapshot": self.destination.snapshot_of(item.flow, record),
+            f"{self.side.value}_snapshot": written,
         }
 
 

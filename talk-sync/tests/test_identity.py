@@ -344,3 +344,32 @@ def test_a_resumed_create_writes_only_source_edits_not_what_the_destination_deri
     record = asana.records["700"]
     assert record["notes"] == "Created from a template"  # not pushed back to empty
     assert record.get("assignee") == ("ann@example.com" if edited_since else None)
+
+
+class DerivingAsana(FakeAsana):
+    """Fills in what a create leaves empty, as Asana makes a project's creator its owner."""
+
+    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
+        outcomes = super().write(ops)
+        for op, outcome in zip(ops, outcomes, strict=True):
+            if op.kind is OpKind.CREATE and not op.values.get("notes"):
+                record = self.records[outcome.record["gid"]]  # type: ignore[union-attr]
+                record["notes"] = "derived"
+                outcomes[outcomes.index(outcome)] = Written(dict(record))
+        return outcomes
+
+
+def test_what_the_destination_derived_is_not_undone_by_the_next_run(store: LinkStore) -> None:
+    """The same direction runs twice before the other one carries the derived value back."""
+    store.link(get_flow(3), "asana-project:9", "custompms-project:9", origin="asana")
+    asana = DerivingAsana()
+    item = custompms_task(10, "Spec")
+    created = Incoming(TASK, item.source, {**item.desired, "notes": None}, item.source_values)
+    run(store, asana, [created])
+    [gid] = asana.records
+    assert asana.records[gid]["notes"] == "derived"
+
+    again = run(store, asana, [created])
+
+    assert again.writes == 0
+    assert asana.records[gid]["notes"] == "derived"

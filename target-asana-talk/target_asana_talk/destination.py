@@ -115,6 +115,8 @@ class _Write:
     #: The record before the write (updates), answered when nothing is sent.
     current: Mapping[str, Any] | None = None
     outcome: WriteOutcome | None = None
+    #: Fields of the op Asana cannot take (limitations): not written.
+    unsent: set[str] = field(default_factory=set)
 
 
 class AsanaDestination(Destination):
@@ -243,8 +245,9 @@ class AsanaDestination(Destination):
             if name in snapshot
         )
 
-    def _writable(self, op: WriteOp) -> dict[str, Any]:
-        """The values of ``op`` Asana takes; the others are noted as limitations."""
+    def _writable(self, write: _Write) -> dict[str, Any]:
+        """The values of the op Asana takes; the others are noted as limitations."""
+        op = write.op
         asana_type = op.flow.asana_type
         values = to_jsonable(dict(op.values))
         for name in values:
@@ -253,6 +256,7 @@ class AsanaDestination(Destination):
             # are given then); on an update any change of these fields is.
             if reason and (op.kind is OpKind.UPDATE or (name == "completed" and values[name])):
                 self.limitations.append(Limitation(op.flow, op.source, name, reason))
+                write.unsent.add(name)
         body = {name: values[name] for name in WRITABLE[asana_type] if name in values}
         for name in _TEXT & body.keys():
             body[name] = body[name] or ""
@@ -261,7 +265,7 @@ class AsanaDestination(Destination):
     def _plan_update(self, write: _Write) -> None:
         op, current = write.op, write.current or {}
         asana_type, gid = op.flow.asana_type, op.destination.key  # type: ignore[union-attr]
-        body = self._writable(op)
+        body = self._writable(write)
         if "start_on" in body and not {"due_on", "due_at"} & body.keys():
             # Asana wants the due date in the same request as a start date.
             if current.get("due_at"):
@@ -288,7 +292,7 @@ class AsanaDestination(Destination):
     def _plan_create(self, write: _Write) -> None:
         op = write.op
         asana_type, values = op.flow.asana_type, op.values
-        body = {name: value for name, value in self._writable(op).items() if value is not None}
+        body = {name: value for name, value in self._writable(write).items() if value is not None}
         if "start_on" in body:
             body.setdefault("due_on", values.get("due_on"))
         organization = values.get("organization") or self.workspace_gid
@@ -401,7 +405,8 @@ class AsanaDestination(Destination):
             results[write.index] = fresh.get(write.op.destination) or {}  # type: ignore[arg-type]
         for write in writes:
             if write.outcome is None:
-                write.outcome = Written(results.get(write.index) or write.current or {})
+                record = results.get(write.index) or write.current or {}
+                write.outcome = Written(record, unsent=frozenset(write.unsent))
 
     def _send_creates(self, writes: list[_Write]) -> None:
         """POSTs in batches; a create whose answer was lost is looked up before a resend."""
@@ -416,14 +421,14 @@ class AsanaDestination(Destination):
                 if reply.lost:
                     lost.append(write)
                 elif reply.ok:
-                    write.outcome = Written(reply.data)
+                    write.outcome = Written(reply.data, unsent=frozenset(write.unsent))
                 else:
                     write.outcome = self._refused(write, reply)
             pending = []
             for write in lost:
                 found = self.find_created(write.op)
                 if found is not None:
-                    write.outcome = Written(found)
+                    write.outcome = Written(found, unsent=frozenset(write.unsent))
                 else:
                     pending.append(write)
         for write in pending:
