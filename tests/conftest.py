@@ -46,14 +46,14 @@ def _install(db: Path) -> None:
 @pytest.fixture
 def stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack]:
     """The Asana sandbox (demo seed), an empty Custompms, and meltano pointed at them."""
-    with local_stack(tmp_path) as running:
+    with local_stack(tmp_path, discover_once=True) as running:
         yield running
 
 
 @pytest.fixture
 def seeded_stack(tmp_path: Path, meltano_installed: None) -> Iterator[LocalStack]:
     """Like ``stack``, with Custompms holding the reference server's sample data."""
-    with local_stack(tmp_path, custompms_seed=True) as running:
+    with local_stack(tmp_path, custompms_seed=True, discover_once=True) as running:
         yield running
 
 

@@ -300,7 +300,13 @@ def gated_stack(
     """A fresh stack (demo seed, Custompms sample data) behind two write gates."""
     with ExitStack() as stack:
         running = stack.enter_context(
-            local_stack(workdir, custompms_seed=True, link_store_url=link_store_url, **options)
+            local_stack(
+                workdir,
+                custompms_seed=True,
+                link_store_url=link_store_url,
+                discover_once=True,
+                **options,
+            )
         )
         gates = {
             "asana": stack.enter_context(WriteGate(running.asana.api_url, asana_write, "asana")),
@@ -454,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--windows", nargs="+", choices=WINDOWS, default=list(WINDOWS))
     args = parser.parse_args(argv)
+    install = subprocess.run(
+        [MELTANO, "install"], cwd=PROJECT_ROOT, capture_output=True, check=False
+    )
+    if install.returncode != 0:
+        print(install.stderr.decode()[-4000:], file=sys.stderr)
+        return 1
     with ExitStack() as stack:
         link_store: Callable[[str], str | None] = lambda _name: None  # noqa: E731
         if args.postgres:

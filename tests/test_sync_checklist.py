@@ -205,7 +205,7 @@ def systems(tmp_path_factory: pytest.TempPathFactory, meltano_installed: None) -
     The stack sets ASANA_WORKSPACE_GID to the demo's organization (Acme): new top-level
     Custompms customers become Acme teams.
     """
-    with local_stack(tmp_path_factory.mktemp("checklist")) as stack:
+    with local_stack(tmp_path_factory.mktemp("checklist"), discover_once=True) as stack:
         systems = Systems(stack)
         systems.initial = systems.sync()  # type: ignore[attr-defined]
         yield systems
