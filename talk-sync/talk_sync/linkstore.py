@@ -566,7 +566,8 @@ class LinkStore:
         direction recognised the record first) only refreshes the snapshots.
         """
         source, destination = parse_ref(source), parse_ref(destination)
-        with self._session() as session:
+
+        def complete(session: Session) -> Link:
             row = self._row(session, source, for_update=True)
             if (
                 row is not None
@@ -590,6 +591,8 @@ class LinkStore:
             _set_snapshots(row, asana_snapshot, custompms_snapshot)
             session.flush()
             return _to_link(row)
+
+        return self.retrying(complete)
 
     def fail_create(self, source: Ref | str) -> Link:
         """The destination refused the create for good: the next try uses a new key.
