@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: install lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2
 
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
