@@ -146,15 +146,23 @@ def dispatch(
     api_path: str,
     base_url: str,
     actor: str | None = None,
+    counted: bool = True,
 ) -> Reply:
-    """Validate a call against the description and run its handler; errors become replies."""
+    """Validate a call against the description and run its handler; errors become replies.
+
+    Field paths the description does not know are dropped, as live Asana ignores them, and
+    counted in the stats (unless ``counted`` is false: admin calls stay out of the stats).
+    """
     try:
         op = target.op
         typed = op.validate_query(raw_query)
         fields = None
         if "opt_fields" in typed:
-            op.check_opt_fields(typed["opt_fields"])
-            fields = parse_opt_fields(typed.pop("opt_fields"))
+            requested = typed.pop("opt_fields")
+            unknown = op.unknown_opt_fields(requested)
+            if unknown and counted:
+                sandbox.stats.unknown_opt_fields.update(unknown)
+            fields = parse_opt_fields([path for path in requested if path not in unknown])
         typed.pop("opt_pretty", None)
         limit = typed.pop("limit", None)
         # Lists the description does not paginate (users) accept limit but answer in full.

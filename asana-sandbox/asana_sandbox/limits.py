@@ -114,6 +114,7 @@ class Stats:
     after_write_faults: Counter[str] = field(default_factory=Counter)
     writes: int = 0
     batch_actions: int = 0
+    unknown_opt_fields: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.time)
 
     def count_request(self, method: str, route: str) -> None:
@@ -141,4 +142,5 @@ class Stats:
             "after_write_faults_total": sum(self.after_write_faults.values()),
             "writes": self.writes,
             "batch_actions": self.batch_actions,
+            "unknown_opt_fields": dict(sorted(self.unknown_opt_fields.items())),
         }
