@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asana_sandbox import activity
+from asana_sandbox import activity, dates
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import bad_request
 from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
@@ -78,6 +78,7 @@ def get_project(call: Call) -> Reply:
 
 def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[str]:
     """Write the fields a request sends; return the names of those that changed."""
+    dates.check_project_request(data)
     changed: list[str] = []
     for name in _SCALARS:
         if name in data:
@@ -93,9 +94,7 @@ def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[st
             None if owner is None else resolve_user(call.store, owner, call.me, "owner"),
             changed,
         )
-    start, due = project.get("start_on"), project.get("due_on")
-    if start and due and start > due:
-        raise bad_request("start_on: The start date must be on or before the due date")
+    dates.check_project_record(project)
     return changed
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from asana_sandbox import activity
+from asana_sandbox import activity, dates
 from asana_sandbox.clock import format_ms, parse_ms
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import bad_request
@@ -103,17 +103,7 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
     """Write what a create or update sends; return the names of the fields that changed."""
     store = call.store
     changed: list[str] = []
-    if "due_on" in data and "due_at" in data and data["due_on"] and data["due_at"]:
-        raise bad_request("You may only provide one of due_on or due_at")
-    if "start_on" in data and not ({"due_on", "due_at"} & data.keys()):
-        raise bad_request(
-            "start_on: due_on or due_at must be present in the request when setting or "
-            "unsetting start_on"
-        )
-    if "start_at" in data and "due_at" not in data:
-        raise bad_request(
-            "start_at: due_at must be present in the request when setting or unsetting start_at"
-        )
+    dates.check_task_request(data)
     for name in _SCALARS:
         if name in data:
             assign(task, name, data[name], changed)
@@ -134,10 +124,7 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
         task["start_on"] = task["start_at"][:10]
     elif "start_on" in data:
         task["start_at"] = None
-    if task.get("resource_subtype") == "milestone" and task.get("start_on"):
-        raise bad_request("start_on: Milestones cannot have a start date")
-    if task.get("start_on") and task.get("due_on") and task["start_on"] > task["due_on"]:
-        raise bad_request("start_on: The start date must be on or before the due date")
+    dates.check_task_record(task)
     set_notes(task, data, changed)
     if "assignee" in data:
         value = data["assignee"]
