@@ -40,10 +40,10 @@ def list_projects(call: Call) -> Reply:
     """Projects of a workspace or team (every visible project without either)."""
     store = call.store
     if "team" in call.query:
-        team = store.ref("team", call.query["team"], label="team")
+        team = call.ref("team", call.query["team"], label="team")
         order = store.projects_by_team.get(team["gid"], [])
     elif "workspace" in call.query:
-        workspace = store.ref("workspace", call.query["workspace"], label="workspace")
+        workspace = call.ref("workspace", call.query["workspace"], label="workspace")
         order = store.projects_by_workspace.get(workspace["gid"], [])
     else:
         order = list(store.records["project"])
@@ -53,7 +53,7 @@ def list_projects(call: Call) -> Reply:
 @route("get", "/workspaces/{workspace_gid}/projects")
 def list_workspace_projects(call: Call) -> Reply:
     """Projects of a workspace."""
-    workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    workspace = call.get("workspace", call.path["workspace_gid"], label="workspace")
     return call.many(
         "project",
         call.store.projects_by_workspace.get(workspace["gid"], []),
@@ -64,7 +64,7 @@ def list_workspace_projects(call: Call) -> Reply:
 @route("get", "/teams/{team_gid}/projects")
 def list_team_projects(call: Call) -> Reply:
     """Projects of a team."""
-    team = call.store.get("team", call.path["team_gid"], label="team")
+    team = call.get("team", call.path["team_gid"], label="team")
     return call.many(
         "project", call.store.projects_by_team.get(team["gid"], []), _archived_filter(call)
     )
@@ -73,7 +73,7 @@ def list_team_projects(call: Call) -> Reply:
 @route("get", "/projects/{project_gid}")
 def get_project(call: Call) -> Reply:
     """One project, full record."""
-    return call.one("project", call.store.get("project", call.path["project_gid"], label="project"))
+    return call.one("project", call.get("project", call.path["project_gid"], label="project"))
 
 
 def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[str]:
@@ -91,7 +91,7 @@ def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[st
         assign(
             project,
             "owner",
-            None if owner is None else resolve_user(call.store, owner, call.me, "owner"),
+            None if owner is None else resolve_user(call, owner, "owner"),
             changed,
         )
     dates.check_project_record(project)
@@ -103,12 +103,12 @@ def create(call: Call, workspace_gid: str | None, team_gid: str | None) -> Reply
     store, data = call.store, call.data
     if not data.get("name"):
         raise bad_request("name: Missing input")
-    team = store.ref("team", team_gid, label="team") if team_gid else None
+    team = call.ref("team", team_gid, label="team") if team_gid else None
     if workspace_gid is None and team is not None:
         workspace_gid = team["organization"]
     if workspace_gid is None:
         raise bad_request("workspace: Missing input")
-    workspace = store.ref("workspace", workspace_gid, label="workspace")
+    workspace = call.ref("workspace", workspace_gid, label="workspace")
     if workspace.get("is_organization") and team is None:
         raise bad_request(
             "team: You must specify a team when creating a project in an organization"
@@ -130,7 +130,7 @@ def create(call: Call, workspace_gid: str | None, team_gid: str | None) -> Reply
     _apply(call, project, data)
     for follower in str(data.get("followers") or "").split(","):
         if follower.strip():
-            gid = resolve_user(store, follower.strip(), call.me, "followers")
+            gid = resolve_user(call, follower.strip(), "followers")
             if gid not in project["followers"]:
                 project["followers"].append(gid)
     store.add("project", project)
@@ -151,14 +151,14 @@ def create_project(call: Call) -> Reply:
 @route("post", "/workspaces/{workspace_gid}/projects")
 def create_workspace_project(call: Call) -> Reply:
     """Create a project in the path's workspace."""
-    call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    call.get("workspace", call.path["workspace_gid"], label="workspace")
     return create(call, call.path["workspace_gid"], call.data.get("team"))
 
 
 @route("post", "/teams/{team_gid}/projects")
 def create_team_project(call: Call) -> Reply:
     """Create a project shared with the path's team."""
-    call.store.get("team", call.path["team_gid"], label="team")
+    call.get("team", call.path["team_gid"], label="team")
     return create(call, None, call.path["team_gid"])
 
 
@@ -166,7 +166,7 @@ def create_team_project(call: Call) -> Reply:
 def update_project(call: Call) -> Reply:
     """Change the fields sent; ``modified_at`` moves when something changed."""
     store = call.store
-    project = store.get("project", call.path["project_gid"], label="project")
+    project = call.get("project", call.path["project_gid"], label="project")
     team = call.data.get("team")
     if team is not None and team != project.get("team"):
         raise bad_request("team: The team of a project cannot be changed via the API")
@@ -184,7 +184,7 @@ def update_project(call: Call) -> Reply:
 def delete_project(call: Call) -> Reply:
     """Delete a project; its tasks stay in the workspace without this membership."""
     store = call.store
-    project = store.get("project", call.path["project_gid"], label="project")
+    project = call.get("project", call.path["project_gid"], label="project")
     members = list(store.tasks_by_project.get(project["gid"], []))
     activity.deleted(store, call.me, "project", project, [project["gid"]])
     store.delete_project(project["gid"])
