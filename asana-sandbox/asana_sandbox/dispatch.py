@@ -48,6 +48,7 @@ class Call:
     api_path: str
     base_url: str
     actor: str | None = None
+    counted: bool = True  # false for admin calls, which stay out of the stats
     seen: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     @property
@@ -198,6 +199,7 @@ def dispatch(
             api_path,
             base_url,
             actor,
+            counted,
         )
         return target.handler(call)
     except ApiError as error:

@@ -240,11 +240,15 @@ class Store:
             yield child
             yield from self.descendants(child)
 
-    def event_targets(self, task: dict[str, Any]) -> list[str]:
-        """Resources whose event streams see a change to this task (it bubbles up)."""
+    def event_targets(self, task: dict[str, Any], *, via_ancestors: bool = True) -> list[str]:
+        """Resources whose event streams see a change to this task (it bubbles up).
+
+        The task's own stream, its ancestors', and the streams of its projects and (unless
+        ``via_ancestors`` is false) of its ancestors' projects.
+        """
         chain = [task, *self.ancestors(task)]
         targets = [record["gid"] for record in chain]
-        for record in chain:
+        for record in chain if via_ancestors else [task]:
             targets.extend(m["project"] for m in record.get("memberships", ()))
         return targets
 

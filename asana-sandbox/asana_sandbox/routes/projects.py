@@ -7,7 +7,7 @@ from typing import Any
 
 from asana_sandbox import activity, dates
 from asana_sandbox.dispatch import Call, Reply, route
-from asana_sandbox.errors import bad_request
+from asana_sandbox.errors import ApiError, bad_request
 from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
 from asana_sandbox.store import Store
 
@@ -25,6 +25,8 @@ _SCALARS = (
     "minimum_access_level_for_sharing",
 )
 DEFAULT_SECTION = "Untitled section"
+#: The description's GatewayTimeout response: "This request took too long to complete."
+TIMED_OUT = "This request took too long to complete."
 
 
 def _archived_filter(call: Call) -> Callable[[dict[str, Any]], bool] | None:
@@ -33,6 +35,18 @@ def _archived_filter(call: Call) -> Callable[[dict[str, Any]], bool] | None:
     if archived is None:
         return None
     return lambda project: bool(project.get("archived")) == archived
+
+
+def _small_domain(call: Call, workspaces: list[str]) -> None:
+    """``--large-domain-projects N``: listing all projects of a workspace with more than N
+    projects times out (504), as the description warns ("may timeout for large domains")."""
+    limit = call.sandbox.settings.large_domain_projects
+    if limit is None:
+        return
+    if any(len(call.store.projects_by_workspace.get(gid, ())) > limit for gid in workspaces):
+        if call.counted:
+            call.sandbox.stats.large_domain_timeouts += 1
+        raise ApiError(504, TIMED_OUT)
 
 
 @route("get", "/projects")
@@ -44,8 +58,11 @@ def list_projects(call: Call) -> Reply:
         order = store.projects_by_team.get(team["gid"], [])
     elif "workspace" in call.query:
         workspace = call.ref("workspace", call.query["workspace"], label="workspace")
+        _small_domain(call, [workspace["gid"]])
         order = store.projects_by_workspace.get(workspace["gid"], [])
     else:
+        me = store.records["user"].get(call.me) or {}
+        _small_domain(call, list(me.get("workspaces", ())))
         order = list(store.records["project"])
     return call.many("project", order, _archived_filter(call))
 
@@ -54,6 +71,7 @@ def list_projects(call: Call) -> Reply:
 def list_workspace_projects(call: Call) -> Reply:
     """Projects of a workspace."""
     workspace = call.get("workspace", call.path["workspace_gid"], label="workspace")
+    _small_domain(call, [workspace["gid"]])
     return call.many(
         "project",
         call.store.projects_by_workspace.get(workspace["gid"], []),
