@@ -3,18 +3,21 @@
 Clients written for Asana years ago still ask for retired fields (``is_template`` on
 projects), misspell some (``is_rendered_as_seperator``, a typo shipped in a public tap), send
 date-times without a zone and reuse offsets from earlier pages. Live Asana answers all of
-them; so must the sandbox, and every answer must still validate against the description.
+them; so must the sandbox, and every answer must still validate against the description:
+each call here goes through ``ValidatingClient``, which fails the test on an answer the
+description does not declare.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from asana_sandbox.conformance import ValidatingClient
-from asana_sandbox.testing import SandboxServer
+from asana_sandbox.testing import SandboxServer, running_sandbox
 
 if TYPE_CHECKING:
-    from conftest import Demo
+    from conftest import ClientFactory, Demo
 
 
 def test_unknown_and_retired_opt_fields_are_ignored_and_counted(
@@ -57,3 +60,79 @@ def test_a_date_time_without_a_zone_is_utc(api: ValidatingClient, demo: type[Dem
     naive = stamp.removesuffix("Z")
     since = api.get("/tasks", params={"project": board, "modified_since": naive}).json()["data"]
     assert [t["gid"] for t in since] == [everything[0]["gid"]]
+
+
+def test_limit_at_its_bounds(api: ValidatingClient, demo: type[Demo]) -> None:
+    """limit=1 and limit=100 page as Asana does; 0 and 101 are 400s, as live."""
+    org = demo.org(api)
+    board = demo.project_named(api, "Client projects")
+    lists = (
+        ("/tasks", {"project": board}),
+        (f"/projects/{board}/tasks", {}),
+        ("/projects", {"workspace": org}),
+        (f"/workspaces/{org}/projects", {}),
+        (f"/workspaces/{org}/teams", {}),
+    )
+    for path, params in (*lists, (f"/workspaces/{org}/users", {})):
+        paginated = (path, params) in lists  # the users lists are not paginated (description)
+        one = api.get(path, params={**params, "limit": 1})
+        assert one.status_code == 200, (path, one.text)
+        assert (len(one.json()["data"]) == 1) is paginated
+        everything = api.get(path, params={**params, "limit": 100})
+        assert everything.status_code == 200, (path, everything.text)
+        assert len(everything.json()["data"]) <= 100
+        for bad in (0, 101):
+            refused = api.get(path, params={**params, "limit": bad})
+            assert refused.status_code == 400, (path, bad, refused.text)
+            assert refused.json()["errors"][0]["message"].startswith("limit:")
+    paged = api.get("/tasks", params={"project": board, "limit": 1}).json()
+    assert paged["next_page"]["path"].startswith(f"/tasks?project={board}&limit=1&offset=")
+    last = api.get("/tasks", params={"project": board, "limit": 100}).json()
+    assert last["next_page"] is None
+    assert len(last["data"]) == 10
+
+
+def _page(api: ValidatingClient, path: str, offset: str | None = None) -> dict[str, Any]:
+    params = {"limit": 3, **({"offset": offset} if offset else {})}
+    response = api.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_an_offset_from_an_earlier_page_still_works_within_its_ttl(
+    demo: type[Demo], make_client: ClientFactory
+) -> None:
+    """Clients retry a page with the offset they already used: same page again."""
+    with (
+        running_sandbox(extra_args=["--offset-ttl-s", "3600"]) as server,
+        make_client(server) as api,
+    ):
+        path = f"/projects/{demo.project_named(api, 'Client projects')}/tasks"
+        first = _page(api, path)
+        second = _page(api, path, first["next_page"]["offset"])
+        third = _page(api, path, second["next_page"]["offset"])
+        again = _page(api, path, first["next_page"]["offset"])
+        assert again["data"] == second["data"]
+        assert again["next_page"]["offset"]
+        assert third["data"] != second["data"]
+
+
+def test_offsets_answer_400_after_their_ttl(demo: type[Demo], make_client: ClientFactory) -> None:
+    """--offset-ttl-s: offsets of earlier pages expire (400, Asana's error body); a new walk
+    from the first page works."""
+    with (
+        running_sandbox(extra_args=["--offset-ttl-s", "1"]) as server,
+        make_client(server) as api,
+    ):
+        path = f"/projects/{demo.project_named(api, 'Client projects')}/tasks"
+        first = _page(api, path)
+        second = _page(api, path, first["next_page"]["offset"])
+        time.sleep(1.5)
+        server.reset_stats()
+        for page in (first, second):
+            stale = api.get(path, params={"limit": 3, "offset": page["next_page"]["offset"]})
+            assert stale.status_code == 400
+            assert "expired" in stale.json()["errors"][0]["message"]
+        assert server.stats()["offsets_expired"] == 2
+        fresh = _page(api, path)
+        assert _page(api, path, fresh["next_page"]["offset"])["data"] == second["data"]

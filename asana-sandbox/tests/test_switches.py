@@ -2,8 +2,8 @@
 
 Each defaults to the deterministic behaviour the other tests rely on; switched on, it
 imitates something the live API does: events arrive late or never, a subtask's changes
-stay out of its project's stream, pagination offsets expire, and listing every project of
-a large organization times out.
+stay out of its project's stream, and listing every project of a large organization times
+out. (Expiring offsets, ``--offset-ttl-s``, are in test_live_clients.py.)
 """
 
 from __future__ import annotations
@@ -140,29 +140,6 @@ def test_subtask_changes_can_stay_out_of_the_project_stream(
             sub["gid"],
             parent["gid"],
         ]
-
-
-def test_offsets_expire_after_the_ttl(demo: type[Demo], make_client: ClientFactory) -> None:
-    """--offset-ttl-s: an offset older than the TTL is a 400; a fresh one works."""
-    with (
-        running_sandbox(extra_args=["--offset-ttl-s", "1"]) as server,
-        make_client(server) as api,
-    ):
-        board = demo.project_named(api, "Client projects")
-        first = api.get(f"/projects/{board}/tasks", params={"limit": 4}).json()
-        time.sleep(1.5)
-        server.reset_stats()
-        stale = api.get(
-            f"/projects/{board}/tasks", params={"limit": 4, "offset": first["next_page"]["offset"]}
-        )
-        assert stale.status_code == 400
-        assert "expired" in stale.json()["errors"][0]["message"]
-        assert server.stats()["offsets_expired"] == 1
-        fresh = api.get(f"/projects/{board}/tasks", params={"limit": 4}).json()
-        again = api.get(
-            f"/projects/{board}/tasks", params={"limit": 4, "offset": fresh["next_page"]["offset"]}
-        )
-        assert again.status_code == 200
 
 
 def test_listing_every_project_of_a_large_organization_times_out(
