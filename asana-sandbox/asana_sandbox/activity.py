@@ -2,6 +2,8 @@
 
 A change to a task reaches the task's own stream, its ancestors' streams and the streams of
 every project the task or an ancestor belongs to: project subscriptions see subtask edits.
+With ``--subtask-events none`` a subtask's field changes (``changed`` events) stop short of
+its ancestors' projects; adds, removals and deletes still reach them.
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ def changed(
     store: Store, actor: str, type_name: str, record: dict[str, Any], fields: list[str]
 ) -> None:
     """One ``changed`` event per changed field (new_value only for linked records)."""
-    targets = _targets(store, type_name, record)
+    if type_name == "task" and record.get("parent") and store.events.subtask_events == "none":
+        targets = store.event_targets(record, via_ancestors=False)
+    else:
+        targets = _targets(store, type_name, record)
     rtype = TYPES[type_name]
     for name in fields:
         change: dict[str, Any] = {"field": name, "action": "changed"}

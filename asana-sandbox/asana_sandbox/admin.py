@@ -94,7 +94,15 @@ async def act(request: Request) -> Response:
     actor = payload.get("user") or sandbox.me
     base_url = str(request.base_url).rstrip("/") + API_PREFIX
     reply = dispatch(
-        sandbox, target, params, query, body, api_path=path, base_url=base_url, actor=actor
+        sandbox,
+        target,
+        params,
+        query,
+        body,
+        api_path=path,
+        base_url=base_url,
+        actor=actor,
+        counted=False,
     )
     if target.is_write and reply.status < 300:
         sandbox.store.dirty = True

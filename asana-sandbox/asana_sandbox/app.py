@@ -20,6 +20,7 @@ from asana_sandbox.dispatch import ROUTES, Reply, Route, dispatch, error_reply
 from asana_sandbox.errors import ApiError, bad_request
 from asana_sandbox.events import EventHub
 from asana_sandbox.limits import RATE_LIMITED, Concurrency, Faults, Quota
+from asana_sandbox.pagination import OffsetCodec
 from asana_sandbox.router import NO_ROUTE
 from asana_sandbox.routes import batch as batch_routes
 from asana_sandbox.sandbox import Sandbox, Settings
@@ -185,6 +186,10 @@ def build_sandbox(settings: Settings) -> Sandbox:
     hub = EventHub(
         max_events=settings.sync_token_max_events,
         max_age_seconds=settings.sync_token_max_age_hours * 3600,
+        delay_seconds=settings.event_delay_s,
+        drop_rate=settings.event_drop_rate,
+        subtask_events=settings.subtask_events,
+        rng=random.Random(None if settings.fault_seed is None else f"events:{settings.fault_seed}"),
     )
     if settings.data_file is not None and settings.data_file.exists():
         store = Store.from_file(settings.data_file, events=hub)
@@ -194,7 +199,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
         if settings.data_file is not None:
             store.save(settings.data_file)
     me = next(iter(store.records["user"]))
-    return Sandbox(
+    sandbox = Sandbox(
         settings=settings,
         store=store,
         me=me,
@@ -209,7 +214,11 @@ def build_sandbox(settings: Settings) -> Sandbox:
                 None if settings.fault_seed is None else f"after-write:{settings.fault_seed}"
             ),
         ),
+        offsets=OffsetCodec(ttl_seconds=settings.offset_ttl_s),
     )
+    hub.on_drop = sandbox.note_event_dropped
+    sandbox.offsets.on_expired = sandbox.note_offset_expired
+    return sandbox
 
 
 async def _autosave(sandbox: Sandbox) -> None:

@@ -24,6 +24,28 @@ def _rate(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    """A duration in seconds for argparse: 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A count for argparse: 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asana-sandbox", description="An offline Asana API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +100,40 @@ def _parser() -> argparse.ArgumentParser:
         "--sync-token-max-events", type=int, default=10_000, help="events kept per subscription"
     )
     serve.add_argument("--sync-token-max-age-hours", type=float, default=24.0)
+    live = serve.add_argument_group(
+        "live behaviours", "off by default: the sandbox is then deterministic"
+    )
+    live.add_argument(
+        "--event-delay-s",
+        type=_seconds,
+        default=0.0,
+        help="events reach GET /events this many seconds after the change (live: ~1 min)",
+    )
+    live.add_argument(
+        "--event-drop-rate",
+        type=_rate,
+        default=0.0,
+        help="share of events never delivered (live delivery is at most once); --fault-seed",
+    )
+    live.add_argument(
+        "--subtask-events",
+        choices=("project", "none"),
+        default="project",
+        help="whether a subtask's field changes reach its ancestors' project streams",
+    )
+    live.add_argument(
+        "--offset-ttl-s",
+        type=_seconds,
+        default=None,
+        help="pagination offsets older than this answer 400 (default: never expire)",
+    )
+    live.add_argument(
+        "--large-domain-projects",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="workspace-wide project lists answer 504 beyond N projects (per team works)",
+    )
     serve.add_argument("--log-level", default="warning")
 
     seed = commands.add_parser(
@@ -123,6 +179,11 @@ def _serve(args: argparse.Namespace) -> None:
         fault_after_write_rate=args.fault_after_write_rate,
         sync_token_max_events=args.sync_token_max_events,
         sync_token_max_age_hours=args.sync_token_max_age_hours,
+        event_delay_s=args.event_delay_s,
+        event_drop_rate=args.event_drop_rate,
+        subtask_events=args.subtask_events,
+        offset_ttl_s=args.offset_ttl_s,
+        large_domain_projects=args.large_domain_projects,
     )
     app = create_app(settings)
     logging.getLogger("uvicorn.error").addFilter(_QuietDroppedConnections())

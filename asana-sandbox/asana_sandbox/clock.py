@@ -13,8 +13,10 @@ def format_ms(epoch_ms: int) -> str:
 
 
 def parse_ms(text: str) -> int:
-    """Epoch milliseconds of an Asana timestamp."""
+    """Epoch milliseconds of an Asana timestamp (one without a zone is UTC, as at Asana)."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
     return round(moment.timestamp() * 1000)
 
 

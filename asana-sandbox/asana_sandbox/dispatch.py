@@ -48,6 +48,8 @@ class Call:
     api_path: str
     base_url: str
     actor: str | None = None
+    counted: bool = True  # false for admin calls, which stay out of the stats
+    seen: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
@@ -58,6 +60,18 @@ class Call:
     def me(self) -> str:
         """The gid of the acting user (the token's user unless an admin call says otherwise)."""
         return self.actor or self.sandbox.me
+
+    def get(self, type_name: str, gid: str, *, label: str | None = None) -> dict[str, Any]:
+        """A record named in the path: 400/404 as Asana, 403 when the user may not see it."""
+        return self.store.get(type_name, gid, label=label, viewer=self.me)
+
+    def ref(self, type_name: str, gid: Any, *, label: str) -> dict[str, Any]:
+        """A record named in the body or query: 400 when unknown, 403 when not visible."""
+        return self.store.ref(type_name, gid, label=label, viewer=self.me)
+
+    def visible(self, type_name: str, record: dict[str, Any]) -> bool:
+        """Whether the acting user may see a record (memoized for this call)."""
+        return self.store.can_see(self.me, type_name, record, self.seen)
 
     def render(
         self, type_name: str, record: dict[str, Any], *, full: bool = True
@@ -79,12 +93,17 @@ class Call:
         order: list[str],
         accept: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Reply:
-        """A paginated list of records of one type, compact unless opt_fields says otherwise."""
+        """A paginated list of the records of one type the acting user may see, compact unless
+        opt_fields says otherwise."""
         records = self.store.records[type_name]
 
         def keep(gid: str) -> bool:
             record = records.get(gid)
-            return record is not None and (accept is None or accept(record))
+            return (
+                record is not None
+                and (accept is None or accept(record))
+                and self.visible(type_name, record)
+            )
 
         picked, next_offset = paginate(order, self.page, self.sandbox.offsets, keep)
         data = [self.render(type_name, records[gid], full=False) for gid in picked]
@@ -146,15 +165,23 @@ def dispatch(
     api_path: str,
     base_url: str,
     actor: str | None = None,
+    counted: bool = True,
 ) -> Reply:
-    """Validate a call against the description and run its handler; errors become replies."""
+    """Validate a call against the description and run its handler; errors become replies.
+
+    Field paths the description does not know are dropped, as live Asana ignores them, and
+    counted in the stats (unless ``counted`` is false: admin calls stay out of the stats).
+    """
     try:
         op = target.op
         typed = op.validate_query(raw_query)
         fields = None
         if "opt_fields" in typed:
-            op.check_opt_fields(typed["opt_fields"])
-            fields = parse_opt_fields(typed.pop("opt_fields"))
+            requested = typed.pop("opt_fields")
+            unknown = op.unknown_opt_fields(requested)
+            if unknown and counted:
+                sandbox.stats.unknown_opt_fields.update(unknown)
+            fields = parse_opt_fields([path for path in requested if path not in unknown])
         typed.pop("opt_pretty", None)
         limit = typed.pop("limit", None)
         # Lists the description does not paginate (users) accept limit but answer in full.
@@ -172,6 +199,7 @@ def dispatch(
             api_path,
             base_url,
             actor,
+            counted,
         )
         return target.handler(call)
     except ApiError as error:

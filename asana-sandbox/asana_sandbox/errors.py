@@ -56,6 +56,11 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+def forbidden(kind: str, gid: str) -> ApiError:
+    """403: the record exists but the acting user may not see it (a private project...)."""
+    return ApiError(403, f"{kind}: You do not have access to this object: {gid}")
+
+
 def not_found(kind: str, gid: str) -> ApiError:
     """404: Asana's message for an unknown object."""
     return ApiError(404, f"{kind}: Unknown object: {gid}")

@@ -4,14 +4,19 @@ Asana keeps events for a resource only once someone subscribed (asked for a sync
 a log is created by the first token and only subscribed resources record events. A token
 expires when the events after it have been dropped from the log (more than ``max_events``),
 when it is older than ``max_age_seconds``, or when the sandbox is told to expire tokens.
+
+Live delivery is late and at most once: ``delay_seconds`` keeps an event out of every stream
+until that long after the change (a token handed out meanwhile still delivers it later), and
+``drop_rate`` loses that share of events for good.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +31,9 @@ PAGE_SIZE = 100
 
 @dataclass
 class EventLog:
-    """The retained events of one subscribed resource, oldest first."""
+    """The retained events of one subscribed resource, oldest first: (seq, visible at, event)."""
 
-    entries: deque[tuple[int, dict[str, Any]]]
+    entries: deque[tuple[int, float, dict[str, Any]]]
     epoch: int = 0
     dropped_upto: int = 0  # sequence number of the newest event pushed out of the log
 
@@ -49,6 +54,14 @@ class EventHub:
 
     max_events: int = 10_000
     max_age_seconds: float = 24 * 3600
+    delay_seconds: float = 0.0
+    drop_rate: float = 0.0
+    #: "project": a subtask's field changes reach its ancestors' projects; "none": they do not.
+    subtask_events: str = "project"
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.monotonic
+    #: Told about each event lost to ``drop_rate`` that a subscribed stream would have seen.
+    on_drop: Callable[[], None] | None = None
     logs: dict[str, EventLog] = field(default_factory=dict)
     tokens: dict[str, SyncToken] = field(default_factory=dict)
     seq: int = 0
@@ -56,26 +69,31 @@ class EventHub:
     def publish(self, event: dict[str, Any], targets: Iterable[str]) -> None:
         """Append an event to the log of every subscribed resource among targets."""
         self.seq += 1
-        for gid in dict.fromkeys(targets):
-            log = self.logs.get(gid)
-            if log is not None:
-                if len(log.entries) == log.entries.maxlen:
-                    log.dropped_upto = log.entries[0][0]
-                log.entries.append((self.seq, event))
+        subscribed = [self.logs[gid] for gid in dict.fromkeys(targets) if gid in self.logs]
+        # One draw per event, subscribed or not, so a seed loses the same changes every run.
+        if self.drop_rate > 0 and self.rng.random() < self.drop_rate:
+            if subscribed and self.on_drop is not None:
+                self.on_drop()
+            return
+        visible_at = self.clock() + self.delay_seconds
+        for log in subscribed:
+            if len(log.entries) == log.entries.maxlen:
+                log.dropped_upto = log.entries[0][0]
+            log.entries.append((self.seq, visible_at, event))
 
     def _issue(self, resource: str) -> str:
         log = self.logs.get(resource)
         if log is None:
             log = self.logs[resource] = EventLog(deque(maxlen=self.max_events))
         token = secrets.token_hex(16)
-        self.tokens[token] = SyncToken(resource, self.seq, log.epoch, time.monotonic())
+        self.tokens[token] = SyncToken(resource, self.seq, log.epoch, self.clock())
         return token
 
     def _valid(self, resource: str, token: SyncToken | None) -> bool:
         log = self.logs.get(resource)
         if token is None or log is None or token.resource != resource or token.epoch != log.epoch:
             return False
-        if time.monotonic() - token.issued_at > self.max_age_seconds:
+        if self.clock() - token.issued_at > self.max_age_seconds:
             return False
         # Events after this token were dropped from the log: the client must rescan.
         return token.seq >= log.dropped_upto
@@ -87,11 +105,25 @@ class EventHub:
             raise ApiError(412, SYNC_INVALID, extra={"sync": self._issue(resource)})
         assert token is not None
         log = self.logs[resource]
-        newer = [(seq, event) for seq, event in log.entries if seq > token.seq]
+        now = self.clock()
+        newer: list[tuple[int, dict[str, Any]]] = []
+        pending = None  # the first event after the token that is not visible yet
+        for seq, visible_at, event in log.entries:
+            if seq <= token.seq:
+                continue
+            if visible_at > now:
+                pending = seq
+                break  # visible_at grows with seq: the visible events are a prefix
+            newer.append((seq, event))
         page = newer[:PAGE_SIZE]
-        last = page[-1][0] if len(newer) > PAGE_SIZE else self.seq
+        if len(newer) > PAGE_SIZE:
+            last = page[-1][0]
+        elif pending is not None:
+            last = pending - 1  # the next token still delivers the pending events
+        else:
+            last = self.seq
         fresh = secrets.token_hex(16)
-        self.tokens[fresh] = SyncToken(resource, last, log.epoch, time.monotonic())
+        self.tokens[fresh] = SyncToken(resource, last, log.epoch, now)
         return {
             "data": [event for _, event in page],
             "sync": fresh,

@@ -114,6 +114,10 @@ class Stats:
     after_write_faults: Counter[str] = field(default_factory=Counter)
     writes: int = 0
     batch_actions: int = 0
+    unknown_opt_fields: Counter[str] = field(default_factory=Counter)
+    events_dropped: int = 0
+    offsets_expired: int = 0
+    large_domain_timeouts: int = 0
     started: float = field(default_factory=time.time)
 
     def count_request(self, method: str, route: str) -> None:
@@ -141,4 +145,8 @@ class Stats:
             "after_write_faults_total": sum(self.after_write_faults.values()),
             "writes": self.writes,
             "batch_actions": self.batch_actions,
+            "unknown_opt_fields": dict(sorted(self.unknown_opt_fields.items())),
+            "events_dropped": self.events_dropped,
+            "offsets_expired": self.offsets_expired,
+            "large_domain_timeouts": self.large_domain_timeouts,
         }

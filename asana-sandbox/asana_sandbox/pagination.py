@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,33 +30,61 @@ class PageRequest:
     offset: str | None
 
 
-class OffsetCodec:
-    """Signs offset tokens so the sandbox only accepts offsets it handed out, like Asana."""
+#: Our wording: the live text of an expired offset's 400 is not recorded (README).
+EXPIRED = (
+    "offset: Your pagination token has expired. Offsets expire after some time, as data may "
+    "have changed: start again from the first page."
+)
 
-    def __init__(self, secret: bytes | None = None) -> None:
+
+class OffsetCodec:
+    """Signs offset tokens so the sandbox only accepts offsets it handed out, like Asana.
+
+    With ``ttl_seconds`` a token older than that is refused (400), as live offsets "expire
+    after some time, as data may have changed"; ``on_expired`` is told of each one.
+    """
+
+    def __init__(
+        self,
+        secret: bytes | None = None,
+        *,
+        ttl_seconds: float | None = None,
+        clock: Callable[[], float] = time.time,
+        on_expired: Callable[[], None] | None = None,
+    ) -> None:
         """Use a fixed secret to keep tokens valid across restarts, else a random one."""
         self._secret = secret or secrets.token_bytes(16)
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self.on_expired = on_expired
 
     def encode(self, position: int, gid: str) -> str:
         """Token for resuming at ``position`` where ``gid`` was when the page was cut."""
-        payload = base64.urlsafe_b64encode(json.dumps([position, gid]).encode()).rstrip(b"=")
+        issued = round(self.clock(), 3)
+        payload = base64.urlsafe_b64encode(json.dumps([position, gid, issued]).encode())
+        payload = payload.rstrip(b"=")
         mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:12]
         return (payload + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode()
 
     def decode(self, token: str) -> tuple[int, str]:
-        """Position and gid of a token; a forged or mangled token is a 400."""
+        """Position and gid of a token; a forged, mangled or expired token is a 400."""
         try:
             payload, _, mac = token.encode().partition(b".")
             expected = hmac.new(self._secret, payload, hashlib.sha256).digest()[:12]
             given = base64.urlsafe_b64decode(mac + b"=" * (-len(mac) % 4))
             if not hmac.compare_digest(expected, given):
                 raise ValueError
-            position, gid = json.loads(
+            position, gid, issued = json.loads(
                 base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4))
             )
-            return int(position), str(gid)
+            position, gid, issued = int(position), str(gid), float(issued)
         except (ValueError, TypeError):
             raise bad_request("offset: Your pagination token is invalid.") from None
+        if self.ttl_seconds is not None and self.clock() - issued > self.ttl_seconds:
+            if self.on_expired is not None:
+                self.on_expired()
+            raise bad_request(EXPIRED)
+        return position, gid
 
 
 def _start(order: Sequence[str], position: int, gid: str) -> int:

@@ -28,6 +28,11 @@ class Settings:
     fault_after_write_rate: float = 0.0
     sync_token_max_events: int = 10_000
     sync_token_max_age_hours: float = 24.0
+    event_delay_s: float = 0.0
+    event_drop_rate: float = 0.0
+    subtask_events: str = "project"
+    offset_ttl_s: float | None = None
+    large_domain_projects: int | None = None
     save_interval_seconds: float = 0.2
 
 
@@ -51,6 +56,14 @@ class Sandbox:
     def can_write(self, token: str) -> bool:
         """Read-only tokens get 403 on writes, like a token without write scopes."""
         return token in self.settings.tokens
+
+    def note_event_dropped(self) -> None:
+        """Count an event that ``--event-drop-rate`` kept from its subscribers."""
+        self.stats.events_dropped += 1
+
+    def note_offset_expired(self) -> None:
+        """Count an offset refused because ``--offset-ttl-s`` passed."""
+        self.stats.offsets_expired += 1
 
     def mark_written(self) -> None:
         """Note a write: the data file is saved soon after."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -125,21 +125,45 @@ def _is_date_time(value: object) -> bool:
     return True
 
 
-def parse_datetime(value: str) -> datetime:
-    """Parse an ISO 8601 date-time with a zone (``Z`` or an offset), as Asana expects."""
+def parse_datetime(value: str, *, assume_utc: bool = False) -> datetime:
+    """Parse an ISO 8601 date-time (``Z`` or an offset).
+
+    Asana always answers with a zone, so responses are checked strictly; in requests the
+    live API takes a date-time without a zone as UTC (``assume_utc``), and clients send it.
+    """
     text = value.strip()
     if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", text):
         raise ValueError(value)
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
-        raise ValueError(value)
+        if not assume_utc:
+            raise ValueError(value)
+        parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed
 
 
-def validator_for(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
-    """A validator for one converted schema, with the subset's schemas as $defs."""
+#: Request bodies: the same formats, but a date-time without a zone is UTC (as live).
+_REQUEST_FORMATS = jsonschema.FormatChecker(formats=())
+_REQUEST_FORMATS.checks("date", raises=ValueError)(_is_date)
+
+
+@_REQUEST_FORMATS.checks("date-time", raises=ValueError)
+def _is_request_date_time(value: object) -> bool:
+    if isinstance(value, str):
+        parse_datetime(value, assume_utc=True)
+    return True
+
+
+def validator_for(
+    schema: dict[str, Any], *, request: bool = False
+) -> jsonschema.Draft202012Validator:
+    """A validator for one converted schema, with the subset's schemas as $defs.
+
+    Responses (``request=False``) are checked strictly; requests as the live API reads them.
+    """
     return jsonschema.Draft202012Validator(
-        {**schema, "$defs": schema_defs()}, format_checker=_FORMATS
+        {**schema, "$defs": schema_defs()},
+        format_checker=_REQUEST_FORMATS if request else _FORMATS,
     )
 
 
@@ -195,20 +219,24 @@ class Operation:
                 raise bad_request(f"{name}: Missing input")
         return typed
 
-    def check_opt_fields(self, paths: list[str]) -> None:
-        """Reject field paths the description does not describe for this operation (400).
+    def unknown_opt_fields(self, paths: list[str]) -> list[str]:
+        """The field paths the description does not describe for this operation.
 
-        The operation's enum lists paths one or two levels deep (``assignee.name``); Asana
-        also accepts deeper paths through linked records (``assignee.email``), so a path not
-        listed is accepted when it resolves through the response schema, where a compact
-        record (``UserCompact``) also offers the fields of its full form (``UserResponse``).
+        Live Asana ignores them (long-lived clients still ask for retired fields), so the
+        caller drops them rather than refusing the request. The operation's enum lists paths
+        one or two levels deep (``assignee.name``); Asana also accepts deeper paths through
+        linked records (``assignee.email``), so a path not listed is known when it resolves
+        through the response schema, where a compact record (``UserCompact``) also offers
+        the fields of its full form (``UserResponse``).
         """
         record = self._record_schema()
-        for path in paths:
-            if path in self.opt_fields or path in _ENVELOPE_FIELDS:
-                continue
-            if record is None or not _resolves(record, path.split(".")):
-                raise bad_request(f"opt_fields: Unknown field: {path}")
+        return [
+            path
+            for path in paths
+            if path not in self.opt_fields
+            and path not in _ENVELOPE_FIELDS
+            and (record is None or not _resolves(record, path.split(".")))
+        ]
 
     @property
     def paginated(self) -> bool:
@@ -236,7 +264,7 @@ class Operation:
             if key not in declared:
                 raise bad_request(f"{key}: Unknown field")
         error = jsonschema.exceptions.best_match(
-            validator_for(to_json_schema(self.body_schema)).iter_errors(body)
+            validator_for(to_json_schema(self.body_schema), request=True).iter_errors(body)
         )
         if error is not None:
             where = ".".join(str(part) for part in error.absolute_path if part != "data") or "data"
@@ -313,7 +341,7 @@ def _coerce(param: Parameter, raw: str) -> Any:
         if name == "completed_since" and raw == "now":
             return raw
         try:
-            return parse_datetime(raw)
+            return parse_datetime(raw, assume_utc=True)
         except ValueError:
             raise bad_request(f"{name}: Not a valid date-time: {raw!r}") from None
     return raw

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from asana_sandbox.clock import Clock, parse_ms
-from asana_sandbox.errors import bad_request, not_found
+from asana_sandbox.errors import bad_request, forbidden, not_found
 from asana_sandbox.events import EventHub
 from asana_sandbox.fields import MISSING
+from asana_sandbox.resources import PROJECT, TEAM
 
 FORMAT = "asana-sandbox/1"
 FIRST_GID = 1_200_000_000_000_001
@@ -64,24 +65,109 @@ class Store:
         """The record of a type by gid, or None."""
         return self.records.get(type_name, {}).get(gid)
 
-    def get(self, type_name: str, gid: str, *, label: str | None = None) -> dict[str, Any]:
-        """The record, or Asana's 400/404 for a malformed or unknown gid."""
+    def get(
+        self, type_name: str, gid: str, *, label: str | None = None, viewer: str | None = None
+    ) -> dict[str, Any]:
+        """The record, or Asana's 400/404 for a malformed or unknown gid (403 when
+        ``viewer`` may not see it)."""
         name = label or type_name
         if not gid.isdigit():
             raise bad_request(f"{name}: Not a recognized ID: {gid}")
         record = self.lookup(type_name, gid)
         if record is None:
             raise not_found(name, gid)
+        if viewer is not None and not self.can_see(viewer, type_name, record):
+            raise forbidden(name, gid)
         return record
 
-    def ref(self, type_name: str, gid: Any, *, label: str) -> dict[str, Any]:
-        """A record named in a request body or query: unknown ids are a 400 there."""
+    def ref(
+        self, type_name: str, gid: Any, *, label: str, viewer: str | None = None
+    ) -> dict[str, Any]:
+        """A record named in a request body or query: unknown ids are a 400 there (403 when
+        ``viewer`` may not see it)."""
         if not isinstance(gid, str) or not gid.isdigit():
             raise bad_request(f"{label}: Not a recognized ID: {gid}")
         record = self.lookup(type_name, gid)
         if record is None:
             raise bad_request(f"{label}: Unknown object: {gid}")
+        if viewer is not None and not self.can_see(viewer, type_name, record):
+            raise forbidden(label, gid)
         return record
+
+    # -- permissions ---------------------------------------------------------------------
+
+    def can_see(
+        self,
+        viewer: str,
+        type_name: str,
+        record: dict[str, Any],
+        seen: dict[tuple[str, str], bool] | None = None,
+    ) -> bool:
+        """Whether a user may see a record, as Asana decides it per object.
+
+        Workspaces: their members. Teams: their members, and the organization's full
+        members unless the team is secret. Projects: their members; ``public_to_workspace``
+        ones the workspace's full members; non-private ones the members of their team.
+        Sections follow their project. Tasks: their assignee and followers, whoever sees one
+        of their projects, and whoever sees their parent. Users: themselves, their team
+        mates, and the other full members of a workspace. Guests (``guest_in``) are not
+        full members of those workspaces. ``seen`` memoizes answers within one call.
+        """
+        key = (type_name, record["gid"])
+        if seen is not None and key in seen:
+            return seen[key]
+        user = self.records["user"].get(viewer)
+        answer = user is not None and self._can_see(user, type_name, record, seen)
+        if seen is not None:
+            seen[key] = answer
+        return answer
+
+    def _can_see(
+        self,
+        user: dict[str, Any],
+        type_name: str,
+        record: dict[str, Any],
+        seen: dict[tuple[str, str], bool] | None,
+    ) -> bool:
+        gid, me, teams = record["gid"], user["gid"], user.get("teams", ())
+        if type_name == "workspace":
+            return gid in user.get("workspaces", ())
+        if type_name == "team":
+            visibility = record.get("visibility", TEAM.defaults["visibility"])
+            return gid in teams or (
+                visibility != "secret" and full_member(user, record["organization"])
+            )
+        if type_name == "user":
+            return (
+                gid == me
+                or any(team in teams for team in record.get("teams", ()))
+                or any(
+                    full_member(user, w) and full_member(record, w)
+                    for w in record.get("workspaces", ())
+                )
+            )
+        if type_name == "project":
+            if me in record.get("members", ()):
+                return True
+            privacy = record.get("privacy_setting") or PROJECT.defaults["privacy_setting"]
+            if privacy == "private":
+                return False
+            if record.get("team") and record["team"] in teams:
+                return True
+            return privacy == "public_to_workspace" and full_member(user, record["workspace"])
+        if type_name == "section":
+            project = self.records["project"].get(record["project"])
+            return project is not None and self.can_see(me, "project", project, seen)
+        if type_name == "task":
+            if record.get("assignee") == me or me in record.get("followers", ()):
+                return True
+            for membership in record.get("memberships", ()):
+                project = self.records["project"].get(membership["project"])
+                if project is not None and self.can_see(me, "project", project, seen):
+                    return True
+            parent = self.records["task"].get(record.get("parent") or "")
+            return parent is not None and self.can_see(me, "task", parent, seen)
+        return True
 
     def derived(self, type_name: str, record: dict[str, Any], name: str) -> Any:
         """Values computed from indexes rather than stored."""
@@ -154,11 +240,15 @@ class Store:
             yield child
             yield from self.descendants(child)
 
-    def event_targets(self, task: dict[str, Any]) -> list[str]:
-        """Resources whose event streams see a change to this task (it bubbles up)."""
+    def event_targets(self, task: dict[str, Any], *, via_ancestors: bool = True) -> list[str]:
+        """Resources whose event streams see a change to this task (it bubbles up).
+
+        The task's own stream, its ancestors', and the streams of its projects and (unless
+        ``via_ancestors`` is false) of its ancestors' projects.
+        """
         chain = [task, *self.ancestors(task)]
         targets = [record["gid"] for record in chain]
-        for record in chain:
+        for record in chain if via_ancestors else [task]:
             targets.extend(m["project"] for m in record.get("memberships", ()))
         return targets
 
@@ -256,6 +346,11 @@ class Store:
         with path.open(encoding="utf-8") as handle:
             store.load_document(json.load(handle))
         return store
+
+
+def full_member(user: dict[str, Any], workspace: str) -> bool:
+    """A member of the workspace who is not a guest there (``guest_in`` lists those)."""
+    return workspace in user.get("workspaces", ()) and workspace not in user.get("guest_in", ())
 
 
 def _discard(items: list[str] | None, gid: str) -> None:

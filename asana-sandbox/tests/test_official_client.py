@@ -81,6 +81,35 @@ def test_official_client_lists_creates_updates_and_deletes(big_sandbox: SandboxS
     assert raised.value.status == 404
 
 
+def test_official_client_with_a_long_lived_clients_requests(big_sandbox: SandboxServer) -> None:
+    """Retired and misspelt opt_fields and a zone-less modified_since, as old code sends them:
+    the SDK pages through all 250 tasks; the sandbox names the fields it ignored."""
+    client = _client(big_sandbox)
+    workspace = next(iter(asana.WorkspacesApi(client).get_workspaces({})))["gid"]
+    big_sandbox.reset_stats()
+    projects = list(
+        asana.ProjectsApi(client).get_projects_for_workspace(
+            workspace, {"opt_fields": "name,is_template,archived"}
+        )
+    )
+    assert projects
+    assert all("is_template" not in p for p in projects)
+    tasks = list(
+        asana.TasksApi(client).get_tasks(
+            {
+                "project": projects[0]["gid"],
+                "modified_since": "2000-01-01T00:00:00.000000",
+                "opt_fields": "name,is_rendered_as_seperator,modified_at",
+            }
+        )
+    )
+    assert len(tasks) == 250
+    assert big_sandbox.stats()["unknown_opt_fields"] == {
+        "is_rendered_as_seperator": 3,  # one per page
+        "is_template": 1,
+    }
+
+
 def test_official_client_reads_events_after_412(big_sandbox: SandboxServer) -> None:
     """The SDK's event iterator recovers from the first 412; the raw call sees a change."""
     client = _client(big_sandbox)

@@ -11,12 +11,14 @@ from asana_sandbox.store import Store
 
 
 def test_demo_seed_is_a_small_realistic_organization() -> None:
-    """An organization and a personal workspace, three teams, a client board, ~150 tasks."""
+    """An organization and a personal workspace, three teams (and a guest-only one), a client
+    board, ~150 tasks."""
     store = Store()
     seeds.build("demo", store)
     workspaces = list(store.records["workspace"].values())
     assert sorted(w["is_organization"] for w in workspaces) == [False, True]
-    assert len(store.records["team"]) == 3
+    teams = sorted(t.get("visibility") for t in store.records["team"].values())
+    assert teams == ["request_to_join"] * 3 + ["secret"]
     projects = {p["name"]: p for p in store.records["project"].values()}
     board = projects["Client projects"]
     assert board["default_view"] == "board"

@@ -6,9 +6,8 @@ import html
 import re
 from typing import Any
 
-from asana_sandbox.dispatch import Reply
-from asana_sandbox.errors import bad_request
-from asana_sandbox.store import Store
+from asana_sandbox.dispatch import Call, Reply
+from asana_sandbox.errors import bad_request, forbidden
 
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -18,16 +17,19 @@ def empty() -> Reply:
     return Reply(200, {"data": {}})
 
 
-def resolve_user(store: Store, value: Any, me: str, label: str) -> str:
-    """A user named by gid, ``me`` or email, as Asana accepts in bodies and queries."""
+def resolve_user(call: Call, value: Any, label: str) -> str:
+    """A user named by gid, ``me`` or email, as Asana accepts in bodies and queries (403 for
+    a user the acting user may not see)."""
     if value == "me":
-        return me
+        return call.me
     if isinstance(value, str) and "@" in value:
-        for user in store.records["user"].values():
+        for user in call.store.records["user"].values():
             if user.get("email", "").lower() == value.lower():
+                if not call.visible("user", user):
+                    raise forbidden(label, value)
                 return user["gid"]
         raise bad_request(f"{label}: Unknown object: {value}")
-    return store.ref("user", value, label=label)["gid"]
+    return call.ref("user", value, label=label)["gid"]
 
 
 def html_of(text: str) -> str:

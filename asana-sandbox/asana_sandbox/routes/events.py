@@ -14,8 +14,8 @@ def get_events(call: Call) -> Reply:
     resource = call.query["resource"]
     if not resource.isdigit():
         raise bad_request(f"resource: Not a recognized ID: {resource}")
-    if store.lookup("project", resource) is None and store.lookup("task", resource) is None:
-        raise bad_request(f"resource: Unknown object: {resource}")
+    kind = "project" if store.lookup("project", resource) is not None else "task"
+    call.ref(kind, resource, label="resource")  # 400 when unknown, 403 when not visible
     body = store.events.read(resource, call.query.get("sync"))
     if call.fields is not None:
         body["data"] = [select(event, call.fields) for event in body["data"]]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from asana_sandbox import activity
+from asana_sandbox import activity, dates
 from asana_sandbox.dispatch import Call, Reply, route
-from asana_sandbox.errors import bad_request
+from asana_sandbox.errors import ApiError, bad_request
 from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
 from asana_sandbox.store import Store
 
@@ -25,6 +25,8 @@ _SCALARS = (
     "minimum_access_level_for_sharing",
 )
 DEFAULT_SECTION = "Untitled section"
+#: The description's GatewayTimeout response: "This request took too long to complete."
+TIMED_OUT = "This request took too long to complete."
 
 
 def _archived_filter(call: Call) -> Callable[[dict[str, Any]], bool] | None:
@@ -35,17 +37,32 @@ def _archived_filter(call: Call) -> Callable[[dict[str, Any]], bool] | None:
     return lambda project: bool(project.get("archived")) == archived
 
 
+def _small_domain(call: Call, workspaces: list[str]) -> None:
+    """``--large-domain-projects N``: listing all projects of a workspace with more than N
+    projects times out (504), as the description warns ("may timeout for large domains")."""
+    limit = call.sandbox.settings.large_domain_projects
+    if limit is None:
+        return
+    if any(len(call.store.projects_by_workspace.get(gid, ())) > limit for gid in workspaces):
+        if call.counted:
+            call.sandbox.stats.large_domain_timeouts += 1
+        raise ApiError(504, TIMED_OUT)
+
+
 @route("get", "/projects")
 def list_projects(call: Call) -> Reply:
     """Projects of a workspace or team (every visible project without either)."""
     store = call.store
     if "team" in call.query:
-        team = store.ref("team", call.query["team"], label="team")
+        team = call.ref("team", call.query["team"], label="team")
         order = store.projects_by_team.get(team["gid"], [])
     elif "workspace" in call.query:
-        workspace = store.ref("workspace", call.query["workspace"], label="workspace")
+        workspace = call.ref("workspace", call.query["workspace"], label="workspace")
+        _small_domain(call, [workspace["gid"]])
         order = store.projects_by_workspace.get(workspace["gid"], [])
     else:
+        me = store.records["user"].get(call.me) or {}
+        _small_domain(call, list(me.get("workspaces", ())))
         order = list(store.records["project"])
     return call.many("project", order, _archived_filter(call))
 
@@ -53,7 +70,8 @@ def list_projects(call: Call) -> Reply:
 @route("get", "/workspaces/{workspace_gid}/projects")
 def list_workspace_projects(call: Call) -> Reply:
     """Projects of a workspace."""
-    workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    workspace = call.get("workspace", call.path["workspace_gid"], label="workspace")
+    _small_domain(call, [workspace["gid"]])
     return call.many(
         "project",
         call.store.projects_by_workspace.get(workspace["gid"], []),
@@ -64,7 +82,7 @@ def list_workspace_projects(call: Call) -> Reply:
 @route("get", "/teams/{team_gid}/projects")
 def list_team_projects(call: Call) -> Reply:
     """Projects of a team."""
-    team = call.store.get("team", call.path["team_gid"], label="team")
+    team = call.get("team", call.path["team_gid"], label="team")
     return call.many(
         "project", call.store.projects_by_team.get(team["gid"], []), _archived_filter(call)
     )
@@ -73,11 +91,12 @@ def list_team_projects(call: Call) -> Reply:
 @route("get", "/projects/{project_gid}")
 def get_project(call: Call) -> Reply:
     """One project, full record."""
-    return call.one("project", call.store.get("project", call.path["project_gid"], label="project"))
+    return call.one("project", call.get("project", call.path["project_gid"], label="project"))
 
 
 def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[str]:
     """Write the fields a request sends; return the names of those that changed."""
+    dates.check_project_request(data)
     changed: list[str] = []
     for name in _SCALARS:
         if name in data:
@@ -90,12 +109,10 @@ def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[st
         assign(
             project,
             "owner",
-            None if owner is None else resolve_user(call.store, owner, call.me, "owner"),
+            None if owner is None else resolve_user(call, owner, "owner"),
             changed,
         )
-    start, due = project.get("start_on"), project.get("due_on")
-    if start and due and start > due:
-        raise bad_request("start_on: The start date must be on or before the due date")
+    dates.check_project_record(project)
     return changed
 
 
@@ -104,12 +121,12 @@ def create(call: Call, workspace_gid: str | None, team_gid: str | None) -> Reply
     store, data = call.store, call.data
     if not data.get("name"):
         raise bad_request("name: Missing input")
-    team = store.ref("team", team_gid, label="team") if team_gid else None
+    team = call.ref("team", team_gid, label="team") if team_gid else None
     if workspace_gid is None and team is not None:
         workspace_gid = team["organization"]
     if workspace_gid is None:
         raise bad_request("workspace: Missing input")
-    workspace = store.ref("workspace", workspace_gid, label="workspace")
+    workspace = call.ref("workspace", workspace_gid, label="workspace")
     if workspace.get("is_organization") and team is None:
         raise bad_request(
             "team: You must specify a team when creating a project in an organization"
@@ -131,7 +148,7 @@ def create(call: Call, workspace_gid: str | None, team_gid: str | None) -> Reply
     _apply(call, project, data)
     for follower in str(data.get("followers") or "").split(","):
         if follower.strip():
-            gid = resolve_user(store, follower.strip(), call.me, "followers")
+            gid = resolve_user(call, follower.strip(), "followers")
             if gid not in project["followers"]:
                 project["followers"].append(gid)
     store.add("project", project)
@@ -152,14 +169,14 @@ def create_project(call: Call) -> Reply:
 @route("post", "/workspaces/{workspace_gid}/projects")
 def create_workspace_project(call: Call) -> Reply:
     """Create a project in the path's workspace."""
-    call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    call.get("workspace", call.path["workspace_gid"], label="workspace")
     return create(call, call.path["workspace_gid"], call.data.get("team"))
 
 
 @route("post", "/teams/{team_gid}/projects")
 def create_team_project(call: Call) -> Reply:
     """Create a project shared with the path's team."""
-    call.store.get("team", call.path["team_gid"], label="team")
+    call.get("team", call.path["team_gid"], label="team")
     return create(call, None, call.path["team_gid"])
 
 
@@ -167,7 +184,7 @@ def create_team_project(call: Call) -> Reply:
 def update_project(call: Call) -> Reply:
     """Change the fields sent; ``modified_at`` moves when something changed."""
     store = call.store
-    project = store.get("project", call.path["project_gid"], label="project")
+    project = call.get("project", call.path["project_gid"], label="project")
     team = call.data.get("team")
     if team is not None and team != project.get("team"):
         raise bad_request("team: The team of a project cannot be changed via the API")
@@ -185,7 +202,7 @@ def update_project(call: Call) -> Reply:
 def delete_project(call: Call) -> Reply:
     """Delete a project; its tasks stay in the workspace without this membership."""
     store = call.store
-    project = store.get("project", call.path["project_gid"], label="project")
+    project = call.get("project", call.path["project_gid"], label="project")
     members = list(store.tasks_by_project.get(project["gid"], []))
     activity.deleted(store, call.me, "project", project, [project["gid"]])
     store.delete_project(project["gid"])

@@ -6,12 +6,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from asana_sandbox import activity
+from asana_sandbox import activity, dates
 from asana_sandbox.clock import format_ms, parse_ms
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import bad_request
 from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
-from asana_sandbox.store import Store
 
 Task = dict[str, Any]
 _SCALARS = ("name", "resource_subtype", "approval_status", "assignee_status", "liked", "external")
@@ -54,10 +53,10 @@ def list_tasks(call: Call) -> Reply:
     store, query = call.store, call.query
     accept = _list_filter(call)
     if "project" in query:
-        project = store.ref("project", query["project"], label="project")
+        project = call.ref("project", query["project"], label="project")
         return call.many("task", store.tasks_by_project.get(project["gid"], []), accept)
     if "section" in query:
-        section = store.ref("section", query["section"], label="section")
+        section = call.ref("section", query["section"], label="section")
         gid = section["gid"]
         return call.many(
             "task",
@@ -65,8 +64,8 @@ def list_tasks(call: Call) -> Reply:
             lambda task: accept(task) and any(m.get("section") == gid for m in task["memberships"]),
         )
     if "assignee" in query and "workspace" in query:
-        assignee = resolve_user(store, query["assignee"], call.me, "assignee")
-        workspace = store.ref("workspace", query["workspace"], label="workspace")["gid"]
+        assignee = resolve_user(call, query["assignee"], "assignee")
+        workspace = call.ref("workspace", query["workspace"], label="workspace")["gid"]
         return call.many(
             "task",
             list(store.records["task"]),
@@ -80,7 +79,7 @@ def list_tasks(call: Call) -> Reply:
 @route("get", "/projects/{project_gid}/tasks")
 def list_project_tasks(call: Call) -> Reply:
     """Top-level members of a project, in project order (subtasks only if members)."""
-    project = call.store.get("project", call.path["project_gid"], label="project")
+    project = call.get("project", call.path["project_gid"], label="project")
     return call.many(
         "task", call.store.tasks_by_project.get(project["gid"], []), completed_filter(call)
     )
@@ -89,31 +88,21 @@ def list_project_tasks(call: Call) -> Reply:
 @route("get", "/tasks/{task_gid}/subtasks")
 def list_subtasks(call: Call) -> Reply:
     """Direct subtasks of a task (one level, as Asana)."""
-    task = call.store.get("task", call.path["task_gid"], label="task")
+    task = call.get("task", call.path["task_gid"], label="task")
     return call.many("task", call.store.subtasks.get(task["gid"], []))
 
 
 @route("get", "/tasks/{task_gid}")
 def get_task(call: Call) -> Reply:
     """One task, full record."""
-    return call.one("task", call.store.get("task", call.path["task_gid"], label="task"))
+    return call.one("task", call.get("task", call.path["task_gid"], label="task"))
 
 
 def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> list[str]:
     """Write what a create or update sends; return the names of the fields that changed."""
     store = call.store
     changed: list[str] = []
-    if "due_on" in data and "due_at" in data and data["due_on"] and data["due_at"]:
-        raise bad_request("You may only provide one of due_on or due_at")
-    if "start_on" in data and not ({"due_on", "due_at"} & data.keys()):
-        raise bad_request(
-            "start_on: due_on or due_at must be present in the request when setting or "
-            "unsetting start_on"
-        )
-    if "start_at" in data and "due_at" not in data:
-        raise bad_request(
-            "start_at: due_at must be present in the request when setting or unsetting start_at"
-        )
+    dates.check_task_request(data)
     for name in _SCALARS:
         if name in data:
             assign(task, name, data[name], changed)
@@ -134,14 +123,11 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
         task["start_on"] = task["start_at"][:10]
     elif "start_on" in data:
         task["start_at"] = None
-    if task.get("resource_subtype") == "milestone" and task.get("start_on"):
-        raise bad_request("start_on: Milestones cannot have a start date")
-    if task.get("start_on") and task.get("due_on") and task["start_on"] > task["due_on"]:
-        raise bad_request("start_on: The start date must be on or before the due date")
+    dates.check_task_record(task)
     set_notes(task, data, changed)
     if "assignee" in data:
         value = data["assignee"]
-        assignee = None if value is None else resolve_user(store, value, call.me, "assignee")
+        assignee = None if value is None else resolve_user(call, value, "assignee")
         assign(task, "assignee", assignee, changed)
     if "completed" in data:
         done = bool(data["completed"])
@@ -167,20 +153,21 @@ def create_task(call: Call) -> Reply:
 @route("post", "/tasks/{task_gid}/subtasks")
 def create_subtask(call: Call) -> Reply:
     """Create a subtask under the path's task."""
-    call.store.get("task", call.path["task_gid"], label="task")
+    call.get("task", call.path["task_gid"], label="task")
     return _create(call, call.path["task_gid"])
 
 
-def _memberships(store: Store, data: dict[str, Any]) -> list[dict[str, str]]:
+def _memberships(call: Call, data: dict[str, Any]) -> list[dict[str, str]]:
+    store = call.store
     memberships: list[dict[str, str]] = []
     for item in data.get("memberships") or []:
-        project = store.ref("project", item.get("project"), label="memberships.project")
+        project = call.ref("project", item.get("project"), label="memberships.project")
         section = item.get("section") or store.default_section(project["gid"])
         if section is not None:
-            store.ref("section", section, label="memberships.section")
+            call.ref("section", section, label="memberships.section")
         memberships.append({"project": project["gid"], "section": section})
     for gid in data.get("projects") or []:
-        project = store.ref("project", gid, label="projects")
+        project = call.ref("project", gid, label="projects")
         if all(m["project"] != project["gid"] for m in memberships):
             memberships.append(
                 {"project": project["gid"], "section": store.default_section(project["gid"])}
@@ -190,12 +177,12 @@ def _memberships(store: Store, data: dict[str, Any]) -> list[dict[str, str]]:
 
 def _create(call: Call, parent_gid: str | None) -> Reply:
     store, data = call.store, call.data
-    parent = store.ref("task", parent_gid, label="parent") if parent_gid else None
-    memberships = _memberships(store, data)
+    parent = call.ref("task", parent_gid, label="parent") if parent_gid else None
+    memberships = _memberships(call, data)
     if data.get("tags"):
         raise bad_request(f"tags: Unknown object: {data['tags'][0]}")
     if data.get("workspace"):
-        workspace = store.ref("workspace", data["workspace"], label="workspace")["gid"]
+        workspace = call.ref("workspace", data["workspace"], label="workspace")["gid"]
     elif memberships:
         workspace = store.records["project"][memberships[0]["project"]]["workspace"]
     elif parent is not None:
@@ -225,7 +212,7 @@ def _create(call: Call, parent_gid: str | None) -> Reply:
     }
     _apply(call, task, data, creating=True)
     for follower in data.get("followers") or []:
-        gid = resolve_user(store, follower, call.me, "followers")
+        gid = resolve_user(call, follower, "followers")
         if gid not in task["followers"]:
             task["followers"].append(gid)
     if task.get("assignee") and task["assignee"] not in task["followers"]:
@@ -248,7 +235,7 @@ def _create(call: Call, parent_gid: str | None) -> Reply:
 def update_task(call: Call) -> Reply:
     """Change the fields sent; ``modified_at`` moves when something changed."""
     store = call.store
-    task = store.get("task", call.path["task_gid"], label="task")
+    task = call.get("task", call.path["task_gid"], label="task")
     # Validate on a copy: a request rejected with a 400 must not change anything.
     draft = dict(task)
     changed = _apply(call, draft, call.data, creating=False)
@@ -263,7 +250,7 @@ def update_task(call: Call) -> Reply:
 def delete_task(call: Call) -> Reply:
     """Delete a task and its subtasks (Asana moves them to the trash)."""
     store = call.store
-    task = store.get("task", call.path["task_gid"], label="task")
+    task = call.get("task", call.path["task_gid"], label="task")
     doomed = [task] + [store.records["task"][gid] for gid in store.descendants(task["gid"])]
     for record in doomed:
         activity.deleted(store, call.me, "task", record, store.event_targets(record))
@@ -275,14 +262,14 @@ def delete_task(call: Call) -> Reply:
 def add_project(call: Call) -> Reply:
     """Add the task to a project (or move it within one), optionally into a section."""
     store, data = call.store, call.data
-    task = store.get("task", call.path["task_gid"], label="task")
-    project = store.ref("project", data["project"], label="project")
+    task = call.get("task", call.path["task_gid"], label="task")
+    project = call.ref("project", data["project"], label="project")
     if project["workspace"] != task["workspace"]:
         raise bad_request("project: Project is not in the task's workspace")
     section = data.get("section")
     if (
         section is not None
-        and store.ref("section", section, label="section")["project"] != project["gid"]
+        and call.ref("section", section, label="section")["project"] != project["gid"]
     ):
         raise bad_request("section: Section is not in this project")
     membership = next((m for m in task["memberships"] if m["project"] == project["gid"]), None)
@@ -305,8 +292,8 @@ def add_project(call: Call) -> Reply:
 def remove_project(call: Call) -> Reply:
     """Remove the task from a project (the task itself stays)."""
     store = call.store
-    task = store.get("task", call.path["task_gid"], label="task")
-    project = store.ref("project", call.data["project"], label="project")
+    task = call.get("task", call.path["task_gid"], label="task")
+    project = call.ref("project", call.data["project"], label="project")
     if any(m["project"] == project["gid"] for m in task["memberships"]):
         targets = store.event_targets(task)
         task["memberships"] = [m for m in task["memberships"] if m["project"] != project["gid"]]
@@ -322,9 +309,9 @@ def remove_project(call: Call) -> Reply:
 def set_parent(call: Call) -> Reply:
     """Make the task a subtask of another task, or a top-level task with ``parent: null``."""
     store, data = call.store, call.data
-    task = store.get("task", call.path["task_gid"], label="task")
+    task = call.get("task", call.path["task_gid"], label="task")
     new_gid = data["parent"]
-    new_parent = store.ref("task", new_gid, label="parent") if new_gid is not None else None
+    new_parent = call.ref("task", new_gid, label="parent") if new_gid is not None else None
     if new_parent is not None:
         if new_parent["gid"] == task["gid"] or task["gid"] in {
             a["gid"] for a in store.ancestors(new_parent)

@@ -23,14 +23,14 @@ def _apply(team: dict[str, Any], data: dict[str, Any]) -> None:
 @route("get", "/workspaces/{workspace_gid}/teams")
 def list_workspace_teams(call: Call) -> Reply:
     """Teams of an organization (a personal workspace has none)."""
-    workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    workspace = call.get("workspace", call.path["workspace_gid"], label="workspace")
     return call.many("team", call.store.teams_by_workspace.get(workspace["gid"], []))
 
 
 @route("get", "/teams/{team_gid}")
 def get_team(call: Call) -> Reply:
     """One team, full record."""
-    return call.one("team", call.store.get("team", call.path["team_gid"], label="team"))
+    return call.one("team", call.get("team", call.path["team_gid"], label="team"))
 
 
 @route("post", "/teams")
@@ -41,7 +41,7 @@ def create_team(call: Call) -> Reply:
         raise bad_request("name: Missing input")
     if "organization" not in data:
         raise bad_request("organization: Missing input")
-    organization = store.ref("workspace", data["organization"], label="organization")
+    organization = call.ref("workspace", data["organization"], label="organization")
     if not organization.get("is_organization"):
         raise ApiError(403, "organization: Non-organization workspaces do not have teams")
     team: dict[str, Any] = {"gid": store.new_gid(), "organization": organization["gid"]}
@@ -55,7 +55,7 @@ def create_team(call: Call) -> Reply:
 @route("put", "/teams/{team_gid}")
 def update_team(call: Call) -> Reply:
     """Change a team's name, description or settings (not its organization)."""
-    team = call.store.get("team", call.path["team_gid"], label="team")
+    team = call.get("team", call.path["team_gid"], label="team")
     organization = call.data.get("organization")
     if organization is not None and organization != team["organization"]:
         raise bad_request("organization: A team's organization cannot be changed")

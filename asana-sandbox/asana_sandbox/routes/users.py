@@ -9,14 +9,14 @@ from asana_sandbox.routes.common import resolve_user
 @route("get", "/workspaces/{workspace_gid}/users")
 def list_workspace_users(call: Call) -> Reply:
     """Users of a workspace."""
-    workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    workspace = call.get("workspace", call.path["workspace_gid"], label="workspace")
     return call.many("user", call.store.users_by_workspace.get(workspace["gid"], []))
 
 
 @route("get", "/teams/{team_gid}/users")
 def list_team_users(call: Call) -> Reply:
     """Members of a team."""
-    team = call.store.get("team", call.path["team_gid"], label="team")
+    team = call.get("team", call.path["team_gid"], label="team")
     return call.many("user", call.store.users_by_team.get(team["gid"], []))
 
 
@@ -26,10 +26,10 @@ def list_users(call: Call) -> Reply:
     store = call.store
     if "team" in call.query:
         order = store.users_by_team.get(
-            store.ref("team", call.query["team"], label="team")["gid"], []
+            call.ref("team", call.query["team"], label="team")["gid"], []
         )
     elif "workspace" in call.query:
-        workspace = store.ref("workspace", call.query["workspace"], label="workspace")
+        workspace = call.ref("workspace", call.query["workspace"], label="workspace")
         order = store.users_by_workspace.get(workspace["gid"], [])
     else:
         order = list(store.records["user"])
@@ -41,7 +41,5 @@ def get_user(call: Call) -> Reply:
     """One user, full record."""
     gid = call.path["user_gid"]
     if gid != "me" and "@" not in gid:
-        return call.one("user", call.store.get("user", gid, label="user"))
-    return call.one(
-        "user", call.store.records["user"][resolve_user(call.store, gid, call.me, "user")]
-    )
+        return call.one("user", call.get("user", gid, label="user"))
+    return call.one("user", call.store.records["user"][resolve_user(call, gid, "user")])

@@ -16,14 +16,14 @@ def list_workspaces(call: Call) -> Reply:
 def get_workspace(call: Call) -> Reply:
     """One workspace, full record."""
     return call.one(
-        "workspace", call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+        "workspace", call.get("workspace", call.path["workspace_gid"], label="workspace")
     )
 
 
 @route("put", "/workspaces/{workspace_gid}")
 def update_workspace(call: Call) -> Reply:
     """Rename: "the only field that can be modified for a workspace is its name"."""
-    workspace = call.store.get("workspace", call.path["workspace_gid"], label="workspace")
+    workspace = call.get("workspace", call.path["workspace_gid"], label="workspace")
     if "name" in call.data:
         workspace["name"] = call.data["name"]
     return call.one("workspace", workspace)

@@ -4,6 +4,9 @@ An organization workspace (Acme Consulting) with three teams and a personal work
 "Client projects" board whose tasks are client engagements (start and due dates, owners,
 a section per stage) plus delivery, sales and operations projects with subtasks, due
 dates and times, completed work and an archived project. About 150 tasks in all.
+
+After those, what the token's user (Alex Morgan) may not see: a private project of Tom's in
+the Operations team, and a secret team whose only member is a guest, with its own project.
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ PROJECTS = {
     ),
 }
 SUBTASKS = ("Draft", "Review", "Approve")
+#: A contractor who is a guest of the organization (outside its email domain).
+GUEST = ("Jordan Lee", "jordan.lee@brightside-agency.example")
 PERSONAL = (("Reading list", ("Designing Data-Intensive Applications", "The Phoenix Project")),)
 
 
@@ -136,7 +141,12 @@ def build(store: Store) -> None:
         return format_ms(clock[0])
 
     def new_project(
-        name: str, workspace: str, team: str | None, sections: tuple[str, ...], **fields: object
+        name: str,
+        workspace: str,
+        team: str | None,
+        sections: tuple[str, ...],
+        owner: str = me,
+        **fields: object,
     ) -> str:
         created = tick()
         project = store.add(
@@ -146,7 +156,7 @@ def build(store: Store) -> None:
                 name,
                 workspace=workspace,
                 team=team,
-                owner=me,
+                owner=owner,
                 created_at=created,
                 modified_at=tick(5),
                 **fields,
@@ -162,6 +172,7 @@ def build(store: Store) -> None:
         project: str | None,
         section: str | None,
         parent: str | None,
+        created_by: str = me,
         **fields: object,
     ) -> str:
         created = tick()
@@ -172,7 +183,7 @@ def build(store: Store) -> None:
                 store.new_gid(),
                 name,
                 workspace=workspace,
-                created_by=me,
+                created_by=created_by,
                 created_at=created,
                 modified_at=tick(3),
                 memberships=memberships,
@@ -294,3 +305,70 @@ def build(store: Store) -> None:
         for task_name in task_names:
             new_task(task_name, personal["gid"], project, section, None, assignee=me)
     new_task("Renew passport", personal["gid"], None, None, None, assignee=me, due_on="2026-03-01")
+
+    # What the token's user may not see. Added after everything above so that no gid above
+    # moves, and invisible to Alex in every list and on direct access (403): Tom's private
+    # project in the Operations team (Alex is a member of that team), and a secret team
+    # whose only member is a guest of the organization (an agency contractor).
+    tom = user_gids[2]
+    operations = team_gids[2]
+    private = new_project(
+        "Salary review 2026",
+        org["gid"],
+        operations,
+        ("To do", "Done"),
+        owner=tom,
+        privacy_setting="private",
+        due_on="2026-04-30",
+        notes="Confidential: salary bands and raises.",
+        html_notes="<body>Confidential: salary bands and raises.</body>",
+    )
+    sections = store.sections_by_project[private]
+    for index, name in enumerate(("Collect market data", "Draft salary bands")):
+        salary_task = new_task(
+            name,
+            org["gid"],
+            private,
+            sections[0],
+            None,
+            created_by=tom,
+            assignee=tom,
+            due_on=f"2026-04-{10 + index * 10}",
+        )
+    new_task(
+        "Review with finance", org["gid"], None, None, salary_task, created_by=tom, assignee=tom
+    )
+    guest_gid, agency_gid = store.new_gid(), store.new_gid()
+    store.add(
+        "user",
+        {
+            **r.user(guest_gid, GUEST[0], GUEST[1], [org["gid"]], [agency_gid]),
+            "guest_in": [org["gid"]],
+        },
+    )
+    store.add(
+        "team",
+        {
+            **r.team(agency_gid, "Agency partners", org["gid"], "Brightside Agency contractors"),
+            "visibility": "secret",
+        },
+    )
+    handoff = new_project(
+        "Agency handoff",
+        org["gid"],
+        agency_gid,
+        ("Untitled section",),
+        owner=guest_gid,
+        privacy_setting="private_to_team",
+        due_on="2026-05-15",
+    )
+    new_task(
+        "Deliver brand assets",
+        org["gid"],
+        handoff,
+        store.sections_by_project[handoff][0],
+        None,
+        created_by=guest_gid,
+        assignee=guest_gid,
+        due_on="2026-05-01",
+    )
