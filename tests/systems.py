@@ -135,7 +135,12 @@ class Systems:
         self.stack.asana.reset_stats()
         reports = self.sync()
         stats = self.stack.asana.stats()
-        writes = {r: t for r, t in stats["requests"].items() if not r.startswith("GET ")}
+        # A /batch of reads is no write; the actions of a batch are counted as their own calls.
+        writes = {
+            route: count
+            for route, count in stats["requests"].items()
+            if not route.startswith("GET ") and not route.endswith(" /api/1.0/batch")
+        }
         assert (stats["writes"], writes) == (0, {}), reports["custompms -> asana"]["changes"]
         assert self.versions() == versions, reports["asana -> custompms"]["totals"]
         for report in reports.values():

@@ -245,6 +245,15 @@ class Destination(ABC):
         """The record's own modification timestamp, for the ``newer_wins`` policy."""
         return record.get("updated_at") or record.get("modified_at")
 
+    def fit(self, flow: Flow, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The values this destination would hold of ``values``, and why it would not hold
+        the others (``{field: reason}``), e.g. a start date Asana refuses without a due date.
+
+        The engine writes only what the destination can hold, reports the rest per record,
+        and keeps the source's value on the way back. The default holds everything.
+        """
+        return dict(values), {}
+
     def match_key(self, op: WriteOp) -> str | None:
         """What the record a create makes will look like here (:mod:`talk_sync.identity`).
 
@@ -359,6 +368,8 @@ class ApplyEngine:
         self._would_create: set[str] = set()
         #: What is stored as a reject, by key: a retry pass re-stores only a newer version.
         self._kept: dict[tuple[str, str], Incoming] = {}
+        #: Fields reported as not held by the destination in this run, by record key.
+        self._reported_held: set[tuple[tuple[str, str], str]] = set()
 
     # --- run lifecycle -----------------------------------------------------------------------
 
@@ -436,7 +447,7 @@ class ApplyEngine:
         """Apply one batch; its links, snapshots and rejects commit together at the end."""
         latest: dict[tuple[str, str], Incoming] = {}
         for item in items:
-            latest[item.key] = item  # a record seen twice in a batch: its last version wins
+            latest[item.key] = self._fitted(item)  # a record seen twice: its last version wins
         effects: list[_Effect] = []
         pending: list[_Pending] = []
         planned: list[tuple[Incoming, Plan]] = []
@@ -457,6 +468,30 @@ class ApplyEngine:
         self._begin_creates(pending)
         self._write(pending)
         self._record(effects, pending)
+
+    def _fitted(self, item: Incoming) -> Incoming:
+        """``item`` with only what the destination can hold (see :meth:`Destination.fit`).
+
+        What it cannot hold is reported, and the source's snapshot records, for those
+        fields, what the destination holds: the reverse direction then does not take the
+        destination's empty value for an edit that clears the source's.
+        """
+        if item.is_deleted:
+            return item
+        desired, held = self.destination.fit(item.flow, item.desired)
+        if not held:
+            return item
+        source_values = dict(item.source_values)
+        for name, reason in held.items():
+            paired = item.flow.counterpart_field(self.side, name)
+            if paired is not None and paired in source_values:
+                source_values[paired] = desired.get(name)
+            if (item.key, name) not in self._reported_held:
+                self._reported_held.add((item.key, name))
+                self.report.count(
+                    item.flow, Outcome.SKIPPED, record=item.source, fields=[name], detail=reason
+                )
+        return replace(item, desired=desired, source_values=source_values)
 
     def _plan(self, item: Incoming) -> Plan:
         desired = self._follow(item.desired)
@@ -819,7 +854,7 @@ class ApplyEngine:
             created = Ref(self.side, flow.record_type(self.side), key)
             try:  # checked before anything changes, so the batch's transaction stays usable
                 sent = {k: v for k, v in op.values.items() if k not in outcome.unsent}
-                snapshots = self._snapshots(item, outcome.record, sent=sent)
+                snapshots = self._snapshots(item, outcome.record, sent=sent, unsent=outcome.unsent)
                 self.store.complete_create(source, created, **snapshots)
             except LinkError as error:  # the destination answered with another pair's record
                 outcome = Rejected(409, str(error))
@@ -830,9 +865,7 @@ class ApplyEngine:
                 return
         if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
             sent = None if entry.merged_away else op.values
-            if sent is not None:
-                sent = {k: v for k, v in sent.items() if k not in outcome.unsent}
-            snapshots = self._snapshots(item, outcome.record, sent=sent)
+            snapshots = self._snapshots(item, outcome.record, sent=sent, unsent=outcome.unsent)
             self.store.update_snapshots(
                 source,
                 **{side.removesuffix("_snapshot"): values for side, values in snapshots.items()},
@@ -873,17 +906,21 @@ class ApplyEngine:
         record: Mapping[str, Any],
         *,
         sent: Mapping[str, Any] | None = None,
+        unsent: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         """``*_snapshot`` keywords for the source values and a destination record.
 
         The fields this run ``sent`` keep the values sent: the destination may derive others
         from them (Asana makes a project's creator its owner when none is given), and until
         the reverse direction carries those back, the next run must not take them for edits
-        to undo.
+        to undo. Fields the destination could not take (``unsent``, e.g. read-only ones) keep
+        what it holds.
         """
         written = self.destination.snapshot_of(item.flow, record)
         fields = item.flow.fields(self.side)
-        written.update({name: value for name, value in (sent or {}).items() if name in fields})
+        for name, value in (sent or {}).items():
+            if name in fields and name not in unsent:
+                written[name] = value
         return {
             f"{item.source.side.value}_snapshot": dict(item.source_values),
             f"{self.side.value}_snapshot": written,

@@ -29,6 +29,9 @@ class Flow:
     custompms_type: str
     asana_fields: Mapping[str, FieldType] = field(repr=False)
     custompms_fields: Mapping[str, FieldType] = field(repr=False)
+    #: Fields that hold the same value on both sides, Asana name -> Custompms name (plain
+    #: values only: references hold each side's own keys).
+    same_values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def record_type(self, side: Side | str) -> str:
         """This flow's record type on ``side``."""
@@ -37,6 +40,12 @@ class Flow:
     def fields(self, side: Side | str) -> Mapping[str, FieldType]:
         """The synced fields and their types on ``side``."""
         return self.asana_fields if Side(side) is Side.ASANA else self.custompms_fields
+
+    def counterpart_field(self, side: Side | str, name: str) -> str | None:
+        """The other side's field holding the same value as ``side``'s field ``name``."""
+        if Side(side) is Side.ASANA:
+            return self.same_values.get(name)
+        return next((a for a, c in self.same_values.items() if c == name), None)
 
     def pick(self, side: Side | str, record: Mapping[str, Any]) -> dict[str, Any]:
         """The synced fields of ``side`` present in ``record`` (e.g. to store as a snapshot)."""
@@ -51,6 +60,10 @@ def _fields(**types: FieldType) -> Mapping[str, FieldType]:
     return MappingProxyType(types)
 
 
+def _same(**pairs: str) -> Mapping[str, str]:
+    return MappingProxyType(pairs)
+
+
 _PROJECT_FIELDS = _fields(
     customer_id=T.ID,
     name=T.TEXT,
@@ -62,6 +75,15 @@ _PROJECT_FIELDS = _fields(
     url=T.OPTIONAL_TEXT,
 )
 
+#: Project fields holding the same value in Asana (projects and board tasks) and Custompms.
+_PROJECT_VALUES = {
+    "name": "name",
+    "notes": "description",
+    "start_on": "start_date",
+    "due_on": "end_date",
+    "permalink_url": "url",
+}
+
 #: The five flows of DESIGN.md §1, in order.
 FLOWS: tuple[Flow, ...] = (
     Flow(
@@ -71,6 +93,7 @@ FLOWS: tuple[Flow, ...] = (
         "customer",
         asana_fields=_fields(name=T.TEXT, email_domains=T.DOMAIN_SET),
         custompms_fields=_fields(name=T.TEXT, email_domains=T.DOMAIN_SET),
+        same_values=_same(name="name", email_domains="email_domains"),
     ),
     Flow(
         2,
@@ -86,6 +109,7 @@ FLOWS: tuple[Flow, ...] = (
         custompms_fields=_fields(
             name=T.TEXT, description=T.OPTIONAL_TEXT, parent_id=T.ID, url=T.OPTIONAL_TEXT
         ),
+        same_values=_same(name="name", description="description", permalink_url="url"),
     ),
     Flow(
         3,
@@ -104,6 +128,7 @@ FLOWS: tuple[Flow, ...] = (
             permalink_url=T.OPTIONAL_TEXT,
         ),
         custompms_fields=_PROJECT_FIELDS,
+        same_values=_same(**_PROJECT_VALUES, owner="owner_email"),
     ),
     Flow(
         4,
@@ -120,6 +145,7 @@ FLOWS: tuple[Flow, ...] = (
             permalink_url=T.OPTIONAL_TEXT,
         ),
         custompms_fields=_PROJECT_FIELDS,
+        same_values=_same(**_PROJECT_VALUES, assignee="owner_email"),
     ),
     Flow(
         5,
@@ -149,6 +175,14 @@ FLOWS: tuple[Flow, ...] = (
             due_date=T.DATE,
             assignee_email=T.EMAIL,
             completed_at=T.DATETIME,
+        ),
+        same_values=_same(
+            name="name",
+            notes="description",
+            start_on="start_date",
+            due_on="due_date",
+            assignee="assignee_email",
+            completed_at="completed_at",
         ),
     ),
 )

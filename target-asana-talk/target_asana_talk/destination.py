@@ -200,6 +200,15 @@ class AsanaDestination(Destination):
         return record.get("modified_at")  # workspaces and teams have none
 
     @override
+    def fit(self, flow: Flow, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        fitted = dict(values)
+        problem = date_rule_broken(flow.asana_type, fitted) if "start_on" in fitted else None
+        if problem is None:
+            return fitted, {}
+        fitted["start_on"] = None
+        return fitted, {"start_on": f"{problem}: not written to Asana (kept in Custompms)"}
+
+    @override
     def match_key(self, op: WriteOp) -> str | None:
         # A new team goes to the configured organization when its customer has no parent.
         values = {**op.values, "organization": op.values.get("organization") or self.workspace_gid}
@@ -236,8 +245,14 @@ class AsanaDestination(Destination):
     # --- planning the calls ----------------------------------------------------------------
 
     def _changed_since(self, op: WriteOp, current: Mapping[str, Any]) -> bool:
-        """Asana has no If-Match: compare its current synced fields with the snapshot."""
-        snapshot = op.snapshot or {}
+        """Asana has no If-Match: compare its current synced fields with the snapshot.
+
+        A start date the snapshot keeps but Asana cannot hold (see :meth:`_fit_dates`) is
+        compared as Asana holds it.
+        """
+        snapshot = dict(op.snapshot or {})
+        if date_rule_broken(op.flow.asana_type, snapshot):
+            snapshot["start_on"] = None
         types = op.flow.fields(Side.ASANA)
         return any(
             not same(snapshot[name], current.get(name), kind)
@@ -262,16 +277,45 @@ class AsanaDestination(Destination):
             body[name] = body[name] or ""
         return body
 
-    def _plan_update(self, write: _Write) -> None:
-        op, current = write.op, write.current or {}
-        asana_type, gid = op.flow.asana_type, op.destination.key  # type: ignore[union-attr]
-        body = self._writable(write)
+    def _fit_dates(self, write: _Write, body: dict[str, Any], current: Mapping[str, Any]) -> None:
+        """Make ``body`` a request Asana's date rules accept; note what it cannot hold.
+
+        Asana keeps no start date without a due date, and no project whose start and due
+        dates are the same day: the start date is then left out (or cleared), reported, and
+        kept on the Custompms side (the engine's snapshots, via ``unsent``). A request that
+        sets or unsets ``start_on`` must carry the due date too.
+        """
+        asana_type = write.op.flow.asana_type
+        if asana_type not in ("project", "task"):
+            return
+        dated = {"start_on": current.get("start_on")}
+        if {"due_on", "due_at"} & body.keys():
+            dated.update(due_on=body.get("due_on"), due_at=body.get("due_at"))
+        else:
+            dated.update(due_on=current.get("due_on"), due_at=current.get("due_at"))
+        if "start_on" in body:
+            dated["start_on"] = body["start_on"]
+        problem = date_rule_broken(asana_type, dated)
+        if problem is not None:
+            if current.get("start_on"):
+                body["start_on"] = None  # clear it: Asana would refuse the request otherwise
+            else:
+                body.pop("start_on", None)
+            reason = f"{problem}: not written to Asana (kept in Custompms)"
+            self.limitations.append(Limitation(write.op.flow, write.op.source, "start_on", reason))
+            write.unsent.add("start_on")
         if "start_on" in body and not {"due_on", "due_at"} & body.keys():
             # Asana wants the due date in the same request as a start date.
             if current.get("due_at"):
                 body["due_at"] = current["due_at"]
             else:
                 body["due_on"] = current.get("due_on")
+
+    def _plan_update(self, write: _Write) -> None:
+        op, current = write.op, write.current or {}
+        asana_type, gid = op.flow.asana_type, op.destination.key  # type: ignore[union-attr]
+        body = self._writable(write)
+        self._fit_dates(write, body, current)
         if body:
             path = f"{PATHS[asana_type]}/{gid}"
             write.main = Call("put", path, body, params=_fields(asana_type))
@@ -293,8 +337,7 @@ class AsanaDestination(Destination):
         op = write.op
         asana_type, values = op.flow.asana_type, op.values
         body = {name: value for name, value in self._writable(write).items() if value is not None}
-        if "start_on" in body:
-            body.setdefault("due_on", values.get("due_on"))
+        self._fit_dates(write, body, {})
         organization = values.get("organization") or self.workspace_gid
         fields = _fields(asana_type)  # the created record comes back with the synced fields
         if asana_type == "workspace":
@@ -465,6 +508,18 @@ class AsanaDestination(Destination):
         """When the create was begun (its pending link's time), less :data:`CLOCK_SKEW`."""
         link = self.store.find(op.source) if self.store is not None else None
         return link.created_at - CLOCK_SKEW if link is not None else None
+
+
+def date_rule_broken(asana_type: str, values: Mapping[str, Any]) -> str | None:
+    """Which of Asana's date rules a project's or task's start and due dates break, if any."""
+    start, due = values.get("start_on"), values.get("due_at") or values.get("due_on")
+    if asana_type not in ("project", "task") or not start:
+        return None
+    if not due:
+        return "Asana keeps no start date without a due date"
+    if asana_type == "project" and str(start) == str(due)[:10]:
+        return "Asana refuses a project whose start and due dates are the same day"
+    return None
 
 
 def _fields(asana_type: str) -> dict[str, Any]:

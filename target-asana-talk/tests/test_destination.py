@@ -219,3 +219,50 @@ def test_a_new_top_level_customer_becomes_a_team_in_the_configured_workspace(
     assert isinstance(outcome, Written)
     assert outcome.record["organization"]["gid"] == ACME
     assert outcome.record["description"] == ""
+
+
+PROJECTS = get_flow("project_project")
+
+
+def test_what_asanas_date_rules_refuse_is_left_out_and_reported_never_refused(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    asana = destination(sandbox, store)
+    sandbox.act("put", f"/tasks/{AUDIT}", {"start_on": None, "due_on": None})
+    one_day = WriteOp(
+        OpKind.CREATE,
+        PROJECTS,
+        parse_ref("custompms-project:601"),
+        {"name": "Workshop", "team": SALES, "start_on": "2026-05-04", "due_on": "2026-05-04"},
+    )
+    no_due = create(
+        "custompms-task:602", name="Starts only", project=WEBSITE, start_on="2026-05-04"
+    )
+    starts_later = update(AUDIT, snapshot(sandbox, AUDIT), start_on="2026-01-02")  # no due date
+
+    outcomes = asana.write([one_day, no_due, starts_later])
+
+    assert all(isinstance(outcome, Written) for outcome in outcomes), outcomes
+    assert [outcome.unsent for outcome in outcomes] == [frozenset({"start_on"})] * 3  # type: ignore[union-attr]
+    workshop = sandbox.act("get", f"/projects/{outcomes[0].record['gid']}", {})["data"]  # type: ignore[union-attr]
+    assert (workshop["start_on"], workshop["due_on"]) == (None, "2026-05-04")
+    assert task(sandbox, outcomes[1].record["gid"])["start_on"] is None  # type: ignore[union-attr]
+    assert {(limit.source, limit.field) for limit in asana.limitations} == {
+        (parse_ref("custompms-project:601"), "start_on"),
+        (parse_ref("custompms-task:602"), "start_on"),
+        (parse_ref("custompms-task:1"), "start_on"),
+    }
+    reasons = {str(limit.source): limit.reason for limit in asana.limitations}
+    assert "start and due dates are the same day" in reasons["custompms-project:601"]
+    assert "no start date without a due date" in reasons["custompms-task:602"]
+
+
+def test_clearing_a_due_date_clears_the_start_date_asana_cannot_keep_alone(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    asana = destination(sandbox, store)
+    sandbox.act("put", f"/tasks/{AUDIT}", {"start_on": "2026-01-05", "due_on": "2026-01-09"})
+    (outcome,) = asana.write([update(AUDIT, snapshot(sandbox, AUDIT), due_on=None)])
+    assert isinstance(outcome, Written)
+    assert outcome.unsent == frozenset({"start_on"})
+    assert (task(sandbox, AUDIT)["start_on"], task(sandbox, AUDIT)["due_on"]) == (None, None)
