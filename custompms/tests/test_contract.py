@@ -73,6 +73,13 @@ def test_the_contract_declares_auth_and_problem_responses() -> None:
                     assert list(response["content"]) == ["application/problem+json"]
 
 
+def _negation_never_sent(case: schemathesis.Case) -> bool:
+    """An empty list or object in the query string is sent as no parameter at all, so a
+    request "invalid" only through one is a valid request (a schemathesis false positive:
+    GET /api/v1/tasks with ``cursor={}`` is sent as GET /api/v1/tasks)."""
+    return any(value in ([], {}) for value in (case.query or {}).values())
+
+
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_makes_a_server_error_or_breaks_the_contract(case: schemathesis.Case) -> None:
@@ -83,6 +90,6 @@ def test_no_request_makes_a_server_error_or_breaks_the_contract(case: schemathes
         response_schema_conformance,
     ]
     # Bulk answers 200 with per-item errors by design; everywhere else invalid input is a 4xx.
-    if not case.path.endswith("/bulk"):
+    if not case.path.endswith("/bulk") and not _negation_never_sent(case):
         checks.append(negative_data_rejection)
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=checks)
