@@ -16,31 +16,64 @@ The targets import what they need from here; each name lives in one module:
 
 from __future__ import annotations
 
-from talk_sync.apply import (
-    ApplyEngine,
-    ApplyError,
-    DeletePolicy,
-    Destination,
-    Failed,
-    Gone,
-    Incoming,
-    OpKind,
-    Rejected,
-    Stale,
-    WriteOp,
-    WriteOutcome,
-    Written,
-    delete_policy_for,
-    synced_values,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from talk_sync.diff import apply_changes, diff
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
-from talk_sync.linkstore import Link, LinkError, LinkStatus, LinkStore, Reject
+from talk_sync.link_status import LinkStatus
 from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge, policy_for
 from talk_sync.normalize import FieldType, canonical, same
 from talk_sync.plan import Action, Plan, plan
 from talk_sync.refs import Ref, RefError, Side, format_ref, parse_ref
-from talk_sync.report import Outcome, RunReport
+
+if TYPE_CHECKING:
+    from talk_sync.apply import (
+        ApplyEngine,
+        ApplyError,
+        DeletePolicy,
+        Destination,
+        Failed,
+        Gone,
+        Incoming,
+        OpKind,
+        Rejected,
+        Stale,
+        WriteOp,
+        WriteOutcome,
+        Written,
+        delete_policy_for,
+        synced_values,
+    )
+    from talk_sync.linkstore import Link, LinkError, LinkStore, Reject
+    from talk_sync.report import Outcome, RunReport
+
+#: The names whose modules need SQLAlchemy, imported on first use: a plugin or the CLI that
+#: needs one small module (e.g. ``talk_sync.ratelimit``) does not pay for SQLAlchemy's ORM and
+#: the whole engine at start-up (about 1.5 s per process).
+_EXPORTS = {
+    "ApplyEngine": "talk_sync.apply",
+    "ApplyError": "talk_sync.apply",
+    "DeletePolicy": "talk_sync.apply",
+    "Destination": "talk_sync.apply",
+    "Failed": "talk_sync.apply",
+    "Gone": "talk_sync.apply",
+    "Incoming": "talk_sync.apply",
+    "OpKind": "talk_sync.apply",
+    "Rejected": "talk_sync.apply",
+    "Stale": "talk_sync.apply",
+    "WriteOp": "talk_sync.apply",
+    "WriteOutcome": "talk_sync.apply",
+    "Written": "talk_sync.apply",
+    "delete_policy_for": "talk_sync.apply",
+    "synced_values": "talk_sync.apply",
+    "Link": "talk_sync.linkstore",
+    "LinkError": "talk_sync.linkstore",
+    "LinkStore": "talk_sync.linkstore",
+    "Reject": "talk_sync.linkstore",
+    "Outcome": "talk_sync.report",
+    "RunReport": "talk_sync.report",
+}
 
 __all__ = [
     "FLOWS",
@@ -88,3 +121,16 @@ __all__ = [
     "same",
     "synced_values",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'talk_sync' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from talk_sync.flows import Flow, get_flow
 from talk_sync.leases import Leases
+from talk_sync.link_status import LinkStatus
 from talk_sync.migrations import migrate
 from talk_sync.models import LinkRow, RejectRow, utcnow
 from talk_sync.normalize import to_jsonable
@@ -45,17 +45,6 @@ RETRY_ATTEMPTS = 6
 #: Where the SQLite link store lives when no URL is configured (relative to the Meltano
 #: project, which is the working directory of both targets).
 DEFAULT_PATH = ".meltano/talk-sync/links.db"
-
-
-class LinkStatus(str, Enum):
-    """Where a link is in its life."""
-
-    PENDING = "pending"  #: a create is in flight; the destination key is not known yet
-    LINKED = "linked"  #: both keys known; edits flow both ways
-    UNLINKED = "unlinked"  #: a side was deleted; kept so the record is not created again
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class LinkError(ValueError):

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from talk_sync.diff import diff
 from talk_sync.flows import Flow, get_flow
-from talk_sync.linkstore import Link, LinkStatus, LinkStore
+from talk_sync.link_status import LinkStatus
 from talk_sync.refs import Ref, parse_ref
+
+if TYPE_CHECKING:
+    from talk_sync.linkstore import Link, LinkStore
 
 
 class Action(str, Enum):
