@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,16 @@ def clean_reference(
 ) -> crash_campaign.Reference:
     """Both systems after a clean sync of the demo seed and Custompms' sample data.
 
-    What every crash, overlap and fault scenario must end with (computed once).
+    What every crash, overlap and fault scenario must end with: computed once for the whole
+    session, even under pytest-xdist (its workers' temp directories share a parent that
+    belongs to this session alone).
     """
-    return crash_campaign.reference(tmp_path_factory.mktemp("reference"))
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    cached = shared / "clean-reference.pickle"
+    with FileLock(shared / "clean-reference.lock"):
+        if not cached.exists():
+            found = crash_campaign.reference(tmp_path_factory.mktemp("reference"))
+            cached.write_bytes(pickle.dumps(found))
+        return pickle.loads(cached.read_bytes())  # noqa: S301 (written by this session)

@@ -129,11 +129,21 @@ class Systems:
     def reports(self) -> list[Path]:
         return list((self.stack.workdir / "reports").glob("*.json"))
 
+    def assert_asked_only_for_fields_that_exist(self) -> None:
+        unknown = self.stack.asana.stats()["unknown_opt_fields"]
+        assert unknown == {}, f"the plugins asked Asana for fields it does not have: {unknown}"
+
     def assert_idle_sync_writes_nothing(self) -> dict[str, dict[str, Any]]:
-        """A `sync` with no edits anywhere writes nothing on either side; its reports."""
+        """A `sync` with no edits anywhere writes nothing on either side; its reports.
+
+        Also checks that every sync since the last check asked Asana only for fields that exist
+        (the live API ignores the others silently, so a misspelt field would never arrive).
+        """
+        self.assert_asked_only_for_fields_that_exist()
         versions = self.versions()
         self.stack.asana.reset_stats()
         reports = self.sync()
+        self.assert_asked_only_for_fields_that_exist()
         stats = self.stack.asana.stats()
         # A /batch of reads is no write; the actions of a batch are counted as their own calls.
         writes = {

@@ -28,15 +28,6 @@ AUDIT, AUDIT_DRAFT = "1200000000000068", "1200000000000069"  # a task and its su
 ATTEMPTS = 4
 
 
-def test_plugins_ask_asana_only_for_fields_that_exist(
-    tmp_path: Path, meltano_installed: None
-) -> None:
-    with local_stack(tmp_path, custompms_seed=True, discover_once=True) as stack:
-        stack.run("sync")
-        stack.run("sync")
-        assert stack.asana.stats()["unknown_opt_fields"] == {}
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="#12: tap-asana-talk reads changes only through events, so a lost event or a "
@@ -47,8 +38,9 @@ def test_every_edit_arrives_and_nothing_is_duplicated_under_the_live_apis_rules(
 ) -> None:
     with local_stack(tmp_path, asana_args=LIVE_RULES, discover_once=True) as stack:
         s = Systems(stack)
-        for _ in range(ATTEMPTS):
-            stack.run("sync", check=False)
+        for _ in range(ATTEMPTS):  # until the lost answers and events are made up for
+            if stack.run("sync", check=False).returncode == 0 and len(s.pms_all("tasks")) == 135:
+                break
         tasks_before = len(s.pms_all("tasks"))
         assert tasks_before == 135
 
