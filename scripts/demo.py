@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from local_stack import PROJECT_ROOT, LocalStack, local_stack
+from local_stack import PROJECT_ROOT, LocalStack, compile_plugins, local_stack
 from talk_sync import LinkStatus, LinkStore, Side
 from talk_sync.flows import FLOWS
 
@@ -141,6 +141,7 @@ def main() -> int:
         print(f"Custompms:       {stack.custompms.api_url}")
         step("Installing the plugins (meltano install)")
         stack.meltano("install")
+        compile_plugins()
 
         step("First sync: meltano run sync")
         sync(stack)

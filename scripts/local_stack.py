@@ -76,6 +76,32 @@ class LocalStack:
         return self.meltano("run", *blocks, check=check)
 
 
+#: The project's own packages, installed editable into the plugins' virtualenvs.
+PLUGIN_SOURCES = (
+    "talk-sync",
+    "tap-asana-talk",
+    "tap-custompms",
+    "target-asana-talk",
+    "target-custompms",
+)
+
+
+def compile_plugins() -> None:
+    """Compile the plugins' bytecode after `meltano install`, which leaves none.
+
+    Without it, every plugin start compiles the SDK and SQLAlchemy from source wherever
+    PYTHONDONTWRITEBYTECODE is set (CI images, many containers): a target then takes 3.6 s
+    to start instead of 1.1 s, six starts per `sync`.
+    """
+    for venv in sorted((PROJECT_ROOT / ".meltano").glob("*/*/venv")):
+        sources = [str(venv / "lib"), *(str(PROJECT_ROOT / name) for name in PLUGIN_SOURCES)]
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", *sources],
+            stdout=subprocess.DEVNULL,  # it names files it cannot compile (tests' fixtures)
+            check=False,
+        )
+
+
 def meltano_sys_dir(workdir: Path) -> Path:
     """A Meltano system directory of the stack's own that shares the installed plugins.
 

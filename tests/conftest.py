@@ -11,7 +11,7 @@ from pathlib import Path
 import crash_campaign
 import pytest
 from filelock import FileLock
-from local_stack import MELTANO, PROJECT_ROOT, LocalStack, local_stack
+from local_stack import MELTANO, PROJECT_ROOT, LocalStack, compile_plugins, local_stack
 from talk_sync.private_dirs import make_private_dir
 
 
@@ -42,6 +42,7 @@ def _install(db: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, f"meltano install failed:\n{result.stderr[-8000:]}"
+    compile_plugins()
 
 
 @pytest.fixture

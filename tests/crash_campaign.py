@@ -45,7 +45,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from local_stack import MELTANO, PROJECT_ROOT, LocalStack, local_stack
+from local_stack import MELTANO, PROJECT_ROOT, LocalStack, compile_plugins, local_stack
 from write_gate import WINDOWS, WriteGate, asana_write, custompms_write
 
 #: Which server's writes a direction makes.
@@ -466,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if install.returncode != 0:
         print(install.stderr.decode()[-4000:], file=sys.stderr)
         return 1
+    compile_plugins()
     with ExitStack() as stack:
         link_store: Callable[[str], str | None] = lambda _name: None  # noqa: E731
         if args.postgres:
