@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -467,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         print(install.stderr.decode()[-4000:], file=sys.stderr)
         return 1
     compile_plugins()
+    shutil.rmtree(args.workdir, ignore_errors=True)  # a previous campaign's link stores
     with ExitStack() as stack:
         link_store: Callable[[str], str | None] = lambda _name: None  # noqa: E731
         if args.postgres:
