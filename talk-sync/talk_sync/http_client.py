@@ -18,6 +18,13 @@ import requests
 logger = logging.getLogger(__name__)
 
 
+class TokenRefusedError(RuntimeError):
+    """401: the API refused the token itself, so every further call would fail the same way."""
+
+    def __init__(self, api: str, setting: str) -> None:
+        super().__init__(f"{api} refused the token (401 Unauthorized): check the {setting} setting")
+
+
 class BearerApiClient:
     """A client for one API at ``api_url``, authenticated with a bearer token."""
 

@@ -27,6 +27,7 @@ from typing_extensions import override
 
 from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
 from talk_sync.flows import FLOWS, get_flow
+from talk_sync.http_client import TokenRefusedError
 from talk_sync.linkstore import DEFAULT_PATH, LinkStore, LinkStoreConfigError
 from talk_sync.merge import ConflictPolicy, policy_for
 from talk_sync.migrations import SchemaError
@@ -265,8 +266,14 @@ class SyncTarget(Target):
     def listen(self, file_input: IO[str] | None = None) -> None:
         # Open the engine (the run's lease) before the first record: the sync lock is then
         # renewed while the tap reads, and a run that may not write exits at once.
-        _ = self.engine
-        super().listen(file_input)
+        try:
+            _ = self.engine
+            super().listen(file_input)
+        except TokenRefusedError as error:
+            # Every further call would fail the same way: one line, and no record is rejected
+            # for it (a reject would be re-sent every run).
+            self.logger.error("%s: %s", self.name, error)
+            raise SystemExit(1) from None
 
     @override
     def process_endofpipe(self) -> None:

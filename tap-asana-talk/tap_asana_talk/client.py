@@ -14,6 +14,7 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
+from talk_sync.http_client import TokenRefusedError
 from typing_extensions import override
 
 from tap_asana_talk.schemas import opt_fields
@@ -32,7 +33,7 @@ MAX_BACKOFF_SECONDS = 30.0
 
 
 class ResourceUnavailableError(FatalAPIError):
-    """401, 403 or 404: the token cannot see this resource."""
+    """403 or 404: the token cannot see this resource."""
 
     def __init__(self, message: str, status: int) -> None:
         """Keep the status so callers can tell "gone" (404) from "forbidden"."""
@@ -127,7 +128,9 @@ class AsanaStream(RESTStream):
         if status == HTTPStatus.PRECONDITION_FAILED:
             sync = _json_or_empty(response).get("sync")
             raise SyncTokenExpiredError(self.response_error_message(response), sync)
-        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND}:
+        if status == HTTPStatus.UNAUTHORIZED:
+            raise TokenRefusedError("Asana", "access_token")
+        if status in {HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND}:
             raise ResourceUnavailableError(self.response_error_message(response), status)
         if status >= HTTPStatus.BAD_REQUEST:
             raise FatalAPIError(self.response_error_message(response))

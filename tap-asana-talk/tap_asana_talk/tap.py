@@ -9,6 +9,7 @@ import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from talk_sync.http_client import TokenRefusedError
 from talk_sync.ratelimit import rate_limited_session
 from typing_extensions import override
 
@@ -116,6 +117,15 @@ class TapAsanaTalk(Tap):
             description="User-Agent header sent with every request.",
         ),
     ).to_dict()
+
+    @override
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except TokenRefusedError as error:
+            # Every request would fail the same way: one line, no traceback.
+            self.logger.error("%s: %s", self.name, error)
+            raise SystemExit(1) from None
 
     @override
     def discover_streams(self) -> list[Stream]:

@@ -187,7 +187,7 @@ class ProjectTaskReader:
     def _read_task(self, gid: str) -> tuple[dict[str, Any] | None, bool]:
         """One task by gid, and whether it is gone (404).
 
-        A task the token may not read (401/403) is skipped with a warning rather than
+        A task the token may not read (403) is skipped with a warning rather than
         reported deleted, and does not hold the rest of its project back.
         """
         try:

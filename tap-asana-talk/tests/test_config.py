@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from asana_sandbox.testing import SandboxServer
 
 SECRET = "0/very-secret-token-value"
 
@@ -47,3 +48,16 @@ def test_a_malformed_token_is_not_echoed(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "access_token" in result.stderr
     assert "123456789012345" not in result.stderr + result.stdout
+
+
+def test_a_token_asana_refuses_stops_the_run_in_one_line_naming_the_setting(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    result = run_tap(tmp_path, {"access_token": SECRET, "api_url": sandbox.api_url})
+    assert result.returncode == 1
+    assert '"type":"RECORD"' not in result.stdout
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "401" in last
+    assert "access_token" in last
+    assert SECRET not in result.stderr

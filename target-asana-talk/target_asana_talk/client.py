@@ -26,7 +26,7 @@ from http import HTTPStatus
 from typing import Any
 
 import requests
-from talk_sync.http_client import BearerApiClient
+from talk_sync.http_client import BearerApiClient, TokenRefusedError
 from talk_sync.ratelimit import rate_limited_session
 
 logger = logging.getLogger(__name__)
@@ -181,6 +181,8 @@ class AsanaClient(BearerApiClient):
                 status = response.status_code
                 if status < HTTPStatus.BAD_REQUEST:
                     return response.json() if response.content else None
+                if status == HTTPStatus.UNAUTHORIZED:
+                    raise TokenRefusedError("Asana", "access_token")
                 message = error_message(_json(response), response.reason or "")
                 if not _retriable(status):
                     raise AsanaError(f"{status} {message}", status)

@@ -163,6 +163,22 @@ def test_bad_config_fails_at_once_naming_the_setting(
     assert "s3cret-asana-token" not in errors
 
 
+def test_a_token_asana_refuses_stops_the_run_in_one_line_naming_the_setting(
+    sandbox: SandboxServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = settings(sandbox, tmp_path, access_token="s3cret-but-wrong", workspace_gid=ACME)
+    with pytest.raises(SystemExit) as stopped:
+        run(config, messages(customer(1, "Acme", None), customer(2, "Delivery", 1)))
+    assert stopped.value.code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "401" in errors[0]
+    assert "access_token" in errors[0]
+    assert "s3cret-but-wrong" not in caplog.text
+    with LinkStore(tmp_path / "links.db") as store:
+        assert store.rejects() == []  # not a per-record refusal, re-sent every run
+
+
 def test_missing_token_is_named() -> None:
     with pytest.raises(ConfigValidationError) as error:
         TargetAsanaTalk(config={"api_url": "http://127.0.0.1:9/api/1.0"})

@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Any
 
 import requests
-from talk_sync.http_client import BearerApiClient
+from talk_sync.http_client import BearerApiClient, TokenRefusedError
 from talk_sync.ratelimit import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class CustompmsClient(BearerApiClient):
             else:
                 if response.status_code < HTTPStatus.BAD_REQUEST:
                     return response.json()
+                if response.status_code == HTTPStatus.UNAUTHORIZED:
+                    raise TokenRefusedError("Custompms", "api_token")
                 if not _retriable(response.status_code):
                     raise _refused(method, path, response)
                 failure = f"HTTP {response.status_code}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import redirect_stdout
@@ -156,6 +157,22 @@ def test_bad_config_fails_at_once_naming_the_setting(
     errors = " | ".join(error.value.errors)
     assert message in errors
     assert "s3cret-token" not in errors
+
+
+def test_a_token_custompms_refuses_stops_the_run_in_one_line_naming_the_setting(
+    server: CustompmsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = settings(server, tmp_path, api_token="s3cret-but-wrong")
+    with pytest.raises(SystemExit) as stopped:
+        run(config, messages(workspace("301", "Refused")))
+    assert stopped.value.code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "401" in errors[0]
+    assert "api_token" in errors[0]
+    assert "s3cret-but-wrong" not in caplog.text
+    with LinkStore(config["link_store_url"]) as store:
+        assert store.rejects() == []  # not a per-record refusal, re-sent every run
 
 
 def test_missing_token_is_named() -> None:
