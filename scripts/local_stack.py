@@ -76,6 +76,20 @@ class LocalStack:
         return self.meltano("run", *blocks, check=check)
 
 
+def install_plugins(database: Path | None = None) -> None:
+    """`meltano install` in the project (system database ``database`` if given), then
+    :func:`compile_plugins`. Raises :class:`MeltanoError` with Meltano's output on failure."""
+    env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if database is not None:
+        env["MELTANO_DATABASE_URI"] = f"sqlite:///{database}"
+    result = subprocess.run(
+        [MELTANO, "install"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise MeltanoError(f"meltano install exited {result.returncode}\n{result.stderr[-8000:]}")
+    compile_plugins()
+
+
 #: The project's own packages, installed editable into the plugins' virtualenvs.
 PLUGIN_SOURCES = (
     "talk-sync",

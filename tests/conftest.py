@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import crash_campaign
 import pytest
 from filelock import FileLock
-from local_stack import MELTANO, PROJECT_ROOT, LocalStack, compile_plugins, local_stack
+from local_stack import PROJECT_ROOT, LocalStack, install_plugins, local_stack
 from talk_sync.private_dirs import make_private_dir
 
 
@@ -25,24 +24,7 @@ def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
     db = tmp_path_factory.mktemp("meltano-install") / "meltano.db"
     make_private_dir(PROJECT_ROOT / ".meltano")
     with FileLock(PROJECT_ROOT / ".meltano" / "install.lock"):
-        _install(db)
-
-
-def _install(db: Path) -> None:
-    result = subprocess.run(
-        [MELTANO, "install"],
-        cwd=PROJECT_ROOT,
-        env={
-            **os.environ,
-            "MELTANO_DATABASE_URI": f"sqlite:///{db}",
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, f"meltano install failed:\n{result.stderr[-8000:]}"
-    compile_plugins()
+        install_plugins(db)
 
 
 @pytest.fixture

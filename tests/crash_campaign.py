@@ -46,7 +46,14 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from local_stack import MELTANO, PROJECT_ROOT, LocalStack, compile_plugins, local_stack
+from local_stack import (
+    MELTANO,
+    PROJECT_ROOT,
+    LocalStack,
+    MeltanoError,
+    install_plugins,
+    local_stack,
+)
 from write_gate import WINDOWS, WriteGate, asana_write, custompms_write
 
 #: Which server's writes a direction makes.
@@ -461,13 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--windows", nargs="+", choices=WINDOWS, default=list(WINDOWS))
     args = parser.parse_args(argv)
-    install = subprocess.run(
-        [MELTANO, "install"], cwd=PROJECT_ROOT, capture_output=True, check=False
-    )
-    if install.returncode != 0:
-        print(install.stderr.decode()[-4000:], file=sys.stderr)
+    try:
+        install_plugins()
+    except MeltanoError as error:
+        print(error, file=sys.stderr)
         return 1
-    compile_plugins()
     shutil.rmtree(args.workdir, ignore_errors=True)  # a previous campaign's link stores
     with ExitStack() as stack:
         link_store: Callable[[str], str | None] = lambda _name: None  # noqa: E731
