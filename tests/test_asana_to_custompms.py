@@ -37,6 +37,7 @@ AUDIT_DRAFT = "asana-task:1200000000000069"  # its subtask
 WIREFRAMES_DRAFT = "asana-task:1200000000000071"
 WIREFRAMES_CHECKLIST = "asana-task:1200000000000072"  # a subtask's subtask
 BOOK = "asana-task:1200000000000188"  # a task of "Reading list"
+OFFICE_MOVE = "asana-project:1200000000000146"
 
 #: The demo seed as Custompms records: 2 workspaces + 3 teams, 8 projects + 10 board tasks.
 EXPECTED_COUNTS = {"customers": 5, "projects": 18, "tasks": 135}
@@ -142,8 +143,8 @@ def test_every_flow_arrives_edits_follow_and_an_idle_run_writes_nothing(
     assert versions(custompms(stack)) == versions(pms)
     assert last_report(stack)["totals"]["created"] == last_report(stack)["totals"]["updated"] == 0
 
-    # Asana edits one field while Custompms edits another: both survive. A task deleted in
-    # Asana is unlinked, never deleted in Custompms.
+    # Asana edits one field while Custompms edits another: both survive. A task or a
+    # project deleted in Asana is unlinked, never deleted in Custompms.
     stack.asana.act("put", f"/tasks/{gid(AUDIT)}", {"name": "Audit the current site"})
     patched = httpx.patch(
         f"{stack.custompms.api_url}/tasks/{audit['id']}",
@@ -152,6 +153,7 @@ def test_every_flow_arrives_edits_follow_and_an_idle_run_writes_nothing(
     )
     patched.raise_for_status()
     stack.asana.act("delete", f"/tasks/{gid(BOOK)}")
+    stack.asana.act("delete", f"/projects/{gid(OFFICE_MOVE)}")
     stack.run(*PIPELINE)
     after = custompms(stack)
     assert (after[AUDIT]["name"], after[AUDIT]["due_date"]) == (
@@ -162,9 +164,12 @@ def test_every_flow_arrives_edits_follow_and_an_idle_run_writes_nothing(
     report = last_report(stack)
     assert report["flows"]["task_task"]["updated"] == 1
     assert report["flows"]["task_task"]["unlinked"] == 1
+    assert report["flows"]["project_project"]["unlinked"] == 1
     assert report["conflicts"] == []
+    assert after[OFFICE_MOVE]["deleted_at"] is None
     with LinkStore(stack.workdir / "links.db") as store:
         assert store.find(BOOK).status is LinkStatus.UNLINKED
+        assert store.find(OFFICE_MOVE).status is LinkStatus.UNLINKED
 
 
 def test_a_record_custompms_rejects_is_reported_and_retried_next_run(stack: LocalStack) -> None:

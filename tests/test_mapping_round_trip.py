@@ -101,6 +101,7 @@ def asana_projects(draw: st.DrawFn) -> dict[str, Any]:
         "team": {"gid": "12", "name": "Delivery"},
         "workspace": {"gid": "1", "name": "Acme"},
         "permalink_url": "https://app.asana.com/0/77",
+        "is_deleted": False,
     }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Generator, Iterator
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import requests
 from singer_sdk import RESTStream
@@ -39,6 +39,15 @@ class ResourceUnavailableError(FatalAPIError):
         """Keep the status so callers can tell "gone" (404) from "forbidden"."""
         super().__init__(message)
         self.status = status
+
+
+class OffsetExpiredError(FatalAPIError):
+    """400 for a request that carried a pagination ``offset``: Asana's offsets "expire after
+    some time, as data may have changed", and the listing must start again."""
+
+
+#: Listings restarted after an expired offset before the run gives up on one.
+MAX_LISTING_RESTARTS = 5
 
 
 class SyncTokenExpiredError(FatalAPIError):
@@ -132,6 +141,10 @@ class AsanaStream(RESTStream):
             raise TokenRefusedError("Asana", "access_token")
         if status in {HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND}:
             raise ResourceUnavailableError(self.response_error_message(response), status)
+        if status == HTTPStatus.BAD_REQUEST and "offset" in _query(response):
+            # The live wording of an expired offset is not documented: any 400 on a request
+            # that carries one (the only offsets sent are those Asana handed out) restarts.
+            raise OffsetExpiredError(self.response_error_message(response))
         if status >= HTTPStatus.BAD_REQUEST:
             raise FatalAPIError(self.response_error_message(response))
 
@@ -182,15 +195,31 @@ class AsanaStream(RESTStream):
         return _json_or_empty(response)
 
     def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict]:
-        """Yield every record of a list endpoint, following ``next_page.offset``."""
-        query = {"limit": PAGE_SIZE, **(params or {})}
-        while True:
-            body = self.get_json(path, query)
-            yield from body.get("data") or []
-            offset = (body.get("next_page") or {}).get("offset")
-            if not offset:
-                return
-            query = {**query, "offset": offset}
+        """Yield every record of a list endpoint once, following ``next_page.offset``.
+
+        An expired offset starts the listing again from its first page; records already
+        yielded are not yielded twice, and none is skipped.
+        """
+        first = {"limit": PAGE_SIZE, **(params or {})}
+        seen: set[str] = set()
+        for restart in range(MAX_LISTING_RESTARTS + 1):
+            query = first
+            try:
+                while True:
+                    body = self.get_json(path, query)
+                    for record in body.get("data") or []:
+                        gid = str(record.get("gid"))
+                        if gid not in seen:
+                            seen.add(gid)
+                            yield record
+                    offset = (body.get("next_page") or {}).get("offset")
+                    if not offset:
+                        return
+                    query = {**first, "offset": offset}
+            except OffsetExpiredError as exc:
+                if restart == MAX_LISTING_RESTARTS:
+                    raise
+                self.logger.info("Listing %s again from its first page: %s", path, exc)
 
 
 def _waits() -> Generator[float, Any, None]:
@@ -210,6 +239,10 @@ def _waits() -> Generator[float, Any, None]:
             wait = min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
             attempt += 1
         exc = yield wait
+
+
+def _query(response: requests.Response) -> dict[str, list[str]]:
+    return parse_qs(urlparse(response.url).query)
 
 
 def _json_or_empty(response: requests.Response) -> dict[str, Any]:

@@ -54,14 +54,16 @@ class TaskChanges:
                     self.entered.add(gid)
 
 
-def deleted_record(gid: str, deleted_at: str | None) -> dict[str, Any]:
-    """The record a deleted task is emitted as (``modified_at`` is the deletion time).
+def deleted_record(
+    gid: str, deleted_at: str | None, schema: dict[str, Any] = TASK
+) -> dict[str, Any]:
+    """The record a deleted task (or project) is emitted as (``modified_at``: when deleted).
 
     Every other property of the schema is present and null, so a stream map that reads any
     field (``name: name``) works on a delete too instead of failing on a missing name.
     """
     return {
-        **dict.fromkeys(TASK["properties"]),
+        **dict.fromkeys(schema["properties"]),
         "gid": gid,
         IS_DELETED: True,
         "modified_at": deleted_at,

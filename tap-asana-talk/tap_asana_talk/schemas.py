@@ -88,6 +88,9 @@ USER_RECORD = th.PropertiesList(
     th.Property("workspaces", th.ArrayType(ref())),
 ).to_dict()
 
+#: Our own field: a task or project deleted in Asana arrives as ``{"gid", "is_deleted": true}``.
+IS_DELETED = "is_deleted"
+
 PROJECT = th.PropertiesList(
     _gid(),
     th.Property("name", th.StringType),
@@ -118,10 +121,12 @@ PROJECT = th.PropertiesList(
         ),
     ),
     th.Property("custom_fields", th.ArrayType(PROJECT_CUSTOM_FIELD)),
+    th.Property(
+        IS_DELETED,
+        th.BooleanType,
+        description="Not an Asana field: true when the project was deleted in Asana.",
+    ),
 ).to_dict()
-
-#: Our own field: a task deleted in Asana arrives as ``{"gid", "is_deleted": true, ...}``.
-IS_DELETED = "is_deleted"
 
 TASK = th.PropertiesList(
     _gid(),

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from typing_extensions import override
 
 from tap_asana_talk import schemas
 from tap_asana_talk.client import AsanaStream, ResourceUnavailableError
 from tap_asana_talk.concurrency import ordered_map
+from tap_asana_talk.events import deleted_record
 from tap_asana_talk.task_sync import (
     ProjectCursor,
     ProjectResult,
     ProjectTaskReader,
+    format_timestamp,
     parse_timestamp,
 )
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(timezone.utc)
 
 
 class WorkspacesStream(AsanaStream):
@@ -35,9 +46,9 @@ class WorkspacesStream(AsanaStream):
     def in_scope(self) -> list[dict[str, Any]]:
         """The workspaces this run covers, by gid; listed once and shared by other streams."""
         wanted = set(self.config.get("workspace_gids") or [])
+        listed = self.paginate(self.path, {"opt_fields": self.opt_fields})
         found = sorted(
-            (w for w in self.request_records(None) if not wanted or w["gid"] in wanted),
-            key=lambda w: w["gid"],
+            (w for w in listed if not wanted or w["gid"] in wanted), key=lambda w: w["gid"]
         )
         for gid in sorted(wanted - {w["gid"] for w in found}):
             self.logger.warning("Workspace %s is not visible to this access token: skipped", gid)
@@ -46,6 +57,11 @@ class WorkspacesStream(AsanaStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         yield from self.in_scope
+
+
+def is_organization(workspace: dict[str, Any]) -> bool:
+    """Whether a workspace is an organization (only organizations have teams)."""
+    return bool(workspace.get("is_organization", True))
 
 
 class WorkspaceChildStream(AsanaStream):
@@ -76,7 +92,16 @@ class TeamsStream(WorkspaceChildStream):
     @override
     def workspaces(self) -> list[dict[str, Any]]:
         # Only organizations have teams; Asana rejects the call for a personal workspace.
-        return [w for w in super().workspaces() if w.get("is_organization", True)]
+        return [w for w in super().workspaces() if is_organization(w)]
+
+    @cached_property
+    def in_scope(self) -> list[dict[str, Any]]:
+        """The teams of the organizations in scope; listed once, shared with the projects."""
+        return list(super().get_records(None))
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        yield from self.in_scope
 
 
 class UsersStream(WorkspaceChildStream):
@@ -91,7 +116,13 @@ class ProjectsStream(AsanaStream):
     """Projects in scope, archived ones included; incremental on ``modified_at``.
 
     Asana has no server-side filter on a project's ``modified_at``: every project is
-    listed (a page per 100) and unchanged ones are dropped here.
+    listed (a page per 100) and unchanged ones are dropped here. Organizations are listed
+    per team, because a workspace-wide listing times out (504) on large domains; personal
+    workspaces, which have no teams, per workspace.
+
+    State: besides the SDK's bookmark, ``bookmarks.projects.known`` holds the gids listed
+    last time. One that is no longer listed is read directly: a 404 emits it as deleted
+    (``is_deleted``), so the targets' delete policy applies to it.
     """
 
     name = "projects"
@@ -99,33 +130,64 @@ class ProjectsStream(AsanaStream):
     replication_key = "modified_at"
     schema: ClassVar[dict] = schemas.PROJECT
 
+    #: Key of the gids listed by the previous run inside this stream's state.
+    KNOWN_KEY: ClassVar[str] = "known"
+
     @cached_property
     def in_scope(self) -> list[dict[str, Any]]:
         """Every project this run covers, by gid (shared with the tasks stream)."""
         configured = self.config.get("project_gids")
-        if configured:
-            projects = self._configured_projects(sorted(set(configured)))
-        else:
-            projects = [
-                project
-                for workspace in self._tap.workspaces_stream.in_scope
-                for project in self.paginate(
-                    "/projects", {"workspace": workspace["gid"], "opt_fields": self.opt_fields}
-                )
-            ]
+        projects = self._read_each(sorted(set(configured))) if configured else self._listed()
         return sorted({p["gid"]: p for p in projects}.values(), key=lambda p: p["gid"])
 
-    def _configured_projects(self, gids: list[str]) -> list[dict[str, Any]]:
-        def read(gid: str) -> dict[str, Any] | None:
-            try:
-                return self.get_json(f"/projects/{gid}", {"opt_fields": self.opt_fields})["data"]
-            except ResourceUnavailableError as exc:
-                self.logger.warning("Skipping project %s: %s", gid, exc)
-                return None
+    def _listed(self) -> list[dict[str, Any]]:
+        params = {"opt_fields": self.opt_fields}
+        listings = [
+            (f"/teams/{team['gid']}/projects", params) for team in self._tap.teams_stream.in_scope
+        ] + [
+            ("/projects", {**params, "workspace": workspace["gid"]})
+            for workspace in self._tap.workspaces_stream.in_scope
+            if not is_organization(workspace)
+        ]
 
+        def listing(path_and_params: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
+            path, query = path_and_params
+            try:
+                return list(self.paginate(path, query))
+            except ResourceUnavailableError as exc:
+                self.logger.warning("Skipping the projects of %s: %s", path, exc)
+                return []
+
+        return [project for _, found in self._concurrently(listing, listings) for project in found]
+
+    def _read_each(self, gids: list[str]) -> list[dict[str, Any]]:
+        return [p for _, (p, _status) in self._concurrently(self._read, gids) if p is not None]
+
+    def _read(self, gid: str) -> tuple[dict[str, Any] | None, int]:
+        """One project by gid, or None and the status (403, 404) that kept it from us."""
+        try:
+            return self.get_json(f"/projects/{gid}", {"opt_fields": self.opt_fields})["data"], 200
+        except ResourceUnavailableError as exc:
+            self.logger.warning("Skipping project %s: %s", gid, exc)
+            return None, exc.status
+
+    def _concurrently(self, func: Callable[[T], R], items: list[T]) -> Iterator[tuple[T, R]]:
         workers = int(self.config["max_concurrency"])
         with ThreadPoolExecutor(workers, thread_name_prefix="asana-project") as pool:
-            return [p for _, p in ordered_map(pool, read, gids, window=2 * workers) if p]
+            yield from ordered_map(pool, func, items, window=2 * workers)
+
+    def _deleted(self, listed: set[str]) -> list[dict[str, Any]]:
+        """Projects listed last time and gone now (a direct read answers 404)."""
+        known = set(self.stream_state.get(self.KNOWN_KEY) or [])
+        still = set(listed)
+        deleted = []
+        for gid, (project, status) in self._concurrently(self._read, sorted(known - listed)):
+            if status == HTTPStatus.NOT_FOUND:
+                deleted.append(deleted_record(gid, format_timestamp(now()), schemas.PROJECT))
+            elif project is not None or status == HTTPStatus.FORBIDDEN:
+                still.add(gid)  # out of the listing but not gone: not a delete
+        self.stream_state[self.KNOWN_KEY] = sorted(still)
+        return deleted
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -134,6 +196,14 @@ class ProjectsStream(AsanaStream):
             modified = project.get("modified_at")
             if start is None or modified is None or parse_timestamp(modified) >= start:
                 yield project
+        for record in self._deleted({p["gid"] for p in self.in_scope}):
+            self.logger.info("Project %s was deleted in Asana", record["gid"])
+            yield record
+
+    @override
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        row.setdefault(schemas.IS_DELETED, False)
+        return row
 
 
 class TasksStream(AsanaStream):
@@ -175,6 +245,7 @@ class TasksStream(AsanaStream):
                 inner,
                 start_date=self._tap.start_date,
                 lookback=timedelta(seconds=int(self.config["lookback_window_seconds"])),
+                full_scan_interval=timedelta(hours=float(self.config["full_scan_interval_hours"])),
             )
 
             def read(project: str) -> ProjectResult | None:

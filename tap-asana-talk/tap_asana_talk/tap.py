@@ -96,6 +96,17 @@ class TapAsanaTalk(Tap):
             "listing changed tasks, so edits racing a previous run are not missed.",
         ),
         th.Property(
+            "full_scan_interval_hours",
+            th.NumberType(minimum=0),
+            default=24,
+            title="Full Scan Interval (hours)",
+            description="How often every project is listed in full, subtasks included, "
+            "besides its events. Asana's events are late and at most once, and a subtask's "
+            "edit may never reach its project's events: an edit arrives at the latest this "
+            "long after it was made. Costs a request per 100 tasks plus one per task with "
+            "subtasks, per project and interval.",
+        ),
+        th.Property(
             "request_timeout",
             th.IntegerType(minimum=1),
             default=60,
@@ -174,6 +185,11 @@ class TapAsanaTalk(Tap):
     def workspaces_stream(self) -> streams.WorkspacesStream:
         """The workspaces stream, whose listing scopes the others."""
         return self._stream("workspaces", streams.WorkspacesStream)
+
+    @property
+    def teams_stream(self) -> streams.TeamsStream:
+        """The teams stream, whose listing scopes the projects of organizations."""
+        return self._stream("teams", streams.TeamsStream)
 
     @property
     def projects_stream(self) -> streams.ProjectsStream:

@@ -1,25 +1,31 @@
 """Reading one project's tasks and subtasks, fully or incrementally.
 
-Per project the tap keeps a :class:`ProjectCursor`: the event sync token and the newest
-``modified_at`` seen. A run then costs, per project:
+Per project the tap keeps a :class:`ProjectCursor`: the event sync token, the newest
+``modified_at`` seen and when the project was last scanned in full. A run then costs,
+per project:
 
-* no cursor, or a 412 on its token: one ``/events`` call for a fresh token, then a full
-  scan (``GET /tasks?project=`` plus ``/tasks/{gid}/subtasks`` for every task that has
-  subtasks, recursively);
+* no cursor: one ``/events`` call for a token, then a full scan (``GET /tasks?project=``,
+  a request per 100 tasks, plus ``/tasks/{gid}/subtasks`` for every task that has
+  subtasks, recursively), emitting everything;
 * otherwise one ``/events`` call (more if over 100 events). Nothing more when no task
   event arrived; else ``GET /tasks?project=&modified_since=<bookmark - lookback>`` and a
   ``GET /tasks/{gid}`` for each touched task that listing did not return (subtasks,
-  tasks moved out of the project). Deleted tasks come from the events.
+  tasks moved out of the project). Deleted tasks come from the events;
+* a full scan again when ``full_scan_interval`` has passed since the last one, or at once
+  when the sync token expired (412). It emits what was modified since the previous full
+  scan began (less the lookback) and what the events named.
 
-The token is taken *before* the tasks are read, so anything that changes while they are
-read shows up in the next run's events: no change is lost between runs.
+Asana's events are late (about a minute) and at most once, and a subtask's edit need not
+reach its project's stream at all: the rescan is what makes every edit arrive, at the
+latest one interval later. The token is taken *before* the tasks are read, and a scan's
+window starts before its listing, so nothing that changes during a run falls between runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -48,16 +54,19 @@ class ProjectCursor:
 
     sync: str | None = None
     since: str | None = None
+    #: When the last full scan of the project began.
+    scanned: str | None = None
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> ProjectCursor:
         """Read the cursor kept in stream state (missing -> a fresh cursor)."""
         state = state or {}
-        return cls(sync=state.get("sync"), since=state.get("since"))
+        return cls(sync=state.get("sync"), since=state.get("since"), scanned=state.get("scanned"))
 
     def to_state(self) -> dict[str, Any]:
         """The compact form kept in stream state."""
-        return {key: value for key, value in (("sync", self.sync), ("since", self.since)) if value}
+        pairs = (("sync", self.sync), ("since", self.since), ("scanned", self.scanned))
+        return {key: value for key, value in pairs if value}
 
 
 @dataclass
@@ -78,6 +87,7 @@ class ProjectTaskReader:
         *,
         start_date: str | None,
         lookback: timedelta,
+        full_scan_interval: timedelta,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ) -> None:
         """``pool`` runs the per-task requests (subtasks, single tasks) of a project."""
@@ -85,6 +95,7 @@ class ProjectTaskReader:
         self._pool = pool
         self._start_date = start_date
         self._lookback = lookback
+        self._full_scan_interval = full_scan_interval
         self._now = now
         self._logger = stream.logger
 
@@ -92,14 +103,17 @@ class ProjectTaskReader:
         """Everything that changed in ``project`` since ``cursor``; None if inaccessible."""
         try:
             if cursor.sync is None:
-                return self._full_scan(project, self._fresh_token(project))
+                return self._full_scan(project, self._fresh_token(project), cursor, TaskChanges())
             try:
                 changes, token = self._events(project, cursor.sync)
             except SyncTokenExpiredError as expired:
                 self._logger.info(
                     "Sync token of project %s expired: rescanning the project", project
                 )
-                return self._full_scan(project, expired.sync or self._fresh_token(project))
+                token = expired.sync or self._fresh_token(project)
+                return self._full_scan(project, token, cursor, TaskChanges())
+            if self._scan_due(cursor):
+                return self._full_scan(project, token, cursor, changes)
             return self._incremental(project, cursor, changes, token)
         except ResourceUnavailableError as exc:
             self._logger.warning("Skipping project %s: %s", project, exc)
@@ -126,23 +140,65 @@ class ProjectTaskReader:
 
     # Reading tasks
 
-    def _full_scan(self, project: str, token: str | None) -> ProjectResult:
+    def _scan_due(self, cursor: ProjectCursor) -> bool:
+        if cursor.scanned is None:
+            return True  # a cursor from before full rescans existed
+        return self._now() - parse_timestamp(cursor.scanned) >= self._full_scan_interval
+
+    def _full_scan(
+        self, project: str, token: str | None, cursor: ProjectCursor, changes: TaskChanges
+    ) -> ProjectResult:
+        """Every task and subtask of the project; emits those changed since the last scan.
+
+        The first scan emits everything (modified since ``start_date``, if set). A rescan
+        emits what was modified since the previous scan began, less the lookback, and
+        what ``changes`` names: edits whose events were lost or never sent arrive here.
+        """
+        began = self._now()
         params = self._task_params(project=project)
-        if self._start_date:
+        if cursor.scanned is None and cursor.sync is None and self._start_date:
             params["modified_since"] = self._start_date
         tasks = list(self._stream.paginate("/tasks", params))
-        records = tasks + self._subtask_trees(tasks)
-        cursor = self._advance(ProjectCursor(), token, records)
-        return ProjectResult(order_parents_first(records), cursor)
+        everything = {record["gid"]: record for record in tasks + self._subtask_trees(tasks)}
+        if cursor.scanned is None:
+            found = everything
+        else:
+            window = format_timestamp(parse_timestamp(cursor.scanned) - self._lookback)
+            found = {
+                gid: record
+                for gid, record in everything.items()
+                if gid in changes.touched or _newer(record, window)
+            }
+        records, deletions = self._complete(found, changes, with_subtasks=False)
+        advanced = self._advance(cursor, token, records)
+        return ProjectResult(
+            order_parents_first(records) + deletions,
+            ProjectCursor(advanced.sync, advanced.since, format_timestamp(began)),
+        )
 
     def _incremental(
         self, project: str, cursor: ProjectCursor, changes: TaskChanges, token: str
     ) -> ProjectResult:
         if not changes:
-            return ProjectResult([], ProjectCursor(token, cursor.since))
+            return ProjectResult([], replace(cursor, sync=token))
         found: dict[str, dict[str, Any]] = {}
         if changes.touched:
             found = self._list_changed(project, cursor, changes)
+        records, deletions = self._complete(found, changes, with_subtasks=True)
+        return ProjectResult(
+            order_parents_first(records) + deletions, self._advance(cursor, token, records)
+        )
+
+    def _complete(
+        self, found: dict[str, dict[str, Any]], changes: TaskChanges, *, with_subtasks: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``found`` plus the touched tasks it lacks, and the deletions the events name.
+
+        A touched task the listing did not return (a subtask, a task moved out of the
+        project) is read by gid; a 404 makes it a deletion. ``with_subtasks``: a task that
+        entered the project brings subtasks this project never listed.
+        """
+        found = dict(found)
         missing = sorted(changes.touched - found.keys())
         for gid, (task, gone) in zip(
             missing, self._pool.map(self._read_task, missing), strict=True
@@ -151,19 +207,16 @@ class ProjectTaskReader:
                 found[gid] = task
             elif gone:
                 changes.deleted.setdefault(gid, format_timestamp(self._now()))
-        # A task that entered the project brings subtasks this project never listed.
-        entered = [found[gid] for gid in sorted(changes.entered & found.keys())]
-        for subtask in self._subtask_trees(entered):
-            found.setdefault(subtask["gid"], subtask)
-        records = list(found.values())
+        if with_subtasks:
+            entered = [found[gid] for gid in sorted(changes.entered & found.keys())]
+            for subtask in self._subtask_trees(entered):
+                found.setdefault(subtask["gid"], subtask)
         deletions = [
             deleted_record(gid, when)
             for gid, when in sorted(changes.deleted.items())
             if gid not in found
         ]
-        return ProjectResult(
-            order_parents_first(records) + deletions, self._advance(cursor, token, records)
-        )
+        return list(found.values()), deletions
 
     def _list_changed(
         self, project: str, cursor: ProjectCursor, changes: TaskChanges
@@ -227,7 +280,7 @@ class ProjectTaskReader:
         if cursor.since:
             stamps.append(parse_timestamp(cursor.since))
         since = max(stamps) if stamps else self._now()
-        return ProjectCursor(token, format_timestamp(since))
+        return ProjectCursor(token, format_timestamp(since), cursor.scanned)
 
 
 def _newer(task: dict[str, Any], since: str | None) -> bool:

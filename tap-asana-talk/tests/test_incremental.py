@@ -71,15 +71,20 @@ def test_no_change_run_costs_one_request_per_project(sandbox: SandboxServer) -> 
 
 
 def test_expired_sync_token_rescans_only_that_project(sandbox: SandboxServer) -> None:
-    config = tap_config(sandbox)
+    config = tap_config(sandbox, lookback_window_seconds=0)
     first = run_tap(config)
-    tasks = first.by_gid("tasks")
 
-    sandbox.expire_sync_tokens(resource=BOARD)
+    sandbox.act("put", f"/tasks/{SUBTASK}", {"name": "Edited while the token expired"})
+    sandbox.expire_sync_tokens(resource=BOARD)  # the edit's event goes with the old log
+    sandbox.reset_stats()
     second = run_tap(config, first.state)
 
-    assert set(second.by_gid("tasks")) == in_project(tasks, BOARD)
-    assert second.by_gid("tasks") == {gid: tasks[gid] for gid in in_project(tasks, BOARD)}
+    # The board is listed again, subtasks included, and what changed since is emitted.
+    assert second.by_gid("tasks")[SUBTASK]["name"] == "Edited while the token expired"
+    assert set(second.by_gid("tasks")) == {SUBTASK}
+    requests = sandbox.stats()["requests"]
+    assert requests["GET /api/1.0/tasks"] == 1  # the board's listing, no other project's
+    assert requests["GET /api/1.0/tasks/{task_gid}/subtasks"] >= 1
     # The fresh token works: nothing more next time.
     assert run_tap(config, second.state).records("tasks") == []
 
