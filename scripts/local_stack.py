@@ -21,10 +21,12 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from asana_sandbox.testing import SandboxServer, running_sandbox
 from custompms.testing import CustompmsServer, running_server
 from talk_sync.private_dirs import make_private_dir
@@ -149,6 +151,8 @@ def discovered_catalogs() -> dict[str, str]:
 
     Meltano runs discovery before every run of a tap installed in editable mode (a second of
     startup each): the tests and benchmarks, which run hundreds of pipelines, discover once.
+    Meltano applies no ``select`` rules to a catalog handed over this way, so the project's
+    are applied here: the runs read the streams a deployment reads, no more.
     """
     if not _CATALOGS:
         folder = Path(tempfile.mkdtemp(prefix="talk-sync-catalogs-"))
@@ -161,11 +165,25 @@ def discovered_catalogs() -> dict[str, str]:
                 capture_output=True,
                 check=True,
             ).stdout
-            (folder / f"{tap}.catalog.json").write_bytes(catalog)
+            (folder / f"{tap}.catalog.json").write_text(json.dumps(_selected(tap, catalog)))
             _CATALOGS[tap] = folder / f"{tap}.catalog.json"
     return {
         f"{tap.upper().replace('-', '_')}__CATALOG": str(path) for tap, path in _CATALOGS.items()
     }
+
+
+def _selected(tap: str, catalog: bytes) -> dict[str, Any]:
+    """``catalog`` with only the streams the tap's ``select`` in meltano.yml names selected."""
+    project = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    extractor = next(p for p in project["plugins"]["extractors"] if p["name"] == tap)
+    patterns = [pattern.partition(".")[0] for pattern in extractor.get("select", ["*.*"])]
+    parsed = json.loads(catalog)
+    for stream in parsed["streams"]:
+        chosen = any(fnmatch(stream["tap_stream_id"], pattern) for pattern in patterns)
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = chosen
+    return parsed
 
 
 def organization_gid(asana: SandboxServer) -> str | None:
