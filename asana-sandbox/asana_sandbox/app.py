@@ -108,6 +108,7 @@ async def handle(request: Request, target: Route | None, params: dict[str, str])
         is_batch = target.path == "/batch"
         cost = batch_routes.action_count(body) if is_batch else 1
         reads, writes = _slots(target, body, cost)
+        stats.quota_charged += cost  # before the check: a refused call counts too
         sandbox.quota.charge(token, cost)
         sandbox.concurrency.acquire(token, reads, writes)
         try:
