@@ -216,6 +216,11 @@ def build_sandbox(settings: Settings) -> Sandbox:
             ),
         ),
         offsets=OffsetCodec(ttl_seconds=settings.offset_ttl_s),
+        batch_rng=random.Random(
+            None if settings.fault_seed is None else f"batch-order:{settings.fault_seed}"
+        )
+        if settings.batch_order == "shuffled"
+        else None,
     )
     hub.on_drop = sandbox.note_event_dropped
     sandbox.offsets.on_expired = sandbox.note_offset_expired
