@@ -108,6 +108,7 @@ async def handle(request: Request, target: Route | None, params: dict[str, str])
         is_batch = target.path == "/batch"
         cost = batch_routes.action_count(body) if is_batch else 1
         reads, writes = _slots(target, body, cost)
+        stats.quota_charged += cost  # before the check: a refused call counts too
         sandbox.quota.charge(token, cost)
         sandbox.concurrency.acquire(token, reads, writes)
         try:
@@ -215,6 +216,11 @@ def build_sandbox(settings: Settings) -> Sandbox:
             ),
         ),
         offsets=OffsetCodec(ttl_seconds=settings.offset_ttl_s),
+        batch_rng=random.Random(
+            None if settings.fault_seed is None else f"batch-order:{settings.fault_seed}"
+        )
+        if settings.batch_order == "shuffled"
+        else None,
     )
     hub.on_drop = sandbox.note_event_dropped
     sandbox.offsets.on_expired = sandbox.note_offset_expired

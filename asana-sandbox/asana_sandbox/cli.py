@@ -134,6 +134,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="workspace-wide project lists answer 504 beyond N projects (per team works)",
     )
+    live.add_argument(
+        "--batch-order",
+        choices=("listed", "shuffled"),
+        default="listed",
+        help="the order /batch runs its actions in (live: in parallel, no guaranteed order); "
+        "shuffled is seeded by --fault-seed",
+    )
     serve.add_argument("--log-level", default="warning")
 
     seed = commands.add_parser(
@@ -184,6 +191,7 @@ def _serve(args: argparse.Namespace) -> None:
         subtask_events=args.subtask_events,
         offset_ttl_s=args.offset_ttl_s,
         large_domain_projects=args.large_domain_projects,
+        batch_order=args.batch_order,
     )
     app = create_app(settings)
     logging.getLogger("uvicorn.error").addFilter(_QuietDroppedConnections())

@@ -114,6 +114,10 @@ class Stats:
     after_write_faults: Counter[str] = field(default_factory=Counter)
     writes: int = 0
     batch_actions: int = 0
+    #: What the calls cost against the quota (a batch: its actions), refused ones included.
+    quota_charged: int = 0
+    #: Batches with two writes to one record (live, they would run at once in any order).
+    batch_same_record_writes: int = 0
     unknown_opt_fields: Counter[str] = field(default_factory=Counter)
     events_dropped: int = 0
     offsets_expired: int = 0
@@ -145,6 +149,8 @@ class Stats:
             "after_write_faults_total": sum(self.after_write_faults.values()),
             "writes": self.writes,
             "batch_actions": self.batch_actions,
+            "quota_charged": self.quota_charged,
+            "batch_same_record_writes": self.batch_same_record_writes,
             "unknown_opt_fields": dict(sorted(self.unknown_opt_fields.items())),
             "events_dropped": self.events_dropped,
             "offsets_expired": self.offsets_expired,

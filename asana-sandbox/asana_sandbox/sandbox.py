@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class Settings:
     subtask_events: str = "project"
     offset_ttl_s: float | None = None
     large_domain_projects: int | None = None
+    batch_order: str = "listed"
     save_interval_seconds: float = 0.2
 
 
@@ -48,6 +50,8 @@ class Sandbox:
     faults: Faults
     stats: Stats = field(default_factory=Stats)
     offsets: OffsetCodec = field(default_factory=OffsetCodec)
+    #: Shuffles each /batch's actions (``--batch-order shuffled``); ``None``: listed order.
+    batch_rng: random.Random | None = None
 
     def token_allowed(self, token: str) -> bool:
         """Whether a bearer token is one of the configured ones."""

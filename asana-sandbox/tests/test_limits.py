@@ -47,6 +47,7 @@ def test_batch_actions_each_count_against_the_quota(
         refused = api.post("/batch", json={"data": {"actions": actions[:5]}})
         assert refused.status_code == 429
         assert server.stats()["batch_actions"] == 10
+        assert server.stats()["quota_charged"] == 1 + 10 + 5  # the lookup, both batches
         too_many = api.post("/batch", json={"data": {"actions": actions + actions[:1]}})
         assert too_many.status_code in {400, 429}
 

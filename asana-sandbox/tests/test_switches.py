@@ -2,8 +2,9 @@
 
 Each defaults to the deterministic behaviour the other tests rely on; switched on, it
 imitates something the live API does: events arrive late or never, a subtask's changes
-stay out of its project's stream, and listing every project of a large organization times
-out. (Expiring offsets, ``--offset-ttl-s``, are in test_live_clients.py.)
+stay out of its project's stream, listing every project of a large organization times
+out, and a batch's actions run in any order. (Expiring offsets, ``--offset-ttl-s``, are in
+test_live_clients.py.)
 """
 
 from __future__ import annotations
@@ -170,3 +171,53 @@ def test_listing_every_project_of_a_large_organization_times_out(
         assert api.get("/projects", params={"team": teams[0]["gid"]}).status_code == 200
         assert api.get("/projects", params={"workspace": personal}).status_code == 200
         assert server.stats()["large_domain_timeouts"] == 4
+
+
+def _renames(
+    demo: type[Demo], make_client: ClientFactory, extra_args: list[str]
+) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+    """Five batches, each renaming one task ten times; the name each batch left, the names
+    each answered (in the listed order), and the stats."""
+    with running_sandbox(extra_args=extra_args) as server, make_client(server) as api:
+        project = demo.project_named(api, "Website relaunch")
+        task = api.get(f"/projects/{project}/tasks").json()["data"][0]["gid"]
+        left, answered = [], []
+        for batch in range(5):
+            names = [f"v{batch}.{n}" for n in range(10)]
+            actions = [
+                {"relative_path": f"/tasks/{task}", "method": "put", "data": {"name": name}}
+                for name in names
+            ]
+            results = api.post("/batch", json={"data": {"actions": actions}}).json()["data"]
+            answered.append([r["body"]["data"]["name"] for r in results])
+            left.append(api.get(f"/tasks/{task}").json()["data"]["name"])
+        # Reads, creates and writes to distinct records are not racing writes.
+        mixed = [
+            {"relative_path": f"/tasks/{task}", "method": "get"},
+            {"relative_path": f"/tasks/{task}", "method": "put", "data": {"notes": "x"}},
+            {
+                "relative_path": "/tasks",
+                "method": "post",
+                "data": {"name": "New", "projects": [project]},
+            },
+            {"relative_path": f"/projects/{project}", "method": "put", "data": {"notes": "y"}},
+        ]
+        assert api.post("/batch", json={"data": {"actions": mixed}}).status_code == 200
+        return left, answered, server.stats()
+
+
+def test_batch_actions_run_in_a_shuffled_order_and_racing_writes_are_counted(
+    demo: type[Demo], make_client: ClientFactory
+) -> None:
+    """--batch-order shuffled: a batch's actions run in an order of the sandbox's choosing
+    (the same for the same --fault-seed), answered in the listed order; by default, listed.
+    A batch writing one record twice is counted either way (live, the two would race)."""
+    listed = [f"v{batch}.9" for batch in range(5)]
+    each_own = [[f"v{batch}.{n}" for n in range(10)] for batch in range(5)]
+    left, answered, stats = _renames(demo, make_client, [])
+    assert (left, answered, stats["batch_same_record_writes"]) == (listed, each_own, 5)
+    shuffled = ["--batch-order", "shuffled", "--fault-seed", "7"]
+    left, answered, stats = _renames(demo, make_client, shuffled)
+    assert left != listed
+    assert (answered, stats["batch_same_record_writes"]) == (each_own, 5)
+    assert _renames(demo, make_client, shuffled)[0] == left

@@ -1,14 +1,17 @@
 """One token bucket per access token, shared by every thread of a plugin's session.
 
-Asana's quota is per token (150 or 1,500 requests a minute) and a rejected request
-still counts against it, so pacing lives at the transport: every HTTP attempt, retries
-included, passes through :class:`RateLimitedAdapter` on one ``requests.Session``. The tap
-(tap-asana-talk) and the target (target-asana-talk) both pace their sessions with it, and
-both honour ``Retry-After`` globally: a 429 pauses every caller, not only the one refused.
+Asana's quota is per token (150 or 1,500 requests a minute), a rejected request still
+counts against it, and every action of a ``POST /batch`` counts as a request of its own.
+So pacing lives at the transport: every HTTP attempt, retries included, passes through
+:class:`RateLimitedAdapter` on one ``requests.Session`` and takes one token per action it
+carries (:func:`asana_request_cost`). The tap (tap-asana-talk) and the target
+(target-asana-talk) both pace their sessions with it, and both honour ``Retry-After``
+globally: a 429 pauses every caller, not only the one refused.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +19,7 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -37,6 +41,10 @@ class TokenBucket:
     second's worth of margin for requests that reach the server out of order. This
     matters because Asana evaluates the quota more often than once a minute, and a
     rejected request still counts.
+
+    A request may take several tokens (the actions of a ``/batch``), at most :attr:`burst`:
+    the tokens never go below zero, so the bound above holds whatever the costs. A caller
+    that packs work sizes its packs to :attr:`burst` (2 at 150 a minute, 25 at 1,500).
     """
 
     def __init__(
@@ -58,22 +66,33 @@ class TokenBucket:
         self._tokens = self.capacity
         self._updated = clock()
         self._paused_until = 0.0
+        #: The most tokens one :meth:`acquire` may take: the capacity, whole.
+        self.burst = int(self.capacity + _EPSILON)
+        #: Tokens granted so far (requests, each batch action counted).
         self.granted = 0
 
-    def acquire(self) -> None:
-        """Block until one request may be sent (honouring any global pause)."""
+    def acquire(self, count: int = 1) -> None:
+        """Block until ``count`` tokens may be spent (honouring any global pause).
+
+        ``count`` is what the request costs against the quota: 1, or the number of actions
+        of a ``/batch``. More than :attr:`burst` is refused: waiting for tokens the bucket
+        can never hold would hang, and going into debt would break the per-minute bound.
+        """
+        if not 1 <= count <= self.burst:
+            msg = f"a request costs at least 1 token and at most {self.burst}, not {count}"
+            raise ValueError(msg)
         while True:
             with self._lock:
                 now = self._clock()
                 self._refill(now)
                 if now < self._paused_until:
                     wait = self._paused_until - now
-                elif self._tokens >= 1 - _EPSILON:
-                    self._tokens = max(0.0, self._tokens - 1)
-                    self.granted += 1
+                elif self._tokens >= count - _EPSILON:
+                    self._tokens = max(0.0, self._tokens - count)
+                    self.granted += count
                     return
                 else:
-                    wait = (1 - self._tokens) / self.rate
+                    wait = (count - self._tokens) / self.rate
             self._sleep(wait)
 
     def pause(self, seconds: float) -> None:
@@ -122,23 +141,44 @@ def retry_after_seconds(response: requests.Response) -> float:
     return DEFAULT_RETRY_AFTER_SECONDS if seconds is None else seconds
 
 
+def asana_request_cost(request: requests.PreparedRequest) -> int:
+    """What ``request`` costs against Asana's quota: one per action of a ``POST /batch``
+    (Asana counts each), otherwise one."""
+    if (request.method or "").upper() != "POST" or not urlsplit(request.url or "").path.endswith(
+        "/batch"
+    ):
+        return 1
+    try:
+        actions = json.loads(request.body or b"")["data"]["actions"]
+    except (ValueError, TypeError, KeyError):
+        return 1  # Asana refuses it (400), which still costs a request
+    return max(1, len(actions)) if isinstance(actions, list) else 1
+
+
 class RateLimitedAdapter(HTTPAdapter):
     """Transport adapter: bounded in-flight requests, paced by a shared bucket.
 
-    A 429 pauses the bucket for ``Retry-After`` seconds, so every worker waits, not only
-    the one that was rejected; the stream's backoff then simply retries.
+    Each attempt takes what it costs (``cost``: one per ``/batch`` action by default) from
+    the bucket. A 429 pauses the bucket for ``Retry-After`` seconds, so every worker waits,
+    not only the one that was rejected; the stream's backoff then simply retries.
     """
 
-    def __init__(self, bucket: TokenBucket, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        max_concurrency: int,
+        cost: Callable[[requests.PreparedRequest], int] = asana_request_cost,
+    ) -> None:
         """Wrap ``bucket`` and allow at most ``max_concurrency`` requests in flight."""
         super().__init__(pool_connections=4, pool_maxsize=max_concurrency, max_retries=0)
         self.bucket = bucket
+        self.cost = cost
         self._slots = threading.BoundedSemaphore(max_concurrency)
 
     @override
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         with self._slots:
-            self.bucket.acquire()
+            self.bucket.acquire(self.cost(request))
             response = super().send(request, **kwargs)
         if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
             self.bucket.pause(retry_after_seconds(response))

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
-from talk_sync.ratelimit import DEFAULT_RETRY_AFTER_SECONDS, TokenBucket, retry_after_seconds
+from requests.adapters import HTTPAdapter
+from talk_sync import ratelimit
+from talk_sync.ratelimit import (
+    DEFAULT_RETRY_AFTER_SECONDS,
+    RateLimitedAdapter,
+    TokenBucket,
+    retry_after_seconds,
+)
 
 
 class FakeClock:
@@ -67,3 +75,85 @@ def test_retry_after_header_forms() -> None:
     assert retry_after_seconds(response(None)) == DEFAULT_RETRY_AFTER_SECONDS
     assert retry_after_seconds(response("Wed, 21 Oct 2015 07:28:00 GMT")) == 0
     assert retry_after_seconds(response("soon")) == DEFAULT_RETRY_AFTER_SECONDS
+
+
+def grant_counts(
+    bucket: TokenBucket, clock: FakeClock, costs: list[int]
+) -> list[tuple[float, int]]:
+    grants = []
+    for cost in costs:
+        bucket.acquire(cost)
+        grants.append((clock.now, cost))
+    return grants
+
+
+def busiest_minute(grants: list[tuple[float, int]]) -> int:
+    """The most tokens granted in any sliding 60 s window."""
+    busiest, start, inside = 0, 0, 0
+    for at, cost in grants:
+        inside += cost
+        while at - grants[start][0] >= 60:
+            inside -= grants[start][1]
+            start += 1
+        busiest = max(busiest, inside)
+    return busiest
+
+
+def test_acquire_takes_one_token_per_action_and_no_minute_exceeds_the_quota() -> None:
+    # 150/min (a free domain): a /batch of its largest size costs as many tokens as actions.
+    clock = FakeClock()
+    bucket = TokenBucket(150, clock=clock, sleep=clock.sleep)
+    assert bucket.burst == 2  # one second's worth, whole
+    grants = grant_counts(bucket, clock, [bucket.burst, 1] * 200)
+    assert bucket.granted == 600
+    assert busiest_minute(grants) <= 150
+    first, last = grants[0][0], grants[-1][0]
+    assert 0.95 * 150 <= (600 - grants[0][1]) / (last - first) * 60 <= 150
+
+
+def test_a_cost_above_the_burst_is_refused_rather_than_overrunning_the_quota() -> None:
+    bucket = TokenBucket(150)
+    with pytest.raises(ValueError, match="at most 2"):
+        bucket.acquire(3)
+    with pytest.raises(ValueError, match="at least 1"):
+        bucket.acquire(0)
+
+
+def prepared(method: str, url: str, body: object = None) -> requests.PreparedRequest:
+    return requests.Request(method, url, json=body).prepare()
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "cost"),
+    [
+        ("GET", "https://app.asana.com/api/1.0/tasks/1", None, 1),
+        ("PUT", "https://app.asana.com/api/1.0/tasks/1", {"data": {"name": "x"}}, 1),
+        (
+            "POST",
+            "https://app.asana.com/api/1.0/batch",
+            {"data": {"actions": [{"relative_path": "/tasks/1", "method": "get"}] * 7}},
+            7,
+        ),
+        ("POST", "https://app.asana.com/api/1.0/batch?opt_pretty", {"data": {"actions": []}}, 1),
+        ("POST", "https://app.asana.com/api/1.0/tasks", {"data": {"name": "batch"}}, 1),
+    ],
+)
+def test_every_action_of_a_batch_is_counted_at_the_transport(
+    method: str, url: str, body: object, cost: int
+) -> None:
+    assert ratelimit.asana_request_cost(prepared(method, url, body)) == cost
+
+
+def test_the_adapter_takes_a_batch_s_actions_from_the_bucket_on_every_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answer = requests.Response()
+    answer.status_code = 200
+    monkeypatch.setattr(HTTPAdapter, "send", lambda self, request, **kwargs: answer)
+    clock = FakeClock()
+    adapter = RateLimitedAdapter(TokenBucket(1500, clock=clock, sleep=clock.sleep), 1)
+    batch = {"data": {"actions": [{"relative_path": "/users/me", "method": "get"}] * 10}}
+    for _attempt in range(2):  # a retry is sent again, and counted again
+        adapter.send(prepared("POST", "https://app.asana.com/api/1.0/batch", batch))
+    adapter.send(prepared("GET", "https://app.asana.com/api/1.0/users/me"))
+    assert adapter.bucket.granted == 21

@@ -1,8 +1,9 @@
 """AsanaClient: the Asana REST calls the target makes, paced, retried, and batched.
 
 - Every HTTP attempt goes through the token bucket the tap uses
-  (:mod:`talk_sync.ratelimit`): at most ``requests_per_minute`` per run, and a 429 pauses
-  every caller for ``Retry-After`` seconds before the request is retried.
+  (:mod:`talk_sync.ratelimit`) and takes one token per action it carries, as Asana counts
+  them: at most ``requests_per_minute`` actions in any minute, retries included, and a 429
+  pauses every caller for ``Retry-After`` seconds before the request is retried.
 - 5xx answers, timeouts and dropped connections are retried with exponential backoff for
   requests that are safe to repeat (reads, ``PUT``, and the membership calls). A create
   (``POST /teams``, ``/projects``, ``/tasks``...) is **never** resent blindly: Asana has no
@@ -10,7 +11,8 @@
   caller looks the record up before creating it again. Only a 429 is resent (Asana did not
   run the call); a 5xx, like a dropped connection, says nothing about whether it ran.
 - :meth:`AsanaClient.call_many` packs up to 10 calls into one ``POST /batch`` (saving round
-  trips; each action still counts against the quota) and answers one :class:`Reply` per call.
+  trips, not quota), no more than the bucket can grant at once (2 at 150 a minute), and
+  answers one :class:`Reply` per call.
 
 The token is sent only in the ``Authorization`` header and never appears in a log line,
 a ``repr`` or an error message.
@@ -27,7 +29,7 @@ from typing import Any
 
 import requests
 from talk_sync.http_client import BearerApiClient, TokenRefusedError
-from talk_sync.ratelimit import rate_limited_session
+from talk_sync.ratelimit import TokenBucket, rate_limited_session
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,13 @@ class Call:
     params: dict[str, Any] = field(default_factory=dict)
     #: Whether sending it twice does no harm; by default everything but a create.
     repeatable: bool | None = None
+
+    @property
+    def actions(self) -> int:
+        """What the call costs against Asana's quota: one per action of a ``/batch``."""
+        if self.path == "/batch" and self.data:
+            return max(1, len(self.data.get("actions") or []))
+        return 1
 
     @property
     def safe(self) -> bool:
@@ -148,8 +157,15 @@ class AsanaClient(BearerApiClient):
         super().__init__(
             api_url, token, timeout=timeout, user_agent=user_agent, session=session, **options
         )
-        #: HTTP requests sent (each /batch counts once here; Asana counts its actions).
+        #: HTTP requests sent, retries included (each /batch counts once here).
         self.requests_sent = 0
+        #: Actions sent, retries included: what Asana counts against the quota.
+        self.actions_sent = 0
+        # A batch larger than the bucket's burst could never be granted (see TokenBucket).
+        bucket = getattr(self.session.get_adapter(self.api_url), "bucket", None)
+        burst = bucket.burst if isinstance(bucket, TokenBucket) else MAX_BATCH_ACTIONS
+        #: Most calls packed into one /batch.
+        self.batch_actions = min(MAX_BATCH_ACTIONS, burst)
 
     # --- one request -----------------------------------------------------------------------
 
@@ -167,6 +183,7 @@ class AsanaClient(BearerApiClient):
         body = None if call.data is None else {"data": call.data}
         for attempt in range(1, self.max_retries + 2):
             self.requests_sent += 1
+            self.actions_sent += call.actions
             try:
                 response = self.session.request(
                     call.method.upper(), url, params=call.params, json=body, timeout=self.timeout
@@ -212,16 +229,17 @@ class AsanaClient(BearerApiClient):
     # --- several calls -------------------------------------------------------------------
 
     def call_many(self, calls: Sequence[Call]) -> list[Reply]:
-        """Answer each call; up to 10 travel in one ``POST /batch``. Never raises for one call.
+        """Answer each call; up to :attr:`batch_actions` travel in one ``POST /batch``.
 
-        A refusal is a :class:`Reply` with its status and message; a create whose answer was
-        lost is a :class:`Reply` with status 0 (look the record up before resending it).
+        Never raises for one call: a refusal is a :class:`Reply` with its status and message;
+        a create whose answer was lost is a :class:`Reply` with status 0 (look the record up
+        before resending it).
         Raises :class:`TransientError` when Asana keeps failing, and :class:`AsanaError` for
         401/403 (every call would fail the same way).
         """
         replies: list[Reply] = []
-        for start in range(0, len(calls), MAX_BATCH_ACTIONS):
-            chunk = list(calls[start : start + MAX_BATCH_ACTIONS])
+        for start in range(0, len(calls), self.batch_actions):
+            chunk = list(calls[start : start + self.batch_actions])
             replies.extend(self._one(chunk[0]) if len(chunk) == 1 else self._batch(chunk))
         return replies
 

@@ -6,7 +6,9 @@ Updates
     link's Asana snapshot: a record that changed since is answered ``Stale`` and the engine
     merges field by field. Only the changed fields that Asana lets a client write are sent
     (``PUT``); a new parent goes through ``setParent``, a new project through
-    ``addProject``/``removeProject``.
+    ``addProject``/``removeProject``. Asana runs a ``/batch``'s actions in no guaranteed
+    order, so these go in rounds that never pack two dependent calls together (see
+    :meth:`AsanaDestination._send_moves`).
 Creates
     ``POST /teams``, ``/teams/{gid}/projects`` (or ``/workspaces/{gid}/projects``),
     ``/tasks`` (in the linked project) or ``/tasks/{gid}/subtasks``. Asana has no
@@ -434,14 +436,7 @@ class AsanaDestination(Destination):
             else:
                 write.outcome = self._refused(write, reply)
         moving = [w for w in writes if w.follow and w.outcome is None]
-        follow = [call for write in moving for call in write.follow]
-        replies = iter(self.client.call_many(follow))
-        self.writes_sent += len(follow)
-        for write in moving:
-            for _call in write.follow:
-                reply = next(replies)
-                if not reply.ok and write.outcome is None:
-                    write.outcome = self._refused(write, reply)
+        self._send_moves(moving)
         reread = [w for w in moving if w.outcome is None]
         fresh = self.fetch([w.op.destination for w in reread])  # type: ignore[misc]
         for write in reread:
@@ -450,6 +445,31 @@ class AsanaDestination(Destination):
             if write.outcome is None:
                 record = results.get(write.index) or write.current or {}
                 write.outcome = Written(record, unsent=frozenset(write.unsent))
+
+    def _send_moves(self, writes: list[_Write]) -> None:
+        """The membership calls (``setParent``, ``addProject``, ``removeProject``) in rounds.
+
+        Asana runs a batch's actions in parallel, in no guaranteed order, so calls that
+        depend on each other never share one: a round holds at most one call per task (its
+        calls go in the order planned, one round after the other), and a task moved under a
+        task this batch also moves waits for its new parent's ``setParent`` (a parent and
+        its subtask swapping places would otherwise be refused as a cycle, or not, by
+        chance). A task whose call is refused sends none of its later calls: no
+        ``removeProject`` after a refused ``addProject`` leaves it in no project.
+        """
+        first = _first_rounds(writes)
+        rounds = max((first[w.index] + len(w.follow) for w in writes), default=0)
+        for number in range(rounds):
+            due = [
+                (write, write.follow[number - first[write.index]])
+                for write in writes
+                if write.outcome is None and 0 <= number - first[write.index] < len(write.follow)
+            ]
+            replies = self.client.call_many([call for _write, call in due])
+            self.writes_sent += len(due)
+            for (write, _call), reply in zip(due, replies, strict=True):
+                if not reply.ok:
+                    write.outcome = self._refused(write, reply)
 
     def _send_creates(self, writes: list[_Write]) -> None:
         """POSTs in batches; a create whose answer was lost is looked up before a resend."""
@@ -520,6 +540,36 @@ def date_rule_broken(asana_type: str, values: Mapping[str, Any]) -> str | None:
     if asana_type == "project" and str(start) == str(due)[:10]:
         return "Asana refuses a project whose start and due dates are the same day"
     return None
+
+
+def _first_rounds(writes: Sequence[_Write]) -> dict[int, int]:
+    """The round of each write's first membership call (see ``_send_moves``): 0, or one
+    after the round of its new parent's ``setParent`` when that parent moves too."""
+    new_parents = {
+        write.index: (write.follow[0].data or {}).get("parent")
+        for write in writes
+        if write.follow and write.follow[0].path.endswith("/setParent")
+    }
+    reparented = {
+        write.op.destination.key: write  # type: ignore[union-attr]
+        for write in writes
+        if write.index in new_parents
+    }
+    rounds: dict[int, int] = {}
+
+    def first(write: _Write, below: frozenset[int]) -> int:
+        if write.index not in rounds:
+            parent = reparented.get(str(new_parents.get(write.index) or ""))
+            # A cycle (Asana refuses it anyway) must not recurse forever.
+            if parent is None or parent.index in below:
+                rounds[write.index] = 0
+            else:
+                rounds[write.index] = first(parent, below | {write.index}) + 1
+        return rounds[write.index]
+
+    for write in writes:
+        first(write, frozenset())
+    return rounds
 
 
 def _fields(asana_type: str) -> dict[str, Any]:

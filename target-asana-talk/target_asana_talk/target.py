@@ -58,8 +58,9 @@ class TargetAsanaTalk(SyncTarget):
             default=1500,
             title="Requests per Minute",
             description="The token's Asana quota (150 on free domains, 1,500 on paid ones); "
-            "requests are paced by the token bucket the tap uses, and a 429 pauses them all "
-            "for Retry-After. Lower it when the tap and the target share a token at once.",
+            "requests are paced by the token bucket the tap uses, each action of a /batch "
+            "counted as Asana counts it, and a 429 pauses them all for Retry-After. Lower it "
+            "when the tap and the target share a token at once.",
         ),
         *sync_settings(source),
         th.Property(
@@ -130,7 +131,8 @@ class TargetAsanaTalk(SyncTarget):
     def sent_summary(self) -> str:
         return (
             f"{self.destination.writes_sent} write calls sent to Asana, "
-            f"{self.destination.client.requests_sent} HTTP requests"
+            f"{self.destination.client.requests_sent} HTTP requests, "
+            f"{self.destination.client.actions_sent} actions against the quota"
         )
 
     @override

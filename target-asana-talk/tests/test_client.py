@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -152,3 +153,73 @@ def test_a_batch_of_creates_whose_answer_is_lost_answers_each_as_lost() -> None:
     )
     assert [r.lost for r in replies] == [True, True]
     assert len(session.calls) == 1
+
+
+class AnsweringTransport(HTTPAdapter):
+    """The network below the rate-limited adapter: a 200 for every call and batch action,
+    after the scripted ``refusals`` (429s); notes when each request went out and its size."""
+
+    clock: list[float]
+    refusals: int
+    sent: list[tuple[float, int]]
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        body = json.loads(request.body or b"{}")
+        actions = (body.get("data") or {}).get("actions")
+        self.sent.append((self.clock[0], len(actions) if actions else 1))
+        if self.refusals:
+            self.refusals -= 1
+            answer = json_response(429, headers={"Retry-After": "1"})
+        elif actions:
+            answer = json_response(
+                200, {"data": [{"status_code": 200, "body": {"data": {}}} for _ in actions]}
+            )
+        else:
+            answer = json_response(200, {"data": {}})
+        answer.request = request
+        return answer
+
+
+class PacedAnsweringAdapter(RateLimitedAdapter, AnsweringTransport):
+    """The shared bucket's adapter over the answering network."""
+
+    def __init__(self, bucket: TokenBucket, clock: list[float], refusals: int = 0) -> None:
+        super().__init__(bucket, 1)
+        self.clock, self.refusals, self.sent = clock, refusals, []
+
+
+def paced_client(per_minute: int, refusals: int = 0) -> tuple[AsanaClient, PacedAnsweringAdapter]:
+    """A client over the real bucket and adapter, on a clock that moves only when it sleeps."""
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    bucket = TokenBucket(per_minute, clock=lambda: clock[0], sleep=sleep)
+    adapter = PacedAnsweringAdapter(bucket, clock, refusals)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    return AsanaClient("http://asana.test/api/1.0", TOKEN, session=session, sleep=sleep), adapter
+
+
+def test_at_150_a_minute_no_minute_carries_more_than_150_batch_actions() -> None:
+    # Asana counts every action of a /batch against the quota, not the HTTP request.
+    asana, network = paced_client(150)
+    calls = [Call("get", f"/tasks/{n}", params={"opt_fields": "name"}) for n in range(400)]
+    assert all(reply.ok for reply in asana.call_many(calls))
+    busiest = 0
+    for at, _size in network.sent:
+        busiest = max(busiest, sum(size for t, size in network.sent if at <= t < at + 60))
+    assert busiest <= 150
+    assert sum(size for _at, size in network.sent) == asana.actions_sent == 400
+    minutes = network.sent[-1][0] / 60
+    assert 400 / (minutes + 1 / 60) >= 0.9 * 150  # and the quota is used, not wasted
+
+
+def test_a_batch_sent_again_after_a_429_counts_its_actions_again() -> None:
+    asana, network = paced_client(1500, refusals=1)
+    calls = [Call("get", f"/tasks/{n}") for n in range(10)]
+    assert all(reply.ok for reply in asana.call_many(calls))
+    assert [size for _at, size in network.sent] == [10, 10]
+    assert network.bucket.granted == 20
+    assert (asana.actions_sent, asana.requests_sent) == (20, 2)

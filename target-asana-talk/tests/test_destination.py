@@ -266,3 +266,33 @@ def test_clearing_a_due_date_clears_the_start_date_asana_cannot_keep_alone(
     assert isinstance(outcome, Written)
     assert outcome.unsent == frozenset({"start_on"})
     assert (task(sandbox, AUDIT)["start_on"], task(sandbox, AUDIT)["due_on"]) == (None, None)
+
+
+def test_dependent_moves_never_share_a_batch(sandbox: SandboxServer, store: LinkStore) -> None:
+    """Asana runs a batch's actions in no guaranteed order: a task's membership calls go in
+    rounds of their own, and a task moved under a task that moves too goes after it."""
+    draft = "1200000000000069"  # AUDIT's subtask: the two swap places
+    ops = [
+        update(AUDIT, snapshot(sandbox, AUDIT), parent=draft, project=None),
+        update(draft, snapshot(sandbox, draft), parent=None, project=WEBSITE),
+    ]
+    asana = destination(sandbox, store)
+    sent: list[list[str]] = []
+    send = asana.client.call_many
+
+    def recording(calls: Sequence[Call]) -> list[Reply]:
+        if any(call.method == "post" for call in calls):
+            sent.append([call.path for call in calls])
+        return send(calls)
+
+    asana.client.call_many = recording  # type: ignore[method-assign]
+    outcomes = asana.write(ops)
+    assert all(isinstance(outcome, Written) for outcome in outcomes), outcomes
+    assert sent == [
+        [f"/tasks/{draft}/setParent"],
+        [f"/tasks/{AUDIT}/setParent", f"/tasks/{draft}/addProject"],
+        [f"/tasks/{AUDIT}/removeProject"],
+    ]
+    top, sub = task(sandbox, draft), task(sandbox, AUDIT)
+    assert (top["parent"], [m["project"]["gid"] for m in top["memberships"]]) == (None, [WEBSITE])
+    assert (sub["parent"]["gid"], sub["memberships"]) == (draft, [])
