@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from local_stack import LocalStack, install_plugins, local_stack  # noqa: E402
+from local_stack import LocalStack, install_plugins, local_stack
 
 
 def timed_sync(stack: LocalStack) -> tuple[float, dict[str, int]]:
@@ -57,9 +57,11 @@ def main() -> None:
         workdir = Path(tmp)
         data = workdir / "asana.json"
         subprocess.run(
-            [sys.executable, "-m", "asana_sandbox.cli", "seed", "--out", str(data)]
-            + ["--projects", str(options.projects), "--tasks", str(options.tasks)]
-            + ["--subtasks", str(options.subtasks)],
+            [
+                *(sys.executable, "-m", "asana_sandbox.cli", "seed", "--out", str(data)),
+                *("--projects", str(options.projects), "--tasks", str(options.tasks)),
+                *("--subtasks", str(options.subtasks)),
+            ],
             check=True,
         )
         with local_stack(workdir, asana_seed=None, data_file=data, discover_once=True) as stack:
