@@ -202,6 +202,22 @@ def test_a_record_custompms_rejects_is_reported_and_retried_next_run(stack: Loca
         assert store.rejects() == []
 
 
+def test_a_task_that_leaves_every_project_is_skipped_with_the_reason(stack: LocalStack) -> None:
+    stack.run(*PIPELINE)
+    # It now lives only in someone's My Tasks: Custompms has no project to put it in.
+    stack.asana.act("post", f"/tasks/{gid(AUDIT)}/removeProject", {"project": gid(WEBSITE)})
+    stack.run(*PIPELINE)
+
+    report = last_report(stack)
+    assert report["rejects"] == []
+    (skipped,) = [c for c in report["changes"] if c["record"] == AUDIT]
+    assert skipped["outcome"] == "skipped"
+    assert "in no project" in skipped["detail"]
+    assert custompms(stack)[AUDIT]["deleted_at"] is None  # kept as it was
+    with LinkStore(stack.workdir / "links.db") as store:
+        assert store.rejects() == []
+
+
 def _target_pid(meltano_pid: int) -> int | None:
     """The target-custompms process started by the `meltano run` process ``meltano_pid``."""
     for entry in Path("/proc").iterdir():

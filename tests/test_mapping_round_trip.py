@@ -147,3 +147,34 @@ def test_a_project_round_trips_through_both_mappings(project: dict[str, Any]) ->
     back = mapped("target-asana-talk", "projects", "project_project", custompms)
     assert back is not None
     assert_round_trip("project_project", project, back)
+
+
+def test_memberships_without_a_project_map_to_a_task_without_one() -> None:
+    """Asana may add membership kinds without a ``project``; a task can be in no project."""
+    task = {
+        "gid": "1201",
+        "name": "Only in My Tasks",
+        "notes": None,
+        "completed": False,
+        "completed_at": None,
+        "start_on": None,
+        "due_on": None,
+        "due_at": None,
+        "assignee": None,
+        "parent": None,
+        "memberships": [{"project": {"gid": "77", "name": "Website"}, "section": None}],
+        "permalink_url": "https://app.asana.com/0/0/1201",
+        "is_deleted": False,
+    }
+    other_kinds = [{"section": None}, {"project": None}]
+    for memberships in (other_kinds, [], None):
+        loose = {**task, "memberships": memberships}
+        assert mapped("target-custompms", "tasks", "board_task_project", loose) is None
+        mapped_task = mapped("target-custompms", "tasks", "task_task", loose)
+        assert mapped_task is not None
+        assert mapped_task["project_id"] is None
+
+    mixed = {**task, "memberships": [*other_kinds, *task["memberships"]]}
+    assert mapped("target-custompms", "tasks", "task_task", mixed)["project_id"] == (
+        "asana-project:77"
+    )

@@ -254,6 +254,15 @@ class Destination(ABC):
         """
         return dict(values), {}
 
+    def unplaceable(self, flow: Flow, values: Mapping[str, Any]) -> str | None:
+        """Why a record with ``values`` has no place here (None: it has one).
+
+        E.g. a Custompms task needs a project, and an Asana task in no project (only in
+        someone's My Tasks, or a membership of a kind the mapping does not know) has none.
+        Such a record is skipped and reported, not rejected and re-sent every run.
+        """
+        return None
+
     def match_key(self, op: WriteOp) -> str | None:
         """What the record a create makes will look like here (:mod:`talk_sync.identity`).
 
@@ -295,11 +304,20 @@ def synced_values(
         if name in record:
             values[name] = _flat(record[name], kind)
         elif name == "project" and side is Side.ASANA and flow.asana_type == "task":
-            homes = record.get("memberships", record.get("projects"))
+            homes = _home_projects(record)
             if homes is not None:
-                first = homes[0] if homes else None
-                values[name] = _flat((first or {}).get("project", first), kind)
+                values[name] = _flat(homes[0] if homes else None, kind)
     return values
+
+
+def _home_projects(record: Mapping[str, Any]) -> list[Any] | None:
+    """An Asana task's projects, from ``memberships`` (or ``projects``); None if neither
+    was read. A membership without a project (Asana may add kinds) is passed over."""
+    memberships = record.get("memberships")
+    if memberships is not None:
+        return [m["project"] for m in memberships if isinstance(m, Mapping) and m.get("project")]
+    projects = record.get("projects")
+    return None if projects is None else [p for p in projects if p]
 
 
 def _flat(value: Any, kind: FieldType) -> Any:
@@ -456,6 +474,9 @@ class ApplyEngine:
                 self._retry.pop(item.key, None)
                 if item.is_deleted:
                     effects.append(self._delete(item))
+                elif why := self.destination.unplaceable(item.flow, item.desired):
+                    self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=why)
+                    effects.append(_Effect(item, clear=True))
                 else:
                     planned.append((item, self._plan(item)))
         for item, decision in planned:

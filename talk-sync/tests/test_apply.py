@@ -355,6 +355,10 @@ def test_synced_values_flattens_asana_references() -> None:
         "project": "3",
     }
     assert synced_values(5, "asana", {"memberships": []}) == {"project": None}
+    # A membership of another kind (no project) is passed over, not taken for the home.
+    other_kind = {"memberships": [{"section": None}, {"project": None}, *task["memberships"]]}
+    assert synced_values(5, "asana", other_kind) == {"project": "3"}
+    assert synced_values(5, "asana", {"memberships": [{"section": None}]}) == {"project": None}
     team = {"gid": "2", "name": "Delivery", "organization": {"gid": "1"}}
     assert synced_values(2, "asana", team)["organization"] == "1"
 

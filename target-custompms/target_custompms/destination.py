@@ -87,6 +87,16 @@ class CustompmsDestination(Destination):
         return [_outcome(result) for result in results]
 
     @override
+    def unplaceable(self, flow: Flow, values: Mapping[str, Any]) -> str | None:
+        # The contract requires a task's project; Asana tasks can be in none.
+        if flow.custompms_type != "task" or values.get("project_id"):
+            return None
+        return (
+            "project_id: the Asana task is in no project (only in someone's My Tasks, or in "
+            "a membership of a kind the mapping does not know); a Custompms task needs one"
+        )
+
+    @override
     def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
         return {ref: self.client.get(RESOURCES[ref.type], ref.key) for ref in refs}
 
