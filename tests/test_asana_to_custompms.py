@@ -218,6 +218,17 @@ def test_a_task_that_leaves_every_project_is_skipped_with_the_reason(stack: Loca
         assert store.rejects() == []
 
 
+def test_a_project_the_token_may_not_read_is_skipped_and_reported(stack: LocalStack) -> None:
+    private = "1200000000000191"  # "Salary review 2026": private to people the token is not
+    stack.env["TAP_ASANA_TALK_PROJECT_GIDS"] = json.dumps([private, gid(WEBSITE)])
+    stack.run(*PIPELINE)  # exits 0: the rest is synced
+
+    assert AUDIT in custompms(stack)
+    (unreadable,) = last_report(stack)["unreadable"]
+    assert unreadable["record"] == f"asana-project:{private}"
+    assert unreadable["reason"].startswith("403 Forbidden")
+
+
 def _target_pid(meltano_pid: int) -> int | None:
     """The target-custompms process started by the `meltano run` process ``meltano_pid``."""
     for entry in Path("/proc").iterdir():

@@ -73,6 +73,14 @@ class StuckEntry:
 
 
 @dataclass(frozen=True)
+class UnreadableEntry:
+    """An object the source's token could not read (403/404): skipped by the tap."""
+
+    record: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ChangeEntry:
     """A record created, updated or skipped, with the fields involved (dry runs list them)."""
 
@@ -101,6 +109,8 @@ class RunReport:
     changes: list[ChangeEntry] = field(default_factory=list)
     #: Records kept that a person must act on; with ``fail_on_stuck`` the run fails.
     stuck_records: list[StuckEntry] = field(default_factory=list)
+    #: Objects the tap skipped because the token may not read them (private, guest access).
+    unreadable: list[UnreadableEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.source = Side(self.source)
@@ -171,6 +181,10 @@ class RunReport:
         """Report a record that cannot be applied as things stand (listed, not counted)."""
         self.stuck_records.append(StuckEntry(get_flow(flow).name, str(record), reason, field))
 
+    def unreadable_object(self, record: str, reason: str) -> None:
+        """Report an object the source could not read (listed, not counted)."""
+        self.unreadable.append(UnreadableEntry(record, reason))
+
     def finish(self) -> None:
         """Stamp the end of the run."""
         self.finished_at = utcnow()
@@ -201,6 +215,7 @@ class RunReport:
             "rejects": [asdict(entry) for entry in self.rejects],
             "changes": [asdict(entry) for entry in self.changes],
             "stuck": [asdict(entry) for entry in self.stuck_records],
+            "unreadable": [asdict(entry) for entry in self.unreadable],
         }
 
     def write_json(self, path: str | Path) -> Path:
@@ -241,6 +256,8 @@ class RunReport:
         for s in self.stuck_records:
             where = f" field {s.field}" if s.field else ""
             lines.append(f"STUCK {s.flow} {s.record}{where}: {s.reason}")
+        for u in self.unreadable:
+            lines.append(f"unreadable {u.record}: {u.reason}")
         for change in self.changes:
             verb = f"would be {change.outcome}" if self.dry_run else change.outcome
             fields = f" fields {', '.join(change.fields)}" if change.fields else ""

@@ -47,6 +47,9 @@ DELETED_FIELD = "is_deleted"
 
 #: The stream names a target applies: one per flow (the stream maps rename to them).
 FLOW_NAMES = frozenset(flow.name for flow in FLOWS)
+#: The stream in which a tap lists what its token could not read (``record``, ``reason``):
+#: listed in the run report.
+UNREADABLE_STREAM = "unreadable"
 #: Keys a per-flow policy mapping accepts: flow names, flow numbers and ``default``.
 _POLICY_KEYS = frozenset({"default", *FLOW_NAMES, *(str(flow.number) for flow in FLOWS)})
 
@@ -222,6 +225,8 @@ class SyncTarget(Target):
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         if stream_name in FLOW_NAMES:
             return super().get_sink_class(stream_name)
+        if stream_name == UNREADABLE_STREAM:
+            return UnreadableSink
         return SkippedStreamSink
 
     # --- the run -----------------------------------------------------------------------------
@@ -400,3 +405,23 @@ class SkippedStreamSink(RecordSink):
     @override
     def process_record(self, record: dict, context: dict) -> None:
         return
+
+
+class UnreadableSink(RecordSink):
+    """The tap's ``unreadable`` stream: each object it could not read goes in the report."""
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.target: SyncTarget = target  # type: ignore[assignment]
+
+    @override
+    def process_record(self, record: dict, context: dict) -> None:
+        self.target.engine.report.unreadable_object(
+            str(record.get("record") or "unknown"), str(record.get("reason") or "")
+        )

@@ -181,6 +181,12 @@ class AsanaStream(RESTStream):
             reason,
         )
 
+    def skip_unreadable(
+        self, resource_type: str, gid: str, error: ResourceUnavailableError
+    ) -> None:
+        """Skip an object the token may not read (403/404): warned about and reported."""
+        self._tap.unreadable.note(resource_type, gid, str(error), error.status)
+
     # Requests outside the stream's own path (used from worker threads)
 
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

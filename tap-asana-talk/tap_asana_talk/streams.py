@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from typing_extensions import override
 
-from tap_asana_talk import schemas
+from tap_asana_talk import schemas, unreadable
 from tap_asana_talk.client import AsanaStream, ResourceUnavailableError
 from tap_asana_talk.concurrency import ordered_map
 from tap_asana_talk.events import deleted_record
@@ -76,9 +76,12 @@ class WorkspaceChildStream(AsanaStream):
         seen: dict[str, dict[str, Any]] = {}
         for workspace in self.workspaces():
             path = self.path.format(workspace_gid=workspace["gid"])
-            for record in self.paginate(path, {"opt_fields": self.opt_fields}):
-                # A user belongs to several workspaces: emit it once.
-                seen.setdefault(record["gid"], record)
+            try:
+                for record in self.paginate(path, {"opt_fields": self.opt_fields}):
+                    # A user belongs to several workspaces: emit it once.
+                    seen.setdefault(record["gid"], record)
+            except ResourceUnavailableError as exc:
+                self.skip_unreadable("workspace", workspace["gid"], exc)
         yield from (seen[gid] for gid in sorted(seen))
 
 
@@ -143,33 +146,40 @@ class ProjectsStream(AsanaStream):
     def _listed(self) -> list[dict[str, Any]]:
         params = {"opt_fields": self.opt_fields}
         listings = [
-            (f"/teams/{team['gid']}/projects", params) for team in self._tap.teams_stream.in_scope
+            ("team", team["gid"], f"/teams/{team['gid']}/projects", params)
+            for team in self._tap.teams_stream.in_scope
         ] + [
-            ("/projects", {**params, "workspace": workspace["gid"]})
+            ("workspace", workspace["gid"], "/projects", {**params, "workspace": workspace["gid"]})
             for workspace in self._tap.workspaces_stream.in_scope
             if not is_organization(workspace)
         ]
 
-        def listing(path_and_params: tuple[str, dict[str, Any]]) -> list[dict[str, Any]]:
-            path, query = path_and_params
+        def listing(of: tuple[str, str, str, dict[str, Any]]) -> list[dict[str, Any]]:
+            kind, gid, path, query = of
             try:
                 return list(self.paginate(path, query))
             except ResourceUnavailableError as exc:
-                self.logger.warning("Skipping the projects of %s: %s", path, exc)
+                self.skip_unreadable(kind, gid, exc)
                 return []
 
         return [project for _, found in self._concurrently(listing, listings) for project in found]
 
     def _read_each(self, gids: list[str]) -> list[dict[str, Any]]:
-        return [p for _, (p, _status) in self._concurrently(self._read, gids) if p is not None]
+        found = []
+        for gid, (project, error) in self._concurrently(self._read, gids):
+            if error is not None:
+                self.skip_unreadable("project", gid, error)
+            elif project is not None:
+                found.append(project)
+        return found
 
-    def _read(self, gid: str) -> tuple[dict[str, Any] | None, int]:
-        """One project by gid, or None and the status (403, 404) that kept it from us."""
+    def _read(self, gid: str) -> tuple[dict[str, Any] | None, ResourceUnavailableError | None]:
+        """One project by gid, or the 403/404 that kept it from us."""
         try:
-            return self.get_json(f"/projects/{gid}", {"opt_fields": self.opt_fields})["data"], 200
+            body = self.get_json(f"/projects/{gid}", {"opt_fields": self.opt_fields})
         except ResourceUnavailableError as exc:
-            self.logger.warning("Skipping project %s: %s", gid, exc)
-            return None, exc.status
+            return None, exc
+        return body["data"], None
 
     def _concurrently(self, func: Callable[[T], R], items: list[T]) -> Iterator[tuple[T, R]]:
         workers = int(self.config["max_concurrency"])
@@ -181,11 +191,13 @@ class ProjectsStream(AsanaStream):
         known = set(self.stream_state.get(self.KNOWN_KEY) or [])
         still = set(listed)
         deleted = []
-        for gid, (project, status) in self._concurrently(self._read, sorted(known - listed)):
-            if status == HTTPStatus.NOT_FOUND:
+        for gid, (_project, error) in self._concurrently(self._read, sorted(known - listed)):
+            if error is not None and error.status == HTTPStatus.NOT_FOUND:
                 deleted.append(deleted_record(gid, format_timestamp(now()), schemas.PROJECT))
-            elif project is not None or status == HTTPStatus.FORBIDDEN:
-                still.add(gid)  # out of the listing but not gone: not a delete
+                continue
+            still.add(gid)  # out of the listing but not gone: not a delete
+            if error is not None:
+                self.skip_unreadable("project", gid, error)
         self.stream_state[self.KNOWN_KEY] = sorted(still)
         return deleted
 
@@ -265,3 +277,17 @@ class TasksStream(AsanaStream):
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         row.setdefault(schemas.IS_DELETED, False)
         return row
+
+
+class UnreadableStream(AsanaStream):
+    """What this run could not read (403/404), one record per object: see
+    :mod:`tap_asana_talk.unreadable`. Synced last, after every other stream."""
+
+    name = "unreadable"
+    path = "/unreadable"  # never requested
+    primary_keys: ClassVar[list[str]] = ["record"]
+    schema: ClassVar[dict] = unreadable.SCHEMA
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        yield from self._tap.unreadable.records()

@@ -15,6 +15,7 @@ from typing_extensions import override
 
 from tap_asana_talk import streams
 from tap_asana_talk.task_sync import format_timestamp, parse_timestamp
+from tap_asana_talk.unreadable import UnreadableLog
 
 _S = TypeVar("_S", bound=Stream)
 
@@ -28,6 +29,7 @@ STREAM_TYPES: tuple[type[streams.AsanaStream], ...] = (
     streams.UsersStream,
     streams.ProjectsStream,
     streams.TasksStream,
+    streams.UnreadableStream,  # last: it reports what the others could not read
 )
 
 
@@ -167,6 +169,11 @@ class TapAsanaTalk(Tap):
     def _redact(self, message: str) -> str:
         token = self.config.get("access_token")
         return message.replace(str(token), "***") if token else message
+
+    @cached_property
+    def unreadable(self) -> UnreadableLog:
+        """The objects this run skipped because the token may not read them (403/404)."""
+        return UnreadableLog(self.logger)
 
     @cached_property
     def http_session(self) -> requests.Session:

@@ -116,7 +116,7 @@ class ProjectTaskReader:
                 return self._full_scan(project, token, cursor, changes)
             return self._incremental(project, cursor, changes, token)
         except ResourceUnavailableError as exc:
-            self._logger.warning("Skipping project %s: %s", project, exc)
+            self._stream.skip_unreadable("project", project, exc)
             return None
 
     # Events
@@ -248,7 +248,7 @@ class ProjectTaskReader:
         except ResourceUnavailableError as exc:
             if exc.status == HTTPStatus.NOT_FOUND:
                 return None, True
-            self._logger.warning("Skipping task %s: %s", gid, exc)
+            self._stream.skip_unreadable("task", gid, exc)
             return None, False
         return body.get("data"), False
 
@@ -265,8 +265,10 @@ class ProjectTaskReader:
     def _subtasks(self, parent: str) -> list[dict[str, Any]]:
         try:
             return list(self._stream.paginate(f"/tasks/{parent}/subtasks", self._task_params()))
-        except ResourceUnavailableError:
-            # The parent went away after it was listed; its deletion arrives as an event.
+        except ResourceUnavailableError as exc:
+            if exc.status != HTTPStatus.NOT_FOUND:
+                self._stream.skip_unreadable("task", parent, exc)
+            # 404: the parent went away after it was listed; its deletion arrives as an event.
             return []
 
     def _task_params(self, **extra: str) -> dict[str, Any]:

@@ -98,6 +98,8 @@ def test_inaccessible_project_is_skipped_with_a_warning(
     assert missing in caplog.text
     assert {p["gid"] for p in run.records("projects")} == {BOARD}
     assert PARENT in run.by_gid("tasks")
+    (unreadable,) = run.records("unreadable")  # the targets list it in their reports
+    assert (unreadable["record"], unreadable["status"]) == (f"asana-project:{missing}", 404)
 
 
 def test_interrupted_run_resumes_without_losing_changes(

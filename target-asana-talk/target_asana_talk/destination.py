@@ -156,9 +156,14 @@ class AsanaDestination(Destination):
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         writes = [_Write(index, op) for index, op in enumerate(ops)]
         updates = [w for w in writes if w.op.kind is OpKind.UPDATE]
-        current = self.fetch([w.op.destination for w in updates if w.op.destination])
+        replies = self._read([w.op.destination for w in updates if w.op.destination])
         for write in updates:
-            record = current.get(write.op.destination)  # type: ignore[arg-type]
+            reply = replies[write.op.destination]  # type: ignore[index]
+            if reply.status == HTTPStatus.FORBIDDEN:
+                # A private project, guest access: this record only, the rest goes on.
+                write.outcome = Rejected(reply.status, f"unreadable in Asana: {reply.message}")
+                continue
+            record = _current(write.op.destination, reply)  # type: ignore[arg-type]
             if record is not None:  # references as keys, users as emails
                 record = synced_values(write.op.flow, Side.ASANA, record, keep_extra=True)
             if record is None:
@@ -180,18 +185,13 @@ class AsanaDestination(Destination):
     @override
     def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
         """The current records, as Asana answers them (``None`` for a deleted one)."""
+        return {ref: _current(ref, reply) for ref, reply in self._read(refs).items()}
+
+    def _read(self, refs: Sequence[Ref]) -> dict[Ref, Reply]:
         calls = [
             Call("get", f"{PATHS[ref.type]}/{ref.key}", params=_fields(ref.type)) for ref in refs
         ]
-        found: dict[Ref, Mapping[str, Any] | None] = {}
-        for ref, reply in zip(refs, self.client.call_many(calls), strict=True):
-            if reply.status == HTTPStatus.NOT_FOUND:
-                found[ref] = None
-            elif not reply.ok:
-                raise _failure(f"GET {ref}", reply)
-            else:
-                found[ref] = reply.data
-        return found
+        return dict(zip(refs, self.client.call_many(calls), strict=True))
 
     @override
     def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
@@ -574,6 +574,15 @@ def _first_rounds(writes: Sequence[_Write]) -> dict[int, int]:
 
 def _fields(asana_type: str) -> dict[str, Any]:
     return {"opt_fields": OPT_FIELDS[asana_type]}
+
+
+def _current(ref: Ref, reply: Reply) -> Mapping[str, Any] | None:
+    """A read record (``None`` when Asana no longer has it); any other failure raises."""
+    if reply.status == HTTPStatus.NOT_FOUND:
+        return None
+    if not reply.ok:
+        raise _failure(f"GET {ref}", reply)
+    return reply.data
 
 
 def _failure(what: str, reply: Reply) -> AsanaError:

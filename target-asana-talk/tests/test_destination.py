@@ -30,6 +30,7 @@ WEBSITE, MOBILE = "1200000000000064", "1200000000000087"
 AUDIT, WIREFRAMES, CONTENT = "1200000000000068", "1200000000000070", "1200000000000074"
 TASKS, TEAMS = get_flow("task_task"), get_flow("team_customer")
 WORKSPACES = get_flow("workspace_customer")
+PRIVATE_PROJECT = "1200000000000191"  # "Salary review 2026": the token's user may not see it
 
 
 class LosingClient(AsanaClient):
@@ -296,3 +297,20 @@ def test_dependent_moves_never_share_a_batch(sandbox: SandboxServer, store: Link
     top, sub = task(sandbox, draft), task(sandbox, AUDIT)
     assert (top["parent"], [m["project"]["gid"] for m in top["memberships"]]) == (None, [WEBSITE])
     assert (sub["parent"]["gid"], sub["memberships"]) == (draft, [])
+
+
+def test_an_update_of_a_record_the_token_may_not_read_is_refused_alone(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    private = get_flow("project_project")
+    snap = snapshot(sandbox, AUDIT)
+    ops = [
+        update(PRIVATE_PROJECT, {"name": "Salary review 2026"}, private, name="Renamed"),
+        update(AUDIT, snap, name="Audit, renamed next to a private project"),
+    ]
+    refused, written = destination(sandbox, store).write(ops)
+    assert isinstance(refused, Rejected)
+    assert refused.status == 403
+    assert "unreadable in Asana" in refused.reason
+    assert isinstance(written, Written)
+    assert task(sandbox, AUDIT)["name"] == "Audit, renamed next to a private project"
