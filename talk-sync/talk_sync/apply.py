@@ -93,6 +93,10 @@ class Incoming:
     counterpart: Ref | None = None
     #: When the source record was created (``None`` when its system does not say).
     created_at: Any = None
+    #: Fields the destination cannot hold as desired, and why (set by the engine from
+    #: :meth:`Destination.fit`): ``desired`` holds what the destination can hold instead,
+    #: or leaves the field out (the destination keeps its value).
+    held: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -118,6 +122,7 @@ class Incoming:
                 "is_deleted": self.is_deleted,
                 "counterpart": str(self.counterpart) if self.counterpart else None,
                 "created_at": self.created_at,
+                "held": dict(self.held),
             }
         )
 
@@ -133,6 +138,7 @@ class Incoming:
             is_deleted=bool(data.get("is_deleted")),
             counterpart=parse_ref(data["counterpart"]) if data.get("counterpart") else None,
             created_at=data.get("created_at"),
+            held=dict(data.get("held") or {}),
         )
 
 
@@ -276,8 +282,10 @@ class Destination(ABC):
         """The values this destination would hold of ``values``, and why it would not hold
         the others (``{field: reason}``), e.g. a start date Asana refuses without a due date.
 
-        The engine writes only what the destination can hold, reports the rest per record,
-        and keeps the source's value on the way back. The default holds everything.
+        A field it cannot hold is set to what it would hold instead (an empty start date),
+        or left out: the destination then keeps its own value (an owner email that names no
+        user). The engine writes only what the destination can hold, reports the rest per
+        record, and keeps the source's value on the way back. The default holds everything.
         """
         return dict(values), {}
 
@@ -509,6 +517,8 @@ class ApplyEngine:
             if self._backing_off(item):
                 continue  # refused with these very values, and not due again yet
             latest[item.key] = item  # a record seen twice: its last version wins
+        for item in latest.values():
+            self._report_held(item)
         effects: list[_Effect] = []
         pending: list[_Pending] = []
         planned: list[tuple[Incoming, Plan]] = []
@@ -533,9 +543,12 @@ class ApplyEngine:
     def _fitted(self, item: Incoming) -> Incoming:
         """``item`` with only what the destination can hold (see :meth:`Destination.fit`).
 
-        What it cannot hold is reported, and the source's snapshot records, for those
-        fields, what the destination holds: the reverse direction then does not take the
-        destination's empty value for an edit that clears the source's.
+        The fields it cannot hold are noted in ``held``, and the source's snapshot records,
+        for those fields, what the destination holds: the reverse direction then does not
+        take the destination's value for an edit of the source's. A field set to another
+        value (an empty start date) takes it here; a field left out, in which the
+        destination keeps its own value, takes that value when the record is recorded
+        (:meth:`_source_values`). Fitting a fitted record keeps what it noted.
         """
         if item.is_deleted:
             return item
@@ -543,16 +556,38 @@ class ApplyEngine:
         if not held:
             return item
         source_values = dict(item.source_values)
-        for name, reason in held.items():
+        for name in held:
             paired = item.flow.counterpart_field(self.side, name)
-            if paired is not None and paired in source_values:
-                source_values[paired] = desired.get(name)
+            if name in desired and paired in source_values:
+                source_values[paired] = desired[name]
+        held = {**item.held, **held}
+        return replace(item, desired=desired, source_values=source_values, held=held)
+
+    def _report_held(self, item: Incoming) -> None:
+        """Report each field the destination cannot hold, once per record and run."""
+        for name, reason in item.held.items():
             if (item.key, name) not in self._reported_held:
                 self._reported_held.add((item.key, name))
                 self.report.count(
                     item.flow, Outcome.SKIPPED, record=item.source, fields=[name], detail=reason
                 )
-        return replace(item, desired=desired, source_values=source_values)
+
+    def _source_values(
+        self, item: Incoming, destination_values: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The source snapshot of ``item`` once the destination holds ``destination_values``
+        (its record as written, or its last-known snapshot).
+
+        A field the destination could not hold and kept as it was (left out of ``desired``)
+        is recorded as the destination holds it: the reverse direction must not take that
+        value for an edit and write it back over the source's.
+        """
+        values = dict(item.source_values)
+        for name in item.held:
+            paired = item.flow.counterpart_field(self.side, name)
+            if name not in item.desired and paired in values and destination_values is not None:
+                values[paired] = destination_values.get(name)
+        return values
 
     def _backing_off(self, item: Incoming) -> bool:
         """Whether ``item`` asks for the very values the destination refused, and their
@@ -715,9 +750,11 @@ class ApplyEngine:
             return _Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)
-            known = decision.link.snapshot(source.side) if decision.link else None
-            fresh = known != to_jsonable(dict(item.source_values))
-            return _Effect(item, clear=True, source_snapshot=fresh)
+            link = decision.link
+            values = self._source_values(item, link.snapshot(self.side) if link else None)
+            known = link.snapshot(source.side) if link else None
+            fresh = known != to_jsonable(values)
+            return _Effect(item, clear=True, source_snapshot=values if fresh else None)
         if self.dry_run:
             outcome = Outcome.CREATED if decision.action is Action.CREATE else Outcome.UPDATED
             if outcome is Outcome.CREATED:
@@ -916,8 +953,10 @@ class ApplyEngine:
                 self.store.unlink(item.source)
         if effect.deleted:
             self.store.record_deleted(item.flow, item.source)
-        if effect.source_snapshot:
-            self.store.update_snapshots(item.source, **{item.source.side.value: item.source_values})
+        if effect.source_snapshot is not None:
+            self.store.update_snapshots(
+                item.source, **{item.source.side.value: effect.source_snapshot}
+            )
         if effect.stuck is not None:
             self._keep(item, effect.stuck, stuck=effect.stuck)
         if effect.clear:
@@ -1034,7 +1073,7 @@ class ApplyEngine:
             if name in fields and name not in unsent:
                 written[name] = value
         return {
-            f"{item.source.side.value}_snapshot": dict(item.source_values),
+            f"{item.source.side.value}_snapshot": self._source_values(item, written),
             f"{self.side.value}_snapshot": written,
         }
 
@@ -1045,7 +1084,8 @@ class _Effect:
 
     item: Incoming
     clear: bool = False
-    source_snapshot: bool = False
+    #: The source snapshot to store, when it differs from the link's.
+    source_snapshot: Mapping[str, Any] | None = None
     unlink: Link | None = None
     #: A record never linked was deleted: remember it (see ``LinkStore.record_deleted``).
     deleted: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -547,3 +548,59 @@ def test_a_failure_that_passes_by_itself_is_not_backed_off(
     assert store.rejects()[0].retry_at is None
     assert run(store, pms, []).deferred == []
     assert len(pms.writes) == 4
+
+
+class UnknownOwners(FakeCustompms):
+    """Holds no owner email it does not know: such a value is left out, as target-asana-talk
+    does with an email that names no Asana user."""
+
+    def fit(self, flow: Flow, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        email = values.get("owner_email")
+        if not email or email.endswith("@known.example"):
+            return dict(values), {}
+        kept = {name: value for name, value in values.items() if name != "owner_email"}
+        return kept, {"owner_email": f"no user has the email {email}"}
+
+
+def test_a_value_the_destination_keeps_as_it_was_is_the_source_snapshots_value(
+    store: LinkStore,
+) -> None:
+    pms = UnknownOwners()
+    run(store, pms, [[WORKSPACE, TEAM]])
+    desired = {**BOARD.desired, "owner_email": "ghost@elsewhere.example"}
+    board = incoming(
+        "project_project",
+        "asana-project:3",
+        desired,
+        source_values={"name": "Client projects", "owner": "ghost@elsewhere.example"},
+    )
+    report = run(store, pms, [[board]])
+
+    created = pms.one("project", name="Client projects")
+    assert "owner_email" not in created  # the rest of the record is written
+    (dropped,) = [c for c in report.changes if c.fields == ["owner_email"]]
+    assert (dropped.record, dropped.outcome) == ("asana-project:3", "skipped")
+    assert "ghost@elsewhere.example" in (dropped.detail or "")
+    link = store.find("asana-project:3")
+    # The Asana side's owner is recorded as Custompms holds it (none): the reverse direction
+    # then finds nothing to write back over it.
+    assert link.asana_snapshot == {"name": "Client projects", "owner": None}
+
+    # The record arrives again (a changed name): the owner is still left out, and the
+    # owner Custompms gained meanwhile is what the source snapshot records.
+    pms.edit("project", created["id"], owner_email="lena@known.example")
+    store.update_snapshots(
+        "asana-project:3",
+        custompms={**link.custompms_snapshot, "owner_email": "lena@known.example"},
+    )
+    renamed = replace(
+        board,
+        desired={**desired, "name": "Clients"},
+        source_values={"name": "Clients", "owner": "ghost@elsewhere.example"},
+    )
+    run(store, pms, [[renamed]])
+    assert pms.writes[-1].values == {"name": "Clients"}
+    assert store.find("asana-project:3").asana_snapshot == {
+        "name": "Clients",
+        "owner": "lena@known.example",
+    }

@@ -266,3 +266,27 @@ def test_clearing_a_due_date_clears_the_start_date_asana_cannot_keep_alone(
     assert isinstance(outcome, Written)
     assert outcome.unsent == frozenset({"start_on"})
     assert (task(sandbox, AUDIT)["start_on"], task(sandbox, AUDIT)["due_on"]) == (None, None)
+
+
+def test_an_owner_or_assignee_with_no_asana_user_is_left_out_and_reported(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    asana = destination(sandbox, store)
+    values = {"name": "Intranet", "team": SALES, "owner": " Nobody@Elsewhere.example "}
+    fitted, held = asana.fit(PROJECTS, values)
+    assert fitted == {"name": "Intranet", "team": SALES}  # Asana keeps the owner it has
+    assert held == {
+        "owner": "no Asana user has the email nobody@elsewhere.example: owner not written to "
+        "Asana (kept in Custompms)"
+    }
+    known = {"name": "Kickoff", "assignee": "Priya.Shah@acme-consulting.example"}
+    assert asana.fit(TASKS, known) == (known, {})
+    assert asana.fit(TASKS, {"name": "Nobody's", "assignee": None}) == (
+        {"name": "Nobody's", "assignee": None},
+        {},
+    )
+    # Each email is looked up once per run.
+    sandbox.reset_stats()
+    asana.fit(PROJECTS, values)
+    asana.fit(TASKS, known)
+    assert sandbox.stats()["requests_total"] == 0
