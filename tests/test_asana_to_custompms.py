@@ -172,7 +172,9 @@ def test_every_flow_arrives_edits_follow_and_an_idle_run_writes_nothing(
         assert store.find(OFFICE_MOVE).status is LinkStatus.UNLINKED
 
 
-def test_a_record_custompms_rejects_is_reported_and_retried_next_run(stack: LocalStack) -> None:
+def test_a_record_custompms_rejects_is_reported_and_sent_again_once_it_changes(
+    stack: LocalStack,
+) -> None:
     stack.asana.act("put", f"/tasks/{gid(AUDIT)}", {"name": "x" * 501})  # Custompms: <= 500
     stack.run(*PIPELINE)
     pms = custompms(stack)
@@ -185,12 +187,15 @@ def test_a_record_custompms_rejects_is_reported_and_retried_next_run(stack: Loca
     with LinkStore(stack.workdir / "links.db") as store:
         (first,) = [r for r in store.rejects() if r.source_key == AUDIT]
 
-    stack.run(*PIPELINE)  # no edit: the tap sends nothing, the target replays what it kept
-    (again,) = last_report(stack)["rejects"]
-    assert again["record"] == AUDIT
+    # No edit: the same values are not sent again before their back-off ends.
+    stack.run(*PIPELINE)
+    report = last_report(stack)
+    assert report["rejects"] == []
+    (deferred,) = report["deferred"]
+    assert (deferred["record"], deferred["retry_at"]) == (AUDIT, reject["retry_at"])
     with LinkStore(stack.workdir / "links.db") as store:
         (kept,) = [r for r in store.rejects() if r.source_key == AUDIT]
-    assert (kept.attempts, kept.field) == (first.attempts + 1, "name")
+    assert (kept.attempts, kept.field) == (first.attempts, "name")  # not sent again
 
     stack.asana.act("put", f"/tasks/{gid(AUDIT)}", {"name": "Audit current site"})
     stack.run(*PIPELINE)

@@ -18,7 +18,9 @@ Records whose references are not linked yet (``WAIT``) are queued and retried at
 progress is made, so a parent applied later in the run resolves its children; what still
 waits is then kept in the link store as a reject and retried on the next run
 (:meth:`ApplyEngine.start` replays the stored rejects). Records the destination refuses are
-kept at once, reported, and retried on the next run.
+kept at once and reported; they are sent again when their values change, or with the same
+values once a growing back-off has run out (:class:`~talk_sync.linkstore.Backoff`), never on
+every run.
 A record deleted in the source is unlinked and reported (the other side is never deleted),
 or ignored, per flow. A dry run plans and reports only: nothing is written to the
 destination or the link store.
@@ -26,17 +28,27 @@ destination or the link store.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from talk_sync.flows import Flow, get_flow
 from talk_sync.identity import match_key
-from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkError, LinkStatus, LinkStore
+from talk_sync.linkstore import (
+    Backoff,
+    ClaimedElsewhereError,
+    Link,
+    LinkError,
+    LinkStatus,
+    LinkStore,
+    Reject,
+)
 from talk_sync.merge import merge as merge_fields
 from talk_sync.merge import policy_for
 from talk_sync.models import utcnow
@@ -51,6 +63,8 @@ logger = logging.getLogger(__name__)
 MAX_MERGE_ROUNDS = 3
 #: A record kept (refused, or waiting) this long is reported stuck and fails the run.
 DEFAULT_STUCK_AFTER = timedelta(hours=24)
+#: A refused record is sent again with the same values after 15 min, 30 min, 1 h ... 24 h.
+DEFAULT_BACKOFF = Backoff(first=timedelta(minutes=15), cap=timedelta(hours=24))
 #: Leeway for clock differences between the two systems and this machine.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -79,11 +93,22 @@ class Incoming:
     counterpart: Ref | None = None
     #: When the source record was created (``None`` when its system does not say).
     created_at: Any = None
+    #: Fields the destination cannot hold as desired, and why (set by the engine from
+    #: :meth:`Destination.fit`): ``desired`` holds what the destination can hold instead,
+    #: or leaves the field out (the destination keeps its value).
+    held: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
         """Identity within a run: a later copy of the same record replaces an earlier one."""
         return (self.flow.name, str(self.source))
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of what the record asks of the destination: kept with a refusal, so that
+        the same values are not sent again before their back-off ends, and new ones are."""
+        asked = to_jsonable({"desired": dict(self.desired), "is_deleted": self.is_deleted})
+        return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with a reject so the next run can replay it."""
@@ -97,6 +122,7 @@ class Incoming:
                 "is_deleted": self.is_deleted,
                 "counterpart": str(self.counterpart) if self.counterpart else None,
                 "created_at": self.created_at,
+                "held": dict(self.held),
             }
         )
 
@@ -112,6 +138,7 @@ class Incoming:
             is_deleted=bool(data.get("is_deleted")),
             counterpart=parse_ref(data["counterpart"]) if data.get("counterpart") else None,
             created_at=data.get("created_at"),
+            held=dict(data.get("held") or {}),
         )
 
 
@@ -192,11 +219,17 @@ class Stale:
 
 @dataclass(frozen=True)
 class Rejected:
-    """The destination refused the operation for good (a 4xx): kept and retried next run."""
+    """The destination refused the operation for good (a 4xx, a 403 included): kept, and
+    sent again when the record's values change or after a growing back-off.
+
+    ``transient``: a refusal that passes by itself (the record changed again during every
+    merge): retried on the next run, without back-off.
+    """
 
     status: int
     reason: str
     field: str | None = None
+    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,8 +282,10 @@ class Destination(ABC):
         """The values this destination would hold of ``values``, and why it would not hold
         the others (``{field: reason}``), e.g. a start date Asana refuses without a due date.
 
-        The engine writes only what the destination can hold, reports the rest per record,
-        and keeps the source's value on the way back. The default holds everything.
+        A field it cannot hold is set to what it would hold instead (an empty start date),
+        or left out: the destination then keeps its own value (an owner email that names no
+        user). The engine writes only what the destination can hold, reports the rest per
+        record, and keeps the source's value on the way back. The default holds everything.
         """
         return dict(values), {}
 
@@ -355,7 +390,8 @@ class ApplyEngine:
     ``delete_policy`` are one policy or a mapping per flow (see :func:`policy_for`).
     ``claim`` names the run (its lease in the link store): the creates it begins are its
     own, and no other live run sends them. A record kept longer than ``stuck_after`` is
-    reported stuck.
+    reported stuck. A record the destination refused is sent again with the same values only
+    after ``retry_backoff`` (``None``: on every run); with other values, at once.
     """
 
     def __init__(
@@ -368,6 +404,7 @@ class ApplyEngine:
         dry_run: bool = False,
         claim: str | None = None,
         stuck_after: timedelta | None = DEFAULT_STUCK_AFTER,
+        retry_backoff: Backoff | None = DEFAULT_BACKOFF,
     ) -> None:
         self.store = store
         self.destination = destination
@@ -377,6 +414,7 @@ class ApplyEngine:
         self.dry_run = dry_run
         self.claim = claim
         self.stuck_after = stuck_after
+        self.retry_backoff = retry_backoff
         self.report = RunReport(self.side.other, dry_run=dry_run)
         #: Records to retry at the end of the run (waiting, or replayed rejects), by key.
         self._retry: dict[tuple[str, str], Incoming] = {}
@@ -388,11 +426,21 @@ class ApplyEngine:
         self._kept: dict[tuple[str, str], Incoming] = {}
         #: Fields reported as not held by the destination in this run, by record key.
         self._reported_held: set[tuple[tuple[str, str], str]] = set()
+        #: Fingerprints of the values refused and not to be sent again yet, by record key
+        #: (kept by earlier runs, or refused in this one).
+        self._backoff: dict[tuple[str, str], str] = {}
+        #: Records kept by earlier runs whose back-off is not over: reported as deferred.
+        self._deferred: dict[tuple[str, str], Reject] = {}
 
     # --- run lifecycle -----------------------------------------------------------------------
 
     def start(self) -> int:
-        """Queue the records kept by earlier runs for a retry at the end; returns how many."""
+        """Queue the records kept by earlier runs for a retry at the end; returns how many.
+
+        A refused record whose back-off is not over is not queued: it is deferred (see
+        :attr:`deferred`), unless the source sends it with other values in this run.
+        """
+        now = utcnow()
         for reject in self.store.rejects(side=self.side):
             try:
                 item = Incoming.from_dict(reject.record)
@@ -401,9 +449,18 @@ class ApplyEngine:
                 if not self.dry_run:
                     self.store.clear_reject(self.side, reject.stream, reject.source_key)
                 continue
-            self._retry[item.key] = item
             self._kept[item.key] = item
+            if self.retry_backoff is not None and reject.fingerprint and not reject.due(now):
+                self._backoff[item.key] = reject.fingerprint
+                self._deferred[item.key] = reject
+            else:
+                self._retry[item.key] = item
         return len(self._retry)
+
+    @property
+    def deferred(self) -> list[Reject]:
+        """Refused records not sent again in this run: same values, back-off not over."""
+        return list(self._deferred.values())
 
     def checkpoint(self) -> None:
         """Retry the queued records until no more progress; keep the rest durably.
@@ -443,6 +500,15 @@ class ApplyEngine:
         for key, item in self._retry.items():
             reason = self._wait_reasons.get(key, ("kept for the next run", None))[0]
             self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=reason)
+        for reject in self._deferred.values():
+            self.report.defer(
+                reject.stream,
+                reject.source_key,
+                reject.reason,
+                reject.field,
+                retry_at=reject.retry_at,
+                attempts=reject.attempts,
+            )
         if not self.dry_run:
             self._report_stuck()
         self.report.finish()
@@ -465,7 +531,12 @@ class ApplyEngine:
         """Apply one batch; its links, snapshots and rejects commit together at the end."""
         latest: dict[tuple[str, str], Incoming] = {}
         for item in items:
-            latest[item.key] = self._fitted(item)  # a record seen twice: its last version wins
+            item = self._fitted(item)
+            if self._backing_off(item):
+                continue  # refused with these very values, and not due again yet
+            latest[item.key] = item  # a record seen twice: its last version wins
+        for item in latest.values():
+            self._report_held(item)
         effects: list[_Effect] = []
         pending: list[_Pending] = []
         planned: list[tuple[Incoming, Plan]] = []
@@ -493,9 +564,12 @@ class ApplyEngine:
     def _fitted(self, item: Incoming) -> Incoming:
         """``item`` with only what the destination can hold (see :meth:`Destination.fit`).
 
-        What it cannot hold is reported, and the source's snapshot records, for those
-        fields, what the destination holds: the reverse direction then does not take the
-        destination's empty value for an edit that clears the source's.
+        The fields it cannot hold are noted in ``held``, and the source's snapshot records,
+        for those fields, what the destination holds: the reverse direction then does not
+        take the destination's value for an edit of the source's. A field set to another
+        value (an empty start date) takes it here; a field left out, in which the
+        destination keeps its own value, takes that value when the record is recorded
+        (:meth:`_source_values`). Fitting a fitted record keeps what it noted.
         """
         if item.is_deleted:
             return item
@@ -503,16 +577,51 @@ class ApplyEngine:
         if not held:
             return item
         source_values = dict(item.source_values)
-        for name, reason in held.items():
+        for name in held:
             paired = item.flow.counterpart_field(self.side, name)
-            if paired is not None and paired in source_values:
-                source_values[paired] = desired.get(name)
+            if name in desired and paired in source_values:
+                source_values[paired] = desired[name]
+        held = {**item.held, **held}
+        return replace(item, desired=desired, source_values=source_values, held=held)
+
+    def _report_held(self, item: Incoming) -> None:
+        """Report each field the destination cannot hold, once per record and run."""
+        for name, reason in item.held.items():
             if (item.key, name) not in self._reported_held:
                 self._reported_held.add((item.key, name))
                 self.report.count(
                     item.flow, Outcome.SKIPPED, record=item.source, fields=[name], detail=reason
                 )
-        return replace(item, desired=desired, source_values=source_values)
+
+    def _source_values(
+        self, item: Incoming, destination_values: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """The source snapshot of ``item`` once the destination holds ``destination_values``
+        (its record as written, or its last-known snapshot).
+
+        A field the destination could not hold and kept as it was (left out of ``desired``)
+        is recorded as the destination holds it: the reverse direction must not take that
+        value for an edit and write it back over the source's.
+        """
+        values = dict(item.source_values)
+        for name in item.held:
+            paired = item.flow.counterpart_field(self.side, name)
+            if name not in item.desired and paired in values and destination_values is not None:
+                values[paired] = destination_values.get(name)
+        return values
+
+    def _backing_off(self, item: Incoming) -> bool:
+        """Whether ``item`` asks for the very values the destination refused, and their
+        back-off is not over: it stays kept (and is reported deferred, when an earlier run
+        refused it). Other values, or a delete, end the back-off."""
+        refused = self._backoff.get(item.key)
+        if refused is None:
+            return False
+        if not item.is_deleted and refused == item.fingerprint:
+            return True
+        del self._backoff[item.key]
+        self._deferred.pop(item.key, None)
+        return False
 
     def _plan(self, item: Incoming) -> Plan:
         desired = self._follow(item.desired)
@@ -662,9 +771,11 @@ class ApplyEngine:
             return _Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)
-            known = decision.link.snapshot(source.side) if decision.link else None
-            fresh = known != to_jsonable(dict(item.source_values))
-            return _Effect(item, clear=True, source_snapshot=fresh)
+            link = decision.link
+            values = self._source_values(item, link.snapshot(self.side) if link else None)
+            known = link.snapshot(source.side) if link else None
+            fresh = known != to_jsonable(values)
+            return _Effect(item, clear=True, source_snapshot=values if fresh else None)
         if self.dry_run:
             outcome = Outcome.CREATED if decision.action is Action.CREATE else Outcome.UPDATED
             if outcome is Outcome.CREATED:
@@ -772,7 +883,9 @@ class ApplyEngine:
                     stale.append(entry)
             todo = self._merge(stale)
         for entry in todo:
-            entry.outcome = Rejected(412, "changed again during each merge; retried next run")
+            entry.outcome = Rejected(
+                412, "changed again during each merge; retried next run", transient=True
+            )
 
     def _merge(self, stale: list[_Pending]) -> list[_Pending]:
         """Three-way merge each stale update; returns those that still need a write."""
@@ -814,10 +927,11 @@ class ApplyEngine:
 
     def _record(self, effects: list[_Effect], pending: list[_Pending]) -> None:
         """Links, snapshots and rejects of the batch, in one transaction; then the report."""
-        kept = dict(self._kept)
+        kept, backoff = dict(self._kept), dict(self._backoff)
 
         def record(_session: Any) -> tuple[list[_Count], list[str]]:
-            self._kept = dict(kept)  # a retried transaction starts from the same knowledge
+            # A retried transaction starts from the same knowledge.
+            self._kept, self._backoff = dict(kept), dict(backoff)
             counts: list[_Count] = []
             failures: list[str] = []
             for effect in effects:
@@ -827,11 +941,24 @@ class ApplyEngine:
             return counts, failures
 
         counts, failures = self.store.retrying(record)
-        for flow, outcome, source, fields, detail in counts:
-            if outcome is Outcome.REJECTED:
-                self.report.reject(flow, source, detail or "", fields[0] if fields else None)
+        for count in counts:
+            if count.outcome is Outcome.REJECTED:
+                field_name = count.fields[0] if count.fields else None
+                self.report.reject(
+                    count.flow,
+                    count.source,
+                    count.detail or "",
+                    field_name,
+                    retry_at=count.retry_at,
+                )
             else:
-                self.report.count(flow, outcome, record=source, fields=fields, detail=detail)
+                self.report.count(
+                    count.flow,
+                    count.outcome,
+                    record=count.source,
+                    fields=count.fields,
+                    detail=count.detail,
+                )
         if failures:
             raise ApplyError(
                 f"{len(failures)} writes failed after retries (first: {failures[0]}); "
@@ -847,19 +974,41 @@ class ApplyEngine:
                 self.store.unlink(item.source)
         if effect.deleted:
             self.store.record_deleted(item.flow, item.source)
-        if effect.source_snapshot:
-            self.store.update_snapshots(item.source, **{item.source.side.value: item.source_values})
+        if effect.source_snapshot is not None:
+            self.store.update_snapshots(
+                item.source, **{item.source.side.value: effect.source_snapshot}
+            )
         if effect.stuck is not None:
             self._keep(item, effect.stuck, stuck=effect.stuck)
         if effect.clear:
             self._clear(item)
 
-    def _keep(self, item: Incoming, reason: str, field: str | None = None, **kind: Any) -> None:
-        """Keep ``item`` in the link store for the next run (``stuck=``: a person must act)."""
-        self.store.record_reject(
-            self.side, item.flow.name, item.source, item.to_dict(), reason, field, **kind
+    def _keep(
+        self,
+        item: Incoming,
+        reason: str,
+        field: str | None = None,
+        *,
+        stuck: str | None = None,
+        backoff: Backoff | None = None,
+    ) -> Reject:
+        """Keep ``item`` in the link store for the next run (``stuck``: a person must act;
+        ``backoff``: refused, not to be sent again with the same values before it ends)."""
+        kept = self.store.record_reject(
+            self.side,
+            item.flow.name,
+            item.source,
+            item.to_dict(),
+            reason,
+            field,
+            stuck=stuck,
+            fingerprint=item.fingerprint,
+            backoff=backoff,
         )
         self._kept[item.key] = item
+        if backoff is not None:
+            self._backoff[item.key] = item.fingerprint
+        return kept
 
     def _record_outcome(
         self,
@@ -881,7 +1030,7 @@ class ApplyEngine:
                 outcome = Rejected(409, str(error))
                 stuck = f"{error}: unlink one of the pairs, or clear the record's external_id"
             else:
-                counts.append((flow, Outcome.CREATED, source, list(op.values), None))
+                counts.append(_Count(flow, Outcome.CREATED, source, list(op.values), None))
                 self._clear(item)
                 return
         if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
@@ -892,23 +1041,23 @@ class ApplyEngine:
                 **{side.removesuffix("_snapshot"): values for side, values in snapshots.items()},
             )
             kind = Outcome.UNCHANGED if entry.merged_away else Outcome.UPDATED
-            counts.append((flow, kind, source, list(op.values), None))
+            counts.append(_Count(flow, kind, source, list(op.values), None))
             self._clear(item)
         elif isinstance(outcome, Rejected):
             if op.kind is OpKind.CREATE:
                 self.store.fail_create(source)
-            self._keep(item, outcome.reason, outcome.field, stuck=stuck)
+            backoff = None if outcome.transient else self.retry_backoff
+            kept = self._keep(item, outcome.reason, outcome.field, stuck=stuck, backoff=backoff)
             reason = f"{outcome.status} {outcome.reason}"
-            counts.append(
-                (flow, Outcome.REJECTED, source, [outcome.field] if outcome.field else None, reason)
-            )
+            fields = [outcome.field] if outcome.field else None
+            counts.append(_Count(flow, Outcome.REJECTED, source, fields, reason, kept.retry_at))
         elif isinstance(outcome, Gone):
             if op.kind is OpKind.CREATE:
                 self.store.cancel_create(source)
             elif delete_policy_for(self.delete_policy, flow) is DeletePolicy.UNLINK:
                 self.store.unlink(source)
             self._clear(item)
-            counts.append((flow, Outcome.UNLINKED, source, None, outcome.reason))
+            counts.append(_Count(flow, Outcome.UNLINKED, source, None, outcome.reason))
         else:
             failures.append(f"{source}: {getattr(outcome, 'reason', outcome)}")
 
@@ -917,6 +1066,8 @@ class ApplyEngine:
         for key in [key for key in self._kept if key[1] == str(item.source)]:
             self.store.clear_reject(self.side, key[0], item.source)
             del self._kept[key]
+            self._backoff.pop(key, None)
+            self._deferred.pop(key, None)
 
     def _source_snapshot(self, item: Incoming) -> dict[str, Any]:
         return {f"{item.source.side.value}_snapshot": dict(item.source_values)}
@@ -943,7 +1094,7 @@ class ApplyEngine:
             if name in fields and name not in unsent:
                 written[name] = value
         return {
-            f"{item.source.side.value}_snapshot": dict(item.source_values),
+            f"{item.source.side.value}_snapshot": self._source_values(item, written),
             f"{self.side.value}_snapshot": written,
         }
 
@@ -954,7 +1105,8 @@ class _Effect:
 
     item: Incoming
     clear: bool = False
-    source_snapshot: bool = False
+    #: The source snapshot to store, when it differs from the link's.
+    source_snapshot: Mapping[str, Any] | None = None
     unlink: Link | None = None
     #: A record never linked was deleted: remember it (see ``LinkStore.record_deleted``).
     deleted: bool = False
@@ -962,8 +1114,16 @@ class _Effect:
     stuck: str | None = None
 
 
-#: A report line to add once the batch's transaction committed.
-_Count = tuple[Flow, Outcome, Ref, "list[str] | None", "str | None"]
+class _Count(NamedTuple):
+    """A report line to add once the batch's transaction committed."""
+
+    flow: Flow
+    outcome: Outcome
+    source: Ref
+    fields: list[str] | None
+    detail: str | None
+    #: A refused record's next try with the same values (``None``: the next run).
+    retry_at: datetime | None = None
 
 
 def _duration(delta: timedelta) -> str:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,6 +113,33 @@ class Reject:
     last_seen: datetime
     #: Why it cannot be applied as things stand (a person must act); ``None``: retried.
     stuck: str | None = None
+    #: The refused values, hashed: a record arriving with other values is sent at once.
+    fingerprint: str | None = None
+    #: When it is sent again with the same values (``None``: on the next run).
+    retry_at: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """Whether the next run may send it again as it is (its back-off is over)."""
+        return self.retry_at is None or self.retry_at <= now
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long a refused record waits before it is sent again with the same values.
+
+    ``first`` after the first refusal, then twice the previous wait per refusal of the same
+    values, at most ``cap``: 15 min, 30 min, 1 h ... 24 h by default, instead of a resend on
+    every run (96 a day on a 15-minute schedule). New values start again from ``first``.
+    """
+
+    first: timedelta = timedelta(minutes=15)
+    cap: timedelta = timedelta(hours=24)
+
+    def after(self, previous: timedelta | None) -> timedelta:
+        """The wait after a refusal; ``previous``: the wait before it (same values)."""
+        if previous is None:
+            return min(self.first, self.cap)
+        return min(max(previous * 2, self.first), self.cap)
 
 
 def _aware(value: datetime) -> datetime:
@@ -154,6 +181,8 @@ def _to_reject(row: RejectRow) -> Reject:
         first_seen=_aware(row.first_seen),
         last_seen=_aware(row.last_seen),
         stuck=row.stuck,
+        fingerprint=row.fingerprint,
+        retry_at=_aware(row.retry_at) if row.retry_at is not None else None,
     )
 
 
@@ -684,22 +713,36 @@ class LinkStore:
         field: str | None = None,
         *,
         stuck: str | None = None,
+        fingerprint: str | None = None,
+        backoff: Backoff | None = None,
     ) -> Reject:
         """Keep a record the destination ``side`` refused; a repeat bumps ``attempts``.
 
         ``stuck`` says why it cannot be applied as things stand (a person must act).
+        ``fingerprint`` identifies the refused values; with ``backoff`` the record is not
+        sent again with the same values before its ``retry_at`` (see :class:`Backoff`).
+        Without it (a record waiting for a reference, say) the next run retries it.
         """
         side, key = Side(side), str(source_key)
 
         def keep(session: Session) -> Reject:
             row = session.scalars(_reject_query(side, stream, key)).one_or_none()
+            now = utcnow()
             if row is None:
-                row = RejectRow(side=side.value, stream=stream, source_key=key, attempts=0)
+                row = RejectRow(
+                    side=side.value, stream=stream, source_key=key, attempts=0, first_seen=now
+                )
                 session.add(row)
+            previous = None  # the last wait, when these values were refused before
+            same_values = fingerprint is not None and row.fingerprint == fingerprint
+            if same_values and row.retry_at is not None:
+                previous = _aware(row.retry_at) - _aware(row.last_seen)
             row.record = to_jsonable(dict(record))
             row.reason, row.field, row.stuck = reason, field, stuck
+            row.fingerprint = fingerprint
+            row.retry_at = None if backoff is None else now + backoff.after(previous)
             row.attempts += 1
-            row.last_seen = utcnow()
+            row.last_seen = now
             session.flush()
             return _to_reject(row)
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import Connection, Engine, MetaData, inspect, select, text
+from sqlalchemy import Connection, DateTime, Engine, MetaData, inspect, select, text
 
 from talk_sync.models import Base, LeaseRow, SchemaVersion
 
 #: The schema version this release of talk-sync reads and writes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Migration = Callable[[Connection], None]
 
@@ -43,8 +43,16 @@ def _claims_and_leases(connection: Connection) -> None:
     LeaseRow.__table__.create(connection)
 
 
+def _reject_backoff(connection: Connection) -> None:
+    """Version 3: a refused record keeps a fingerprint of its values and when it is sent
+    again. Both columns are nullable: rejects kept before are retried on the next run."""
+    connection.execute(text("ALTER TABLE talk_sync_rejects ADD COLUMN fingerprint VARCHAR(64)"))
+    retry_at = DateTime(timezone=True).compile(dialect=connection.dialect)
+    connection.execute(text(f"ALTER TABLE talk_sync_rejects ADD COLUMN retry_at {retry_at}"))
+
+
 #: ``MIGRATIONS[N]`` upgrades a version ``N-1`` database to version ``N``.
-MIGRATIONS: dict[int, Migration] = {2: _claims_and_leases}
+MIGRATIONS: dict[int, Migration] = {2: _claims_and_leases, 3: _reject_backoff}
 
 
 class SchemaError(RuntimeError):

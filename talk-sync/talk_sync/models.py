@@ -87,6 +87,11 @@ class RejectRow(Base):
     #: Why the record cannot be applied as things stand (a person must act); ``None`` while
     #: a retry may still succeed on its own.
     stuck: Mapped[str | None] = mapped_column(Text)
+    #: The values the destination refused, hashed (see ``Incoming.fingerprint``): the same
+    #: values are not sent again before ``retry_at``; changed ones are, at once.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    #: When a refused record is sent again unchanged (``None``: on the next run).
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -1,4 +1,4 @@
-"""The per-run report: what each flow did, every conflict and every reject.
+"""The per-run report: what each flow did, every conflict and every reject (with its next try).
 
 A target keeps one :class:`RunReport` per run, counts each record's outcome, and at the end
 logs it as a table and writes it as JSON (the path is a target setting). In a dry run the
@@ -31,6 +31,8 @@ class Outcome(str, Enum):
     UNCHANGED = "unchanged"
     CONFLICTS = "conflicts"  #: conflicting fields (a record may have several)
     REJECTED = "rejected"
+    #: refused by an earlier run and not sent again: same values, back-off not over
+    DEFERRED = "deferred"
     UNLINKED = "unlinked"  #: a side was deleted; the link was dropped (never deleted)
     SKIPPED = "skipped"  #: not written: reference not linked yet, unlinked, unsupported...
 
@@ -54,12 +56,17 @@ class ConflictEntry:
 
 @dataclass(frozen=True)
 class RejectEntry:
-    """A record the destination refused."""
+    """A record the destination refused (in this run, or deferred from an earlier one)."""
 
     flow: str
     record: str
     reason: str
     field: str | None
+    #: When it is sent again with the same values (``None``: on the next run); changed
+    #: values are sent at once.
+    retry_at: str | None = None
+    #: How often it was refused (deferred records).
+    attempts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,8 @@ class RunReport:
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
     conflicts: list[ConflictEntry] = field(default_factory=list)
     rejects: list[RejectEntry] = field(default_factory=list)
+    #: Records refused by earlier runs and not sent again in this one (see ``defer``).
+    deferred: list[RejectEntry] = field(default_factory=list)
     changes: list[ChangeEntry] = field(default_factory=list)
     #: Records kept that a person must act on; with ``fail_on_stuck`` the run fails.
     stuck_records: list[StuckEntry] = field(default_factory=list)
@@ -168,12 +177,36 @@ class RunReport:
         )
 
     def reject(
-        self, flow: Flow | int | str, record: Ref | str, reason: str, field: str | None = None
+        self,
+        flow: Flow | int | str,
+        record: Ref | str,
+        reason: str,
+        field: str | None = None,
+        *,
+        retry_at: datetime | None = None,
     ) -> None:
-        """Report a record the destination refused (counted under ``rejected``)."""
+        """Report a record the destination refused (counted under ``rejected``), and when
+        it is sent again with the same values (``None``: on the next run)."""
         name = get_flow(flow).name
         self.counters[name][Outcome.REJECTED.value] += 1
-        self.rejects.append(RejectEntry(name, str(record), reason, field))
+        self.rejects.append(RejectEntry(name, str(record), reason, field, to_jsonable(retry_at)))
+
+    def defer(
+        self,
+        flow: Flow | int | str,
+        record: Ref | str,
+        reason: str,
+        field: str | None = None,
+        *,
+        retry_at: datetime | None,
+        attempts: int,
+    ) -> None:
+        """Report a record an earlier run saw refused, not sent again in this one: its
+        values are the same and its back-off is not over (counted under ``deferred``)."""
+        name = get_flow(flow).name
+        self.counters[name][Outcome.DEFERRED.value] += 1
+        entry = RejectEntry(name, str(record), reason, field, to_jsonable(retry_at), attempts)
+        self.deferred.append(entry)
 
     def stuck(
         self, flow: Flow | int | str, record: Ref | str, reason: str, field: str | None = None
@@ -213,6 +246,7 @@ class RunReport:
             "totals": self.totals(),
             "conflicts": [asdict(entry) for entry in self.conflicts],
             "rejects": [asdict(entry) for entry in self.rejects],
+            "deferred": [asdict(entry) for entry in self.deferred],
             "changes": [asdict(entry) for entry in self.changes],
             "stuck": [asdict(entry) for entry in self.stuck_records],
             "unreadable": [asdict(entry) for entry in self.unreadable],
@@ -252,7 +286,13 @@ class RunReport:
             )
         for r in self.rejects:
             where = f" field {r.field}" if r.field else ""
-            lines.append(f"rejected {r.flow} {r.record}{where}: {r.reason}")
+            lines.append(f"rejected {r.flow} {r.record}{where}: {r.reason}{_next_try(r)}")
+        for r in self.deferred:
+            where = f" field {r.field}" if r.field else ""
+            lines.append(
+                f"deferred {r.flow} {r.record}{where}: refused {r.attempts}x ({r.reason})"
+                f"{_next_try(r)}"
+            )
         for s in self.stuck_records:
             where = f" field {s.field}" if s.field else ""
             lines.append(f"STUCK {s.flow} {s.record}{where}: {s.reason}")
@@ -269,3 +309,10 @@ class RunReport:
         """Log :meth:`render_table`, one line per log record so log shippers keep the table."""
         for line in self.render_table().splitlines():
             logger.log(level, "%s", line)
+
+
+def _next_try(entry: RejectEntry) -> str:
+    """When a refused record is sent again, for the table."""
+    if entry.retry_at is None:
+        return "; retried next run"
+    return f"; next try after {entry.retry_at}, or at once when the record changes"

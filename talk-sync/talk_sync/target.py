@@ -28,7 +28,7 @@ from typing_extensions import override
 from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
 from talk_sync.flows import FLOWS, get_flow
 from talk_sync.http_client import TokenRefusedError
-from talk_sync.linkstore import DEFAULT_PATH, LinkStore, LinkStoreConfigError
+from talk_sync.linkstore import DEFAULT_PATH, Backoff, LinkStore, LinkStoreConfigError
 from talk_sync.merge import ConflictPolicy, policy_for
 from talk_sync.migrations import SchemaError
 from talk_sync.refs import Ref, Side, parse_ref
@@ -140,6 +140,27 @@ def sync_settings(source: Side) -> list[th.Property]:
             default=24,
             title="Stuck After (hours)",
             description="A record refused or waiting for longer than this is reported stuck.",
+        ),
+        th.Property(
+            "reject_retry_minutes",
+            th.NumberType(minimum=0),
+            default=15,
+            title="Retry Refused Records After (minutes)",
+            description=(
+                f"A record {_system(destination)} refused (a 4xx, a 403 included) is sent "
+                "again with the same values only after this long, then after twice as long "
+                "per further refusal, up to reject_retry_max_hours; a record whose values "
+                "changed is sent at once. The report says when each is tried next. 0: every "
+                "run. Transient failures (5xx, timeouts) are not refusals: they fail the run, "
+                "which sends them again."
+            ),
+        ),
+        th.Property(
+            "reject_retry_max_hours",
+            th.NumberType(minimum=0),
+            default=24,
+            title="Longest Wait Before a Refused Record Is Retried (hours)",
+            description="The cap of reject_retry_minutes' doubling.",
         ),
         th.Property(
             "report_path",
@@ -261,10 +282,20 @@ class SyncTarget(Target):
             dry_run=self.config["dry_run"],
             claim=self.run_lease.claim,
             stuck_after=None if hours is None else timedelta(hours=float(hours)),
+            retry_backoff=Backoff(
+                first=timedelta(minutes=float(self.config["reject_retry_minutes"])),
+                cap=timedelta(hours=float(self.config["reject_retry_max_hours"])),
+            ),
         )
         kept = engine.start()
         if kept:
             self.logger.info("%d records kept by earlier runs will be retried", kept)
+        if engine.deferred:
+            self.logger.info(
+                "%d refused records are not sent again before their back-off ends, unless "
+                "their values change (listed in the run report)",
+                len(engine.deferred),
+            )
         return engine
 
     @override

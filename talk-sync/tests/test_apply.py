@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from talk_sync.apply import (
     synced_values,
 )
 from talk_sync.flows import Flow, get_flow
-from talk_sync.linkstore import LinkStatus, LinkStore
+from talk_sync.linkstore import Backoff, LinkStatus, LinkStore
 from talk_sync.refs import Ref, Side, parse_ref
 
 REFERENCE_FIELDS = {
@@ -43,7 +45,9 @@ class FakeCustompms(Destination):
         self.records: dict[str, dict[int, dict[str, Any]]] = {}
         self.by_key: dict[str, dict[str, Any]] = {}
         self.writes: list[WriteOp] = []
-        self.reject_names: set[str] = set()  # names refused with 422
+        self.reject_names: set[str] = set()  # names refused with reject_status
+        self.reject_status = 422
+        self.busy_names: set[str] = set()  # names refused with a refusal that passes by itself
         self.fail_names: set[str] = set()  # names failing transiently
         self.next_id = 1
 
@@ -57,8 +61,10 @@ class FakeCustompms(Destination):
         kind = op.flow.custompms_type
         if op.values.get("name") in self.fail_names:
             return Failed("503 unavailable")
+        if op.values.get("name") in self.busy_names:
+            return Rejected(412, "changed during each merge", transient=True)
         if op.values.get("name") in self.reject_names:
-            return Rejected(422, "name is not allowed", "name")
+            return Rejected(self.reject_status, "name is not allowed", "name")
         if op.kind is OpKind.CREATE:
             if op.create_key in self.by_key:  # an idempotent replay
                 return Written(dict(self.by_key[op.create_key]))
@@ -116,6 +122,27 @@ def store(tmp_path: Path) -> Iterator[LinkStore]:
 @pytest.fixture
 def pms() -> FakeCustompms:
     return FakeCustompms()
+
+
+class Clock:
+    """The engine's and the link store's time, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr("talk_sync.apply.utcnow", fake)
+    monkeypatch.setattr("talk_sync.linkstore.utcnow", fake)
+    return fake
 
 
 def run(store: LinkStore, pms: Destination, batches: list[list[Incoming]], **options: Any):
@@ -235,8 +262,8 @@ def test_conflicting_edit_follows_the_policy_and_is_reported(
     assert (conflict.asana, conflict.custompms) == ("from asana", "from pms")
 
 
-def test_rejected_record_is_kept_reported_and_retried_next_run(
-    store: LinkStore, pms: FakeCustompms
+def test_rejected_record_is_kept_reported_and_retried_after_its_backoff(
+    store: LinkStore, pms: FakeCustompms, clock: Clock
 ) -> None:
     pms.reject_names.add("Delivery")
     report = run(store, pms, [ALL])
@@ -252,6 +279,7 @@ def test_rejected_record_is_kept_reported_and_retried_next_run(
     assert kept["asana-team:2"].field == "name"
 
     pms.reject_names.clear()
+    clock.advance(minutes=15)
     report = run(store, pms, [])  # the tap sends nothing new: the kept records are replayed
     assert report.totals()["created"] == 5
     assert store.rejects() == []
@@ -430,3 +458,153 @@ def test_unchanged_record_refreshes_its_source_snapshot_only_when_it_differs(
     report = run(store, pms, [[respelled]])
     assert report.totals()["unchanged"] == 1
     assert store.find(WORKSPACE.source).asana_snapshot == {"name": "Acme", "email_domains": []}
+
+
+@pytest.mark.parametrize("status", [422, 403])  # a 403 (e.g. needs an admin) is no different
+def test_a_refused_record_is_sent_again_when_it_changes_or_its_backoff_ends(
+    store: LinkStore, pms: FakeCustompms, clock: Clock, status: int
+) -> None:
+    pms.reject_status = status
+    pms.reject_names.update({"Acme", "Acme Inc"})
+    backoff = Backoff(first=timedelta(minutes=15), cap=timedelta(minutes=45))
+    sent = lambda: sum(op.values.get("name", "").startswith("Acme") for op in pms.writes)  # noqa: E731
+
+    first = run(store, pms, [[WORKSPACE]], retry_backoff=backoff)
+    assert sent() == 1
+    (refused,) = first.rejects
+    assert refused.reason == f"{status} name is not allowed"
+    assert refused.retry_at == "2026-03-02T09:15:00.000000Z"
+    assert "next try after 2026-03-02T09:15:00.000000Z" in first.render_table()
+
+    # Neither a replay nor the tap sending the same values again sends it before then.
+    clock.advance(minutes=14)
+    second = run(store, pms, [[WORKSPACE]], retry_backoff=backoff)
+    assert sent() == 1
+    assert second.rejects == []
+    (deferred,) = second.deferred
+    assert (deferred.record, deferred.retry_at, deferred.attempts) == (
+        "asana-workspace:1",
+        "2026-03-02T09:15:00.000000Z",
+        1,
+    )
+    assert second.totals()["deferred"] == 1
+    assert "deferred workspace_customer asana-workspace:1 field name" in second.render_table()
+    assert store.rejects()[0].attempts == 1
+
+    # Its back-off over, it is sent again; refused again, it waits twice as long, then caps.
+    waits = []
+    for _ in range(3):
+        clock.advance(minutes=60)
+        report = run(store, pms, [], retry_backoff=backoff)
+        (kept,) = store.rejects()
+        waits.append(kept.retry_at - clock.now)
+        assert report.deferred == []
+    assert sent() == 4
+    assert waits == [timedelta(minutes=30), timedelta(minutes=45), timedelta(minutes=45)]
+
+    # Other values are sent at once, and their back-off starts over.
+    renamed = incoming("workspace_customer", "asana-workspace:1", {"name": "Acme Inc"})
+    report = run(store, pms, [[renamed]], retry_backoff=backoff)
+    assert sent() == 5
+    (kept,) = store.rejects()
+    assert (kept.retry_at - clock.now, kept.attempts) == (timedelta(minutes=15), 5)
+    assert report.deferred == []
+
+    # Values the destination takes clear the record.
+    fixed = incoming("workspace_customer", "asana-workspace:1", {"name": "Acme Group"})
+    run(store, pms, [[fixed]], retry_backoff=backoff)
+    assert store.rejects() == []
+    assert pms.one("customer", name="Acme Group")
+
+
+def test_a_deferred_record_is_still_reported_stuck_and_a_delete_ends_it(
+    store: LinkStore, pms: FakeCustompms, clock: Clock
+) -> None:
+    pms.reject_names.add("Acme")
+    run(store, pms, [[WORKSPACE]])
+    clock.advance(minutes=5)
+    report = run(store, pms, [], stuck_after=timedelta(minutes=1))
+    assert [entry.record for entry in report.deferred] == ["asana-workspace:1"]
+    (stuck,) = report.stuck_records
+    assert stuck.record == "asana-workspace:1"
+    assert "1 tries" in stuck.reason
+
+    deleted = incoming("workspace_customer", "asana-workspace:1", {"name": "Acme"}, is_deleted=True)
+    report = run(store, pms, [[deleted]])
+    assert (report.deferred, store.rejects()) == ([], [])
+
+
+def test_a_failure_that_passes_by_itself_is_not_backed_off(
+    store: LinkStore, pms: FakeCustompms, clock: Clock
+) -> None:
+    # A transient failure keeps nothing: the run fails, STATE stays, and the tap sends the
+    # record again on the next run, which writes it again.
+    pms.fail_names.add("Acme")
+    for _ in range(2):
+        with pytest.raises(ApplyError):
+            run(store, pms, [[WORKSPACE]])
+    assert (len(pms.writes), store.rejects()) == (2, [])
+    # A refusal that passes by itself (a record changing during every merge) is kept and
+    # retried on the next run.
+    pms.fail_names.clear()
+    pms.busy_names.add("Acme")
+    run(store, pms, [[WORKSPACE]])
+    assert store.rejects()[0].retry_at is None
+    assert run(store, pms, []).deferred == []
+    assert len(pms.writes) == 4
+
+
+class UnknownOwners(FakeCustompms):
+    """Holds no owner email it does not know: such a value is left out, as target-asana-talk
+    does with an email that names no Asana user."""
+
+    def fit(self, flow: Flow, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        email = values.get("owner_email")
+        if not email or email.endswith("@known.example"):
+            return dict(values), {}
+        kept = {name: value for name, value in values.items() if name != "owner_email"}
+        return kept, {"owner_email": f"no user has the email {email}"}
+
+
+def test_a_value_the_destination_keeps_as_it_was_is_the_source_snapshots_value(
+    store: LinkStore,
+) -> None:
+    pms = UnknownOwners()
+    run(store, pms, [[WORKSPACE, TEAM]])
+    desired = {**BOARD.desired, "owner_email": "ghost@elsewhere.example"}
+    board = incoming(
+        "project_project",
+        "asana-project:3",
+        desired,
+        source_values={"name": "Client projects", "owner": "ghost@elsewhere.example"},
+    )
+    report = run(store, pms, [[board]])
+
+    created = pms.one("project", name="Client projects")
+    assert "owner_email" not in created  # the rest of the record is written
+    (dropped,) = [c for c in report.changes if c.fields == ["owner_email"]]
+    assert (dropped.record, dropped.outcome) == ("asana-project:3", "skipped")
+    assert "ghost@elsewhere.example" in (dropped.detail or "")
+    link = store.find("asana-project:3")
+    # The Asana side's owner is recorded as Custompms holds it (none): the reverse direction
+    # then finds nothing to write back over it.
+    assert link.asana_snapshot == {"name": "Client projects", "owner": None}
+
+    # The record arrives again (a changed name): the owner is still left out, and the
+    # owner Custompms gained meanwhile is what the source snapshot records.
+    pms.edit("project", created["id"], owner_email="lena@known.example")
+    store.update_snapshots(
+        "asana-project:3",
+        custompms={**link.custompms_snapshot, "owner_email": "lena@known.example"},
+    )
+    renamed = replace(
+        board,
+        desired={**desired, "name": "Clients"},
+        source_values={"name": "Clients", "owner": "ghost@elsewhere.example"},
+    )
+    run(store, pms, [[renamed]])
+    assert pms.writes[-1].values == {"name": "Clients"}
+    assert store.find("asana-project:3").asana_snapshot == {
+        "name": "Clients",
+        "owner": "lena@known.example",
+    }

@@ -6,7 +6,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,10 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from talk_sync.leases import Process
 from talk_sync.linkstore import (
+    Backoff,
     ClaimedElsewhereError,
     LinkError,
     LinkStatus,
     LinkStore,
+    Reject,
     create_key_for,
 )
 from talk_sync.migrations import SCHEMA_VERSION
@@ -260,6 +262,43 @@ def test_rejects_are_kept_counted_and_cleared(store: LinkStore) -> None:
     assert store.clear_reject("custompms", "tasks", "asana-task:1") is True
     assert store.clear_reject("custompms", "tasks", "asana-task:1") is False
     assert [r.side for r in store.rejects()] == [Side.ASANA]
+
+
+def test_a_refused_record_waits_longer_each_time_its_same_values_are_refused(
+    store: LinkStore,
+) -> None:
+    backoff = Backoff(first=timedelta(minutes=15), cap=timedelta(hours=1))
+
+    def refuse(fingerprint: str | None, backoff: Backoff | None = backoff) -> Reject:
+        return store.record_reject(
+            "asana",
+            "team_customer",
+            "custompms-customer:7",
+            {},
+            "403",
+            fingerprint=fingerprint,
+            backoff=backoff,
+        )
+
+    def wait(kept: Reject) -> timedelta:
+        assert kept.retry_at is not None
+        return kept.retry_at - kept.last_seen
+
+    kept = [refuse("a") for _ in range(4)]
+    assert [wait(k) for k in kept] == [
+        timedelta(minutes=15),
+        timedelta(minutes=30),
+        timedelta(hours=1),
+        timedelta(hours=1),
+    ]
+    assert not kept[-1].due(kept[-1].last_seen)
+    assert kept[-1].due(kept[-1].last_seen + wait(kept[-1]))
+    # Other values start from the first wait again.
+    assert wait(refuse("b")) == timedelta(minutes=15)
+    # Without a back-off (a record waiting for a reference): retried on the next run.
+    unbacked = refuse("b", None)
+    assert (unbacked.retry_at, unbacked.fingerprint, unbacked.attempts) == (None, "b", 6)
+    assert unbacked.due(unbacked.last_seen)
 
 
 # --- properties ----------------------------------------------------------------------------

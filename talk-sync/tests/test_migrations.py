@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, inspect, text
 from talk_sync.leases import Process
-from talk_sync.linkstore import LinkStore, create_link_engine
+from talk_sync.linkstore import Backoff, LinkStore, create_link_engine
 from talk_sync.migrations import SCHEMA_VERSION, SchemaError, current_version, migrate
 
 
@@ -105,4 +106,51 @@ def test_version_1_database_gains_claims_match_keys_stuck_rejects_and_leases(
         assert store.rejects(stuck=True)[0].stuck == "a person must act"
         store.leases.acquire("sync-lock", "h", Process.of())
         assert store.leases.is_live("sync-lock")
-    assert _version(path) == SCHEMA_VERSION == 2
+    assert _version(path) == SCHEMA_VERSION == 3
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a link store goes: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return tmp_path / "links.db"
+
+
+def test_version_2_database_gains_reject_fingerprints_and_retry_times(
+    location: str | Path,
+) -> None:
+    # A version 2 database: today's schema less the two columns, with a reject kept.
+    engine = create_link_engine(location)
+    migrate(engine)
+    with engine.begin() as connection:
+        for column in ("fingerprint", "retry_at"):
+            connection.execute(text(f"ALTER TABLE talk_sync_rejects DROP COLUMN {column}"))
+        connection.execute(text("UPDATE talk_sync_schema_version SET version = 2"))
+        connection.execute(
+            text(
+                "INSERT INTO talk_sync_rejects (side, stream, source_key, record, reason, "
+                "attempts, first_seen, last_seen) VALUES ('asana', 'team_customer', "
+                "'custompms-customer:7', '{}', '403 forbidden', 1, :at, :at)"
+            ),
+            {"at": "2026-01-01 00:00:00+00:00"},
+        )
+    engine.dispose()
+
+    with LinkStore(location) as store:
+        assert store.opened_at_version == 2
+        [kept] = store.rejects()
+        # Kept before back-off existed: retried on the next run, as before.
+        assert (kept.fingerprint, kept.retry_at, kept.attempts) == (None, None, 1)
+        again = store.record_reject(
+            "asana",
+            "team_customer",
+            "custompms-customer:7",
+            {},
+            "403 forbidden",
+            fingerprint="f" * 64,
+            backoff=Backoff(first=timedelta(minutes=15)),
+        )
+        assert again.retry_at - again.last_seen == timedelta(minutes=15)
+        assert (again.fingerprint, again.attempts) == ("f" * 64, 2)
+    assert _version(location) == SCHEMA_VERSION == 3

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from talk_sync.merge import merge
 from talk_sync.refs import Side
 from talk_sync.report import Outcome, RunReport
+
+NEXT_TRY = datetime(2026, 1, 2, 9, 15, tzinfo=timezone.utc)
 
 
 def _report(dry_run: bool = False) -> RunReport:
@@ -29,7 +32,8 @@ def _report(dry_run: bool = False) -> RunReport:
         theirs_modified_at="2026-01-01T00:00:00Z",
     )
     report.conflict(5, "asana-task:7", result.conflicts[0])
-    report.reject(5, "asana-task:8", "name must not be empty", field="name")
+    report.reject(5, "asana-task:8", "name must not be empty", field="name", retry_at=NEXT_TRY)
+    report.defer(5, "asana-task:9", "422 name too long", "name", retry_at=NEXT_TRY, attempts=3)
     report.finish()
     return report
 
@@ -42,6 +46,7 @@ def test_counters_and_totals() -> None:
         "unchanged": 40,
         "conflicts": 1,
         "rejected": 1,
+        "deferred": 1,
         "unlinked": 0,
         "skipped": 0,
     }
@@ -72,6 +77,19 @@ def test_json_file(tmp_path: Path) -> None:
             "record": "asana-task:8",
             "reason": "name must not be empty",
             "field": "name",
+            "retry_at": "2026-01-02T09:15:00.000000Z",
+            "attempts": None,
+        }
+    ]
+    # a record refused earlier and not sent again: same values, back-off not over
+    assert data["deferred"] == [
+        {
+            "flow": "task_task",
+            "record": "asana-task:9",
+            "reason": "422 name too long",
+            "field": "name",
+            "retry_at": "2026-01-02T09:15:00.000000Z",
+            "attempts": 3,
         }
     ]
     # outside a dry run only skipped records are listed one by one
@@ -117,11 +135,19 @@ def test_table_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
         "unchanged",
         "conflicts",
         "rejected",
+        "deferred",
         "unlinked",
         "skipped",
     ]
     task_row = next(line for line in lines if line.startswith("5 task_task"))
-    assert task_row.split()[2:] == ["0", "1", "40", "1", "1", "0", "0"]
+    assert task_row.split()[2:] == ["0", "1", "40", "1", "1", "1", "0", "0"]
     assert any(line.startswith("conflict task_task asana-task:7 field name") for line in lines)
-    assert "rejected task_task asana-task:8 field name: name must not be empty" in lines
+    assert (
+        "rejected task_task asana-task:8 field name: name must not be empty; next try after "
+        "2026-01-02T09:15:00.000000Z, or at once when the record changes"
+    ) in lines
+    assert (
+        "deferred task_task asana-task:9 field name: refused 3x (422 name too long); next try "
+        "after 2026-01-02T09:15:00.000000Z, or at once when the record changes"
+    ) in lines
     assert "skipped project_project asana-project:9 (customer asana-team:3 not linked yet)" in lines

@@ -24,6 +24,10 @@ What Asana cannot do
     organization or a project to another team, set a project's ``completed``: each is
     reported per record (:attr:`AsanaDestination.limitations`) and the rest of the record is
     written. Deleting is never asked of Asana by the engine.
+What Asana cannot hold (:meth:`AsanaDestination.fit`, before the engine plans)
+    A start date its date rules refuse is left empty; an owner or assignee email that names
+    no Asana user is left out (Asana keeps its own value). Each is reported per record and
+    kept in Custompms on the way back; the rest of the record is written.
 """
 
 from __future__ import annotations
@@ -203,12 +207,23 @@ class AsanaDestination(Destination):
 
     @override
     def fit(self, flow: Flow, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        fitted = dict(values)
+        fitted, held = dict(values), {}
         problem = date_rule_broken(flow.asana_type, fitted) if "start_on" in fitted else None
-        if problem is None:
-            return fitted, {}
-        fitted["start_on"] = None
-        return fitted, {"start_on": f"{problem}: not written to Asana (kept in Custompms)"}
+        if problem is not None:
+            fitted["start_on"] = None
+            held["start_on"] = f"{problem}: not written to Asana (kept in Custompms)"
+        users = {name: _email(fitted[name]) for name in sorted(_USERS & fitted.keys())}
+        gids = self._user_gids([email for email in users.values() if email])
+        for name, email in users.items():
+            if email and gids[email] is None:
+                # Left out, not cleared: Asana keeps the owner or assignee it has, and the
+                # rest of the record (and the tasks waiting for it) is written.
+                del fitted[name]
+                held[name] = (
+                    f"no Asana user has the email {email}: {name} not written to Asana "
+                    "(kept in Custompms)"
+                )
+        return fitted, held
 
     @override
     def match_key(self, op: WriteOp) -> str | None:
@@ -387,24 +402,31 @@ class AsanaDestination(Destination):
                 "project",
             )
 
-    def _resolve_users(self, writes: list[_Write]) -> None:
-        """Emails become user gids (looked up once per run); an unknown one rejects the op."""
-        wanted = {
-            str(write.main.data[name]).strip().lower()
-            for write in writes
-            if write.main is not None and write.main.data
-            for name in _USERS & write.main.data.keys()
-            if write.main.data[name]
-        } - self._users.keys()
-        emails = sorted(wanted)
-        calls = [Call("get", f"/users/{email}", params={"opt_fields": "email"}) for email in emails]
-        for email, reply in zip(emails, self.client.call_many(calls), strict=True):
+    def _user_gids(self, emails: Sequence[str]) -> dict[str, str | None]:
+        """The user gid of each email (``None``: no Asana user), looked up once per run."""
+        wanted = sorted(set(emails) - self._users.keys())
+        calls = [Call("get", f"/users/{email}", params={"opt_fields": "email"}) for email in wanted]
+        for email, reply in zip(wanted, self.client.call_many(calls), strict=True):
             if reply.ok:
                 self._users[email] = str(reply.data["gid"])
             elif reply.status in (HTTPStatus.NOT_FOUND, HTTPStatus.BAD_REQUEST):
                 self._users[email] = None
             else:
                 raise _failure(f"GET /users/{email}", reply)
+        return {email: self._users[email] for email in emails}
+
+    def _resolve_users(self, writes: list[_Write]) -> None:
+        """Emails become user gids. :meth:`fit` left out the unknown ones; one that still
+        arrives here (an op the engine did not fit) rejects the op rather than lose it."""
+        self._user_gids(
+            [
+                _email(write.main.data[name])
+                for write in writes
+                if write.main is not None and write.main.data
+                for name in _USERS & write.main.data.keys()
+                if write.main.data[name]
+            ]
+        )
         for write in writes:
             if write.main is None or not write.main.data:
                 continue
@@ -412,7 +434,7 @@ class AsanaDestination(Destination):
             for name in _USERS & data.keys():
                 if not data[name]:
                     continue
-                email = str(data[name]).strip().lower()
+                email = _email(data[name])
                 if self._users.get(email) is None:
                     write.outcome = Rejected(
                         HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -570,6 +592,11 @@ def _first_rounds(writes: Sequence[_Write]) -> dict[int, int]:
     for write in writes:
         first(write, frozenset())
     return rounds
+
+
+def _email(value: Any) -> str:
+    """An email as Asana looks users up by it (case and surrounding spaces do not count)."""
+    return str(value or "").strip().lower()
 
 
 def _fields(asana_type: str) -> dict[str, Any]:

@@ -314,3 +314,27 @@ def test_an_update_of_a_record_the_token_may_not_read_is_refused_alone(
     assert "unreadable in Asana" in refused.reason
     assert isinstance(written, Written)
     assert task(sandbox, AUDIT)["name"] == "Audit, renamed next to a private project"
+
+
+def test_an_owner_or_assignee_with_no_asana_user_is_left_out_and_reported(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    asana = destination(sandbox, store)
+    values = {"name": "Intranet", "team": SALES, "owner": " Nobody@Elsewhere.example "}
+    fitted, held = asana.fit(PROJECTS, values)
+    assert fitted == {"name": "Intranet", "team": SALES}  # Asana keeps the owner it has
+    assert held == {
+        "owner": "no Asana user has the email nobody@elsewhere.example: owner not written to "
+        "Asana (kept in Custompms)"
+    }
+    known = {"name": "Kickoff", "assignee": "Priya.Shah@acme-consulting.example"}
+    assert asana.fit(TASKS, known) == (known, {})
+    assert asana.fit(TASKS, {"name": "Nobody's", "assignee": None}) == (
+        {"name": "Nobody's", "assignee": None},
+        {},
+    )
+    # Each email is looked up once per run.
+    sandbox.reset_stats()
+    asana.fit(PROJECTS, values)
+    asana.fit(TASKS, known)
+    assert sandbox.stats()["requests_total"] == 0
