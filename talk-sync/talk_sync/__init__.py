@@ -29,6 +29,7 @@ from talk_sync.refs import Ref, RefError, Side, format_ref, parse_ref
 
 if TYPE_CHECKING:
     from talk_sync.apply import (
+        CREATE_CONTEXT,
         ApplyEngine,
         ApplyError,
         DeletePolicy,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 #: needs one small module (e.g. ``talk_sync.ratelimit``) does not pay for SQLAlchemy's ORM and
 #: the whole engine at start-up (about 1.5 s per process).
 _EXPORTS = {
+    "CREATE_CONTEXT": "talk_sync.apply",
     "ApplyEngine": "talk_sync.apply",
     "ApplyError": "talk_sync.apply",
     "DeletePolicy": "talk_sync.apply",
@@ -76,6 +78,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CREATE_CONTEXT",
     "FLOWS",
     "Action",
     "ApplyEngine",

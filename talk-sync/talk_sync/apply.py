@@ -249,6 +249,11 @@ class Failed:
 WriteOutcome = Written | Stale | Rejected | Gone | Failed
 
 
+#: Key of the create context (:meth:`Destination.create_context`) in a pending row's
+#: destination snapshot: not a field, so never compared or written.
+CREATE_CONTEXT = "_create_context"
+
+
 class Destination(ABC):
     """What the engine needs from a destination system (implemented by each target)."""
 
@@ -306,6 +311,16 @@ class Destination(ABC):
         leaves empty (e.g. a default container).
         """
         return match_key(op.flow, self.side, op.values)
+
+    def create_context(self, ops: Sequence[WriteOp]) -> list[Mapping[str, Any] | None]:
+        """What to record with each create's pending row before it is sent, one per op.
+
+        Kept under :data:`CREATE_CONTEXT` in the pending row's destination snapshot (a
+        resumed create keeps the context of its first attempt) for :meth:`find_created`,
+        e.g. which records of the same name existed before the create began. The default
+        records nothing.
+        """
+        return [None] * len(ops)
 
     def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
         """Find the record an interrupted create made (systems without idempotency keys).
@@ -839,19 +854,23 @@ class ApplyEngine:
         creates = [p for p in pending if p.op.kind is OpKind.CREATE]
         if not creates:
             return
+        contexts = self._create_contexts(creates)
 
         def begin(_session: Any) -> list[_Pending]:
             claimed_elsewhere = []
-            for entry in creates:
+            for entry, context in zip(creates, contexts, strict=True):
+                # What is sent, kept until the link completes: a resumed create then tells
+                # source edits from what the destination derived.
+                sent = dict(entry.op.values)
+                if context is not None:
+                    sent[CREATE_CONTEXT] = context
                 try:
                     link = self.store.begin_create(
                         entry.item.flow,
                         entry.item.source,
                         claim=self.claim,
                         match_key=self.destination.match_key(entry.op),
-                        # What is sent, kept until the link completes: a resumed create
-                        # then tells source edits from what the destination derived.
-                        **{f"{self.side.value}_snapshot": entry.op.values},
+                        **{f"{self.side.value}_snapshot": sent},
                         **self._source_snapshot(entry.item),
                     )
                 except ClaimedElsewhereError:
@@ -864,6 +883,20 @@ class ApplyEngine:
             pending.remove(entry)
             note = f"the create of {entry.item.source} is in flight in another run"
             self._wait(entry.item, note)
+
+    def _create_contexts(self, creates: list[_Pending]) -> list[Mapping[str, Any] | None]:
+        """Each create's context: its first attempt's when it resumes, else a fresh one."""
+        kept: list[Mapping[str, Any] | None] = []
+        for entry in creates:
+            link = self.store.find(entry.item.source)
+            snapshot = link.snapshot(self.side) if link is not None else None
+            kept.append((snapshot or {}).get(CREATE_CONTEXT))
+        fresh = iter(
+            self.destination.create_context(
+                [entry.op for entry, context in zip(creates, kept, strict=True) if context is None]
+            )
+        )
+        return [context if context is not None else next(fresh) for context in kept]
 
     def _write(self, pending: list[_Pending]) -> None:
         """Send the ops; merge and resend the stale ones, up to :data:`MAX_MERGE_ROUNDS`."""

@@ -39,6 +39,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from talk_sync import (
+    CREATE_CONTEXT,
     Destination,
     Failed,
     Flow,
@@ -242,10 +243,20 @@ class AsanaDestination(Destination):
         since = self._pending_since(op)
         if since is not None and asana_type == "task" and "project" in params:
             params["modified_since"] = format_timestamp(since)
+        # Teams have no created_at: only a team that did not exist when the create began
+        # can be its result (never "any team of that name"; a pre-context row finds none).
+        existed: set[str] | None = None
+        if asana_type == "team":
+            context = self._create_context_of(op)
+            if context is None:
+                return None
+            existed = set(context.get("existing") or [])
         name = values.get("name") or ""
         candidates = []
         for record in self.client.list(path, **params):
             if record.get("name") != name:
+                continue
+            if existed is not None and str(record["gid"]) in existed:
                 continue
             created = parse_timestamp(record["created_at"]) if record.get("created_at") else None
             if since is not None and created is not None and created < since:
@@ -258,6 +269,30 @@ class AsanaDestination(Destination):
         if not candidates:
             return None
         return min(candidates, key=lambda record: str(record.get("created_at") or ""))
+
+    @override
+    def create_context(self, ops: Sequence[WriteOp]) -> list[Mapping[str, Any] | None]:
+        """For a team create, the gids of the organization's teams of that name before it."""
+        teams: dict[str, list[dict[str, Any]]] = {}
+        contexts: list[Mapping[str, Any] | None] = []
+        for op in ops:
+            organization = op.values.get("organization") or self.workspace_gid
+            if op.flow.asana_type != "team" or not organization:
+                contexts.append(None)
+                continue
+            if organization not in teams:  # one listing per organization and batch
+                teams[organization] = self.client.list(
+                    f"/workspaces/{organization}/teams", opt_fields="name"
+                )
+            name = op.values.get("name") or ""
+            existing = sorted(str(t["gid"]) for t in teams[organization] if t.get("name") == name)
+            contexts.append({"existing": existing})
+        return contexts
+
+    def _create_context_of(self, op: WriteOp) -> Mapping[str, Any] | None:
+        link = self.store.find(op.source) if self.store is not None else None
+        snapshot = link.snapshot(Side.ASANA) if link is not None else None
+        return (snapshot or {}).get(CREATE_CONTEXT)
 
     # --- planning the calls ----------------------------------------------------------------
 

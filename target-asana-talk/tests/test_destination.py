@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from asana_sandbox.testing import SandboxServer
 from talk_sync import (
+    ApplyEngine,
     Gone,
+    Incoming,
     LinkStore,
     OpKind,
     Ref,
@@ -220,6 +222,25 @@ def test_a_new_top_level_customer_becomes_a_team_in_the_configured_workspace(
     assert isinstance(outcome, Written)
     assert outcome.record["organization"]["gid"] == ACME
     assert outcome.record["description"] == ""
+
+
+def test_a_lost_team_create_is_never_taken_for_a_team_that_existed_before(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    """Teams have no created_at: the namesakes that existed are recorded with the create."""
+    asana = destination(sandbox, store, losses=1, workspace_gid=ACME)
+    engine = ApplyEngine(store, asana)
+    engine.start()
+    customer = parse_ref("custompms-customer:12")
+    engine.apply([Incoming(TEAMS, customer, {"name": "Sales", "description": None})])
+    engine.finish()
+
+    teams = sandbox.act("get", f"/workspaces/{ACME}/teams", {"opt_fields": "name"})["data"]
+    (created,) = [t["gid"] for t in teams if t["name"] == "Sales" and t["gid"] != SALES]
+    link = store.find(customer)
+    assert link is not None
+    assert link.ref(Side.ASANA) == Ref(Side.ASANA, "team", created)  # not the old Sales
+    assert asana.client.creates == 1  # found again, never sent twice
 
 
 PROJECTS = get_flow("project_project")
