@@ -550,6 +550,8 @@ class ApplyEngine:
             if self._backing_off(item):
                 continue  # refused with these very values, and not due again yet
             latest[item.key] = item  # a record seen twice: its last version wins
+        for orphan in self._subtasks_of_deleted(latest.values()):
+            latest.setdefault(orphan.key, orphan)
         for item in latest.values():
             self._report_held(item)
         effects: list[_Effect] = []
@@ -575,6 +577,34 @@ class ApplyEngine:
         self._begin_creates(pending)
         self._write(pending)
         self._record(effects, pending)
+
+    def _subtasks_of_deleted(self, items: Iterable[Incoming]) -> list[Incoming]:
+        """The linked subtasks, at any depth, of the Asana tasks deleted in ``items``.
+
+        Asana deletes a task's subtasks with it, but the tap sees only what its events say,
+        and events are at most once: the subtasks follow their parent from the links'
+        Asana snapshots (``parent``), whether or not their own deletes arrive.
+        """
+        gone = [
+            item.source.key
+            for item in items
+            if item.is_deleted and item.source.side is Side.ASANA and item.source.type == "task"
+        ]
+        if not gone:
+            return []
+        children: dict[str, list[Link]] = {}
+        for link in self.store.links(status=LinkStatus.LINKED):
+            parent = (link.snapshot(Side.ASANA) or {}).get("parent")
+            if link.flow.asana_type == "task" and parent:
+                children.setdefault(str(parent), []).append(link)
+        orphans: list[Incoming] = []
+        while gone:
+            for link in children.pop(gone.pop(), []):
+                ref = link.ref(Side.ASANA)
+                if ref is not None:
+                    orphans.append(Incoming(link.flow, ref, {}, is_deleted=True))
+                    gone.append(ref.key)
+        return orphans
 
     def _fitted(self, item: Incoming) -> Incoming:
         """``item`` with only what the destination can hold (see :meth:`Destination.fit`).

@@ -608,3 +608,30 @@ def test_a_value_the_destination_keeps_as_it_was_is_the_source_snapshots_value(
         "name": "Clients",
         "owner": "lena@known.example",
     }
+
+
+def test_a_deleted_parents_subtasks_follow_it_when_their_own_deletes_never_arrive(
+    store: LinkStore, pms: FakeCustompms
+) -> None:
+    """Events are at most once: the parent's delete alone unlinks its subtasks, any depth."""
+    tasks = get_flow("task_task")
+    tree = {"4": None, "5": "4", "6": "5", "7": None}  # 7: another top-level task
+    for gid, parent in tree.items():
+        store.link(
+            tasks,
+            f"asana-task:{gid}",
+            f"custompms-task:{gid}0",
+            origin="asana",
+            asana_snapshot={"name": f"Task {gid}", "parent": parent},
+        )
+    deleted = Incoming(tasks, parse_ref("asana-task:4"), {}, is_deleted=True)
+    report = run(store, pms, [[deleted]])
+
+    statuses = {gid: store.find(f"asana-task:{gid}").status for gid in tree}
+    assert statuses == {
+        "4": LinkStatus.UNLINKED,
+        "5": LinkStatus.UNLINKED,
+        "6": LinkStatus.UNLINKED,
+        "7": LinkStatus.LINKED,
+    }
+    assert report.counters["task_task"]["unlinked"] == 3
