@@ -201,10 +201,14 @@ class Written:
 
     ``unsent``: fields of the op the destination could not take (e.g. Asana's read-only
     fields): they were not written.
+    ``kept``: of those, the fields where each side keeps its own value (e.g. a plain-text
+    description Asana's rich text cannot take as it stands): the source's snapshot records
+    the destination's value for them, so the way back does not overwrite the source's.
     """
 
     record: Mapping[str, Any]
     unsent: frozenset[str] = frozenset()
+    kept: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -1087,7 +1091,9 @@ class ApplyEngine:
             created = Ref(self.side, flow.record_type(self.side), key)
             try:  # checked before anything changes, so the batch's transaction stays usable
                 sent = {k: v for k, v in op.values.items() if k not in outcome.unsent}
-                snapshots = self._snapshots(item, outcome.record, sent=sent, unsent=outcome.unsent)
+                snapshots = self._snapshots(
+                    item, outcome.record, sent=sent, unsent=outcome.unsent, kept=outcome.kept
+                )
                 self.store.complete_create(source, created, **snapshots)
             except LinkError as error:  # the destination answered with another pair's record
                 outcome = Rejected(409, str(error))
@@ -1098,13 +1104,17 @@ class ApplyEngine:
                 return
         if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
             sent = None if entry.merged_away else op.values
-            snapshots = self._snapshots(item, outcome.record, sent=sent, unsent=outcome.unsent)
+            snapshots = self._snapshots(
+                item, outcome.record, sent=sent, unsent=outcome.unsent, kept=outcome.kept
+            )
             self.store.update_snapshots(
                 source,
                 **{side.removesuffix("_snapshot"): values for side, values in snapshots.items()},
             )
-            kind = Outcome.UNCHANGED if entry.merged_away else Outcome.UPDATED
-            counts.append(_Count(flow, kind, source, list(op.values), None))
+            written = [name for name in op.values if name not in outcome.unsent]
+            # Nothing written (a merge kept theirs, or every field was held back): unchanged.
+            kind = Outcome.UPDATED if written and not entry.merged_away else Outcome.UNCHANGED
+            counts.append(_Count(flow, kind, source, written, None))
             self._clear(item)
         elif isinstance(outcome, Rejected):
             if op.kind is OpKind.CREATE:
@@ -1142,6 +1152,7 @@ class ApplyEngine:
         *,
         sent: Mapping[str, Any] | None = None,
         unsent: frozenset[str] = frozenset(),
+        kept: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
         """``*_snapshot`` keywords for the source values and a destination record.
 
@@ -1149,15 +1160,22 @@ class ApplyEngine:
         from them (Asana makes a project's creator its owner when none is given), and until
         the reverse direction carries those back, the next run must not take them for edits
         to undo. Fields the destination could not take (``unsent``, e.g. read-only ones) keep
-        what it holds.
+        what it holds. For the fields each side ``kept``, the source's snapshot records what
+        the destination holds too (as :meth:`_fitted` does): neither direction then sees an
+        edit to carry, and each side keeps its value until one of them is edited again.
         """
         written = self.destination.snapshot_of(item.flow, record)
         fields = item.flow.fields(self.side)
         for name, value in (sent or {}).items():
             if name in fields and name not in unsent:
                 written[name] = value
+        source_values = self._source_values(item, written)
+        for name in kept:
+            paired = item.flow.counterpart_field(self.side, name)
+            if paired is not None and paired in source_values and name in written:
+                source_values[paired] = written[name]
         return {
-            f"{item.source.side.value}_snapshot": self._source_values(item, written),
+            f"{item.source.side.value}_snapshot": source_values,
             f"{self.side.value}_snapshot": written,
         }
 

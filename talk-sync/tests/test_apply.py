@@ -635,3 +635,44 @@ def test_a_deleted_parents_subtasks_follow_it_when_their_own_deletes_never_arriv
         "7": LinkStatus.LINKED,
     }
     assert report.counters["task_task"]["unlinked"] == 3
+
+
+class HoldingBack(FakeCustompms):
+    """Takes every field but ``description``, which it keeps as it is (``Written.kept``)."""
+
+    def _one(self, op: WriteOp) -> WriteOutcome:
+        if op.kind is OpKind.CREATE or "description" not in op.values:
+            return super()._one(op)
+        values = {name: value for name, value in op.values.items() if name != "description"}
+        outcome = super()._one(
+            WriteOp(op.kind, op.flow, op.source, values, op.destination, op.snapshot)
+        )
+        held = frozenset({"description"})
+        return (
+            Written(outcome.record, unsent=held, kept=held)
+            if isinstance(outcome, Written)
+            else outcome
+        )
+
+
+def test_a_field_each_side_keeps_is_recorded_as_agreed_and_counted_unwritten(
+    store: LinkStore,
+) -> None:
+    """The source's snapshot takes the destination's value of a kept field, so the way back
+    sees no edit to carry; an update that wrote nothing is counted unchanged."""
+    pms = HoldingBack()
+    task = incoming("task_task", "asana-task:5", {"name": "Kickoff", "description": "old"})
+    run(store, pms, [[task]])
+    edited = incoming(
+        "task_task",
+        "asana-task:5",
+        {"name": "Kickoff", "description": "new"},
+        source_values={"name": "Kickoff", "notes": "new"},
+    )
+    report = run(store, pms, [[edited]])
+    assert pms.one("task", name="Kickoff")["description"] == "old"
+    assert report.counters["task_task"]["unchanged"] == 1
+    assert report.counters["task_task"]["updated"] == 0
+    link = store.find("asana-task:5")
+    assert link.asana_snapshot == {"name": "Kickoff", "notes": "old"}
+    assert link.custompms_snapshot["description"] == "old"

@@ -19,6 +19,14 @@ Creates
     organization's teams) for a record with the same name, created at or after the pending
     link's time (less :data:`CLOCK_SKEW`), that no link claims yet; the oldest match is
     linked, and only when there is none is the create sent again.
+Rich text
+    A task's or project's notes may be rich text (``html_notes``: formatting, links,
+    @-mentions), which Custompms sees as plain text (``notes``); a team's description too
+    (``html_description``). A description edit to such notes is written as ``html_notes``
+    with the edit carried into the rich text
+    (:func:`talk_sync.rich_text.carry_edit`), so the formatting stays; one that cannot be
+    carried (it joins two list items, say) is not written: reported per record, and each
+    side keeps its value. Plain notes are written as ``notes``.
 What Asana cannot do
     Create a workspace, change a workspace's email domains, move a team to another
     organization or a project to another team, set a project's ``completed``: each is
@@ -58,21 +66,23 @@ from talk_sync import (
 )
 from talk_sync.identity import match_key
 from talk_sync.normalize import format_timestamp, parse_timestamp, to_jsonable
+from talk_sync.rich_text import RichTextError, carry_edit, is_rich
 from typing_extensions import override
 
 from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply, TransientError
 
-#: Fields read for each Asana record type (``opt_fields``): the synced ones and timestamps.
+#: Fields read for each Asana record type (``opt_fields``): the synced ones and timestamps,
+#: and the rich text of notes (a description edit must keep its formatting).
 OPT_FIELDS = {
     "workspace": "name,email_domains",
-    "team": "name,description,organization,permalink_url",
+    "team": "name,description,html_description,organization,permalink_url",
     "project": (
-        "name,notes,archived,completed,start_on,due_on,owner.email,team,workspace,"
+        "name,notes,html_notes,archived,completed,start_on,due_on,owner.email,team,workspace,"
         "permalink_url,created_at,modified_at"
     ),
     "task": (
-        "name,notes,completed,completed_at,start_on,due_on,due_at,assignee.email,parent,"
-        "memberships.project,workspace,permalink_url,created_at,modified_at"
+        "name,notes,html_notes,completed,completed_at,start_on,due_on,due_at,assignee.email,"
+        "parent,memberships.project,workspace,permalink_url,created_at,modified_at"
     ),
 }
 #: Collection path of each record type.
@@ -91,6 +101,8 @@ UNSUPPORTED = {
     ("project", "team"): "Asana cannot move a project to another team",
     ("project", "completed"): "a project's completed is read-only in Asana's API",
 }
+#: The plain text field of each record type that Asana also keeps as rich text (``html_`` +).
+RICH_TEXT = {"project": "notes", "task": "notes", "team": "description"}
 #: Text fields Asana wants as strings (``None`` is sent as ``""``).
 _TEXT = frozenset({"name", "notes", "description"})
 #: Fields holding a user: the values are emails, Asana wants user gids.
@@ -124,6 +136,8 @@ class _Write:
     outcome: WriteOutcome | None = None
     #: Fields of the op Asana cannot take (limitations): not written.
     unsent: set[str] = field(default_factory=set)
+    #: Of those, the fields where each side keeps its value (see ``Written.kept``).
+    kept: set[str] = field(default_factory=set)
 
 
 class AsanaDestination(Destination):
@@ -363,11 +377,43 @@ class AsanaDestination(Destination):
             else:
                 body["due_on"] = current.get("due_on")
 
+    def _keep_rich_text(
+        self, write: _Write, body: dict[str, Any], current: Mapping[str, Any]
+    ) -> None:
+        """A description edit to rich notes goes in as ``html_notes``, formatting kept.
+
+        Writing ``notes`` would replace Asana's rich text (formatting, links, @-mentions)
+        with flat text. The edit is carried into the current ``html_notes`` instead; one
+        that cannot be is left out and reported, and each side keeps its value. Plain notes
+        are written as ``notes``, as ever. (A team's ``description`` and
+        ``html_description`` alike.)
+        """
+        op = write.op
+        plain = RICH_TEXT.get(op.flow.asana_type)
+        if plain is None or plain not in body or not is_rich(current.get(f"html_{plain}")):
+            return
+        edited = body.pop(plain)
+        try:
+            body[f"html_{plain}"] = carry_edit(
+                current[f"html_{plain}"], current.get(plain) or "", edited
+            )
+        except RichTextError as error:
+            reason = (
+                f"Asana keeps this {op.flow.asana_type}'s {plain} as rich text (html_{plain}: "
+                f"formatting, links or @-mentions) that a plain-text edit would flatten, and "
+                f"{error}: not written to Asana, which keeps its rich text (the description "
+                "is kept in Custompms)"
+            )
+            self.limitations.append(Limitation(op.flow, op.source, plain, reason))
+            write.unsent.add(plain)
+            write.kept.add(plain)
+
     def _plan_update(self, write: _Write) -> None:
         op, current = write.op, write.current or {}
         asana_type, gid = op.flow.asana_type, op.destination.key  # type: ignore[union-attr]
         body = self._writable(write)
         self._fit_dates(write, body, current)
+        self._keep_rich_text(write, body, current)
         if body:
             path = f"{PATHS[asana_type]}/{gid}"
             write.main = Call("put", path, body, params=_fields(asana_type))
@@ -501,7 +547,9 @@ class AsanaDestination(Destination):
         for write in writes:
             if write.outcome is None:
                 record = results.get(write.index) or write.current or {}
-                write.outcome = Written(record, unsent=frozenset(write.unsent))
+                write.outcome = Written(
+                    record, unsent=frozenset(write.unsent), kept=frozenset(write.kept)
+                )
 
     def _send_moves(self, writes: list[_Write]) -> None:
         """The membership calls (``setParent``, ``addProject``, ``removeProject``) in rounds.

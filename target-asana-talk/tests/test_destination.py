@@ -42,8 +42,10 @@ class LosingClient(AsanaClient):
         super().__init__(*args, **kwargs)
         self.losses = losses
         self.creates = 0
+        self.sent: list[Call] = []
 
     def call_many(self, calls: Sequence[Call]) -> list[Reply]:
+        self.sent.extend(calls)
         replies = super().call_many(calls)
         for index, call in enumerate(calls):
             if not call.safe:
@@ -359,3 +361,53 @@ def test_an_owner_or_assignee_with_no_asana_user_is_left_out_and_reported(
     asana.fit(PROJECTS, values)
     asana.fit(TASKS, known)
     assert sandbox.stats()["requests_total"] == 0
+
+
+def test_a_description_edit_keeps_rich_notes_or_is_held_back_and_reported(
+    sandbox: SandboxServer, store: LinkStore
+) -> None:
+    """Rich notes take the edit as html_notes, formatting kept; an edit that cannot be carried
+    is left out, reported and kept on both sides; plain notes are written as notes."""
+    rich_task = "<body>Call <strong>the client</strong> today</body>"
+    rich_project = "<body>Goals:<ul><li>speed</li><li>design</li></ul></body>"
+    sandbox.act("put", f"/tasks/{WIREFRAMES}", {"html_notes": rich_task})
+    sandbox.act("put", f"/projects/{WEBSITE}", {"html_notes": rich_project})
+    project_fields = {"opt_fields": "name,notes,html_notes,archived,start_on,due_on,owner.email"}
+    project = sandbox.act("get", f"/projects/{WEBSITE}", project_fields)["data"]
+    sandbox.act(
+        "put", f"/teams/{SALES}", {"html_description": "<body>The <em>sales</em> team</body>"}
+    )
+    team_fields = {"opt_fields": "name,description,organization"}
+    team = sandbox.act("get", f"/teams/{SALES}", team_fields)["data"]
+    asana = destination(sandbox, store)
+    ops = [
+        update(WIREFRAMES, snapshot(sandbox, WIREFRAMES), notes="Call the new client today"),
+        update(AUDIT, snapshot(sandbox, AUDIT), notes="Plain <b> & text"),
+        update(WEBSITE, synced_values(PROJECTS, Side.ASANA, project), PROJECTS, notes="Goals: all"),
+        update(SALES, synced_values(TEAMS, Side.ASANA, team), TEAMS, description="The sales team!"),
+    ]
+
+    outcomes = asana.write(ops)
+
+    assert all(isinstance(outcome, Written) for outcome in outcomes), outcomes
+    written = {call.path: call.data for call in asana.client.sent if call.method == "put"}
+    assert written == {
+        f"/tasks/{WIREFRAMES}": {
+            "html_notes": "<body>Call <strong>the new client</strong> today</body>"
+        },
+        f"/tasks/{AUDIT}": {"notes": "Plain <b> & text"},  # plain notes: as ever
+        f"/teams/{SALES}": {"html_description": "<body>The <em>sales</em> team!</body>"},
+    }
+    assert task(sandbox, WIREFRAMES)["notes"] == "Call the new client today"
+    assert [(outcome.unsent, outcome.kept) for outcome in outcomes] == [  # type: ignore[union-attr]
+        (frozenset(), frozenset()),
+        (frozenset(), frozenset()),
+        (frozenset({"notes"}), frozenset({"notes"})),
+        (frozenset(), frozenset()),
+    ]
+    held = sandbox.act("get", f"/projects/{WEBSITE}", project_fields)["data"]
+    assert held["html_notes"] == rich_project
+    (limit,) = asana.limitations
+    assert (str(limit.source), limit.field) == ("custompms-project:1", "notes")
+    assert "as rich text (html_notes" in limit.reason
+    assert "list items" in limit.reason

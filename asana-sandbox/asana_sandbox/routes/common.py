@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
+from asana_sandbox import rich_text
 from asana_sandbox.dispatch import Call, Reply
 from asana_sandbox.errors import bad_request, forbidden
-
-_TAGS = re.compile(r"<[^>]+>")
+from asana_sandbox.store import PERMALINK
 
 
 def empty() -> Reply:
@@ -32,16 +30,6 @@ def resolve_user(call: Call, value: Any, label: str) -> str:
     return call.ref("user", value, label=label)["gid"]
 
 
-def html_of(text: str) -> str:
-    """Rich text for plain notes."""
-    return f"<body>{html.escape(text, quote=False)}</body>"
-
-
-def text_of(rich: str) -> str:
-    """Plain notes for rich text."""
-    return html.unescape(_TAGS.sub("", rich))
-
-
 def assign(record: dict[str, Any], name: str, value: Any, changed: list[str]) -> None:
     """Set a field and note it when the value actually changes."""
     if record.get(name) != value:
@@ -49,11 +37,37 @@ def assign(record: dict[str, Any], name: str, value: Any, changed: list[str]) ->
         changed.append(name)
 
 
-def set_notes(record: dict[str, Any], data: dict[str, Any], changed: list[str]) -> None:
-    """notes and html_notes are two views of one text: writing either sets both."""
-    if "html_notes" in data:
-        assign(record, "html_notes", data["html_notes"], changed)
-        record["notes"] = text_of(data["html_notes"])
-    elif "notes" in data:
-        assign(record, "notes", data["notes"], changed)
-        record["html_notes"] = html_of(data["notes"])
+def set_text(
+    call: Call,
+    record: dict[str, Any],
+    data: dict[str, Any],
+    changed: list[str],
+    plain: str = "notes",
+) -> None:
+    """``notes`` and ``html_notes`` (a team's ``description`` and ``html_description``) are
+    two views of one text: writing either sets both (see :mod:`asana_sandbox.rich_text`)."""
+    rich = f"html_{plain}"
+    if rich in data:
+        stored, text = rich_text.normalize(data[rich] or "", rich, lambda gid: mentioned(call, gid))
+        assign(record, rich, stored, changed)
+        record[plain] = text
+    elif plain in data:
+        assign(record, plain, data[plain] or "", changed)
+        record[rich] = rich_text.html_of(data[plain] or "")
+
+
+def mentioned(call: Call, gid: str) -> rich_text.Mentioned | None:
+    """The user, task or project an @-mention names, as the acting user sees it."""
+    for type_name in ("user", "task", "project"):
+        record = call.store.lookup(type_name, gid)
+        if record is None:
+            continue
+        url = (
+            f"{PERMALINK}/profile/{gid}"
+            if type_name == "user"
+            else call.store.derived(type_name, record, "permalink_url")
+        )
+        return rich_text.Mentioned(
+            type_name, record.get("name") or "", url, call.visible(type_name, record)
+        )
+    return None

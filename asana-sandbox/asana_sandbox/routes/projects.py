@@ -8,7 +8,7 @@ from typing import Any
 from asana_sandbox import activity, dates
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import ApiError, bad_request
-from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
+from asana_sandbox.routes.common import assign, empty, resolve_user, set_text
 from asana_sandbox.store import Store
 
 _SCALARS = (
@@ -103,7 +103,7 @@ def _apply(call: Call, project: dict[str, Any], data: dict[str, Any]) -> list[st
             assign(project, name, data[name], changed)
     if "due_on" in data or "due_date" in data:
         assign(project, "due_on", data.get("due_on", data.get("due_date")), changed)
-    set_notes(project, data, changed)
+    set_text(call, project, data, changed)
     if "owner" in data:
         owner = data["owner"]
         assign(

@@ -10,7 +10,7 @@ from asana_sandbox import activity, dates
 from asana_sandbox.clock import format_ms, parse_ms
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import bad_request
-from asana_sandbox.routes.common import assign, empty, resolve_user, set_notes
+from asana_sandbox.routes.common import assign, empty, resolve_user, set_text
 
 Task = dict[str, Any]
 _SCALARS = ("name", "resource_subtype", "approval_status", "assignee_status", "liked", "external")
@@ -124,7 +124,7 @@ def _apply(call: Call, task: Task, data: dict[str, Any], *, creating: bool) -> l
     elif "start_on" in data:
         task["start_at"] = None
     dates.check_task_record(task)
-    set_notes(task, data, changed)
+    set_text(call, task, data, changed)
     if "assignee" in data:
         value = data["assignee"]
         assignee = None if value is None else resolve_user(call, value, "assignee")

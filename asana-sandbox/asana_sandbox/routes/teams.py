@@ -7,17 +7,21 @@ from typing import Any
 from asana_sandbox.dispatch import Call, Reply, route
 from asana_sandbox.errors import ApiError, bad_request
 from asana_sandbox.resources import TEAM
-from asana_sandbox.routes.common import html_of
+from asana_sandbox.routes.common import set_text
 
-_WRITABLE = tuple(name for name in TEAM.defaults if name != "custom_field_settings")
+#: Written as given; description and html_description go through set_text.
+_WRITABLE = tuple(
+    name
+    for name in TEAM.defaults
+    if name not in ("custom_field_settings", "description", "html_description")
+)
 
 
-def _apply(team: dict[str, Any], data: dict[str, Any]) -> None:
+def _apply(call: Call, team: dict[str, Any], data: dict[str, Any]) -> None:
     for name in ("name", *_WRITABLE):
         if name in data:
             team[name] = data[name]
-    if "description" in data and "html_description" not in data:
-        team["html_description"] = html_of(data["description"])
+    set_text(call, team, data, [], plain="description")
 
 
 @route("get", "/workspaces/{workspace_gid}/teams")
@@ -45,7 +49,7 @@ def create_team(call: Call) -> Reply:
     if not organization.get("is_organization"):
         raise ApiError(403, "organization: Non-organization workspaces do not have teams")
     team: dict[str, Any] = {"gid": store.new_gid(), "organization": organization["gid"]}
-    _apply(team, data)
+    _apply(call, team, data)
     store.add("team", team)
     store.users_by_team[team["gid"]].append(call.me)
     call.sandbox.store.records["user"][call.me].setdefault("teams", []).append(team["gid"])
@@ -59,5 +63,5 @@ def update_team(call: Call) -> Reply:
     organization = call.data.get("organization")
     if organization is not None and organization != team["organization"]:
         raise bad_request("organization: A team's organization cannot be changed")
-    _apply(team, call.data)
+    _apply(call, team, call.data)
     return call.one("team", team)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asana_sandbox.clock import format_ms, parse_ms
+from asana_sandbox.rich_text import html_of
 from asana_sandbox.store import Store
 
 
@@ -32,7 +33,7 @@ def team(gid: str, name: str, organization: str, description: str = "") -> dict[
         "name": name,
         "organization": organization,
         "description": description,
-        "html_description": f"<body>{description}</body>",
+        "html_description": html_of(description),
         "visibility": "request_to_join",
     }
 
@@ -97,7 +98,7 @@ def task(
         "completed_by": assignee or created_by if completed_at else None,
         "assignee": assignee,
         "notes": notes,
-        "html_notes": f"<body>{notes}</body>",
+        "html_notes": html_of(notes),
         "memberships": memberships or [],
         "parent": parent,
         "workspace": workspace,
