@@ -20,6 +20,19 @@ FIELDS = {
 }
 
 
+#: What an idle `sync` must never ask Asana: the users no target reads, and task listings
+#: (its events say nothing changed; a full scan is not due for 24 hours).
+IDLE_NEVER_READS = frozenset(
+    {
+        "GET /api/1.0/users",
+        "GET /api/1.0/workspaces/{workspace_gid}/users",
+        "GET /api/1.0/tasks",
+        "GET /api/1.0/tasks/{task_gid}/subtasks",
+        "GET /api/1.0/projects/{project_gid}/tasks",
+    }
+)
+
+
 class Systems:
     """Reads and edits both systems of a stack, as their users would."""
 
@@ -152,6 +165,8 @@ class Systems:
             if not route.startswith("GET ") and not route.endswith(" /api/1.0/batch")
         }
         assert (stats["writes"], writes) == (0, {}), reports["custompms -> asana"]["changes"]
+        # Reads too: no users (the `sync` job does not read them) and no task listings.
+        assert not IDLE_NEVER_READS & stats["requests"].keys(), stats["requests"]
         assert self.versions() == versions, reports["asana -> custompms"]["totals"]
         for report in reports.values():
             totals = report["totals"]
