@@ -75,13 +75,19 @@ def sync(stack: LocalStack) -> None:
     print(f"meltano run sync: done ({runs} blocks)")
 
 
-def linked_pair(stack: LocalStack, flow_name: str, origin: str) -> tuple[str, int]:
-    """(Asana gid, Custompms id) of the first linked pair of a flow created from ``origin``."""
+def linked_pair(
+    stack: LocalStack, flow_name: str, origin: str, *, open_task: bool = False
+) -> tuple[str, int]:
+    """(Asana gid, Custompms id) of the first linked pair of a flow created from ``origin``
+    (with ``open_task``: whose Custompms task is not done yet, so that marking it done is
+    an edit)."""
     store = LinkStore(stack.env["TALK_SYNC_LINK_STORE_URL"])
     try:
         for link in store.links(flow=flow_name, status=LinkStatus.LINKED):
             if link.origin is Side(origin) and link.asana and link.custompms:
-                return str(link.asana.native_key), int(link.custompms.native_key)
+                pair = str(link.asana.native_key), int(link.custompms.native_key)
+                if not open_task or custompms_task(stack, pair[1])["status"] != "done":
+                    return pair
     finally:
         store.close()
     raise SystemExit(f"demo: no {flow_name} pair created from {origin} after the first sync")
@@ -121,7 +127,7 @@ def edit_both_sides(stack: LocalStack) -> Edits:
     stack.asana.act("put", f"/tasks/{asana_gid}", {"name": new_name})
     print(f"Asana: task {asana_gid} renamed to {new_name!r}")
 
-    its_asana_gid, custompms_id = linked_pair(stack, "task_task", "custompms")
+    its_asana_gid, custompms_id = linked_pair(stack, "task_task", "custompms", open_task=True)
     server = stack.custompms
     httpx.patch(
         f"{server.api_url}/tasks/{custompms_id}",
