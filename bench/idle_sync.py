@@ -15,7 +15,6 @@ costs more; it is printed too.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
+from asana_sandbox.seeds.synthetic import Shape, write
 from local_stack import LocalStack, install_plugins, local_stack
 
 
@@ -56,14 +56,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         data = workdir / "asana.json"
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "asana_sandbox.cli", "seed", "--out", str(data)),
-                *("--projects", str(options.projects), "--tasks", str(options.tasks)),
-                *("--subtasks", str(options.subtasks)),
-            ],
-            check=True,
-        )
+        shape = Shape(projects=options.projects, tasks=options.tasks, subtasks=options.subtasks)
+        write(data, shape)
         with local_stack(workdir, asana_seed=None, data_file=data, discover_once=True) as stack:
             seconds, _ = timed_sync(stack)
             print(f"first sync: {seconds:.1f} s")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asana_sandbox.seeds.synthetic import Shape, write
 from asana_sandbox.testing import SandboxServer, running_sandbox
 
 QUOTA = 1500
@@ -109,23 +110,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         data = workdir / "asana.json"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "asana_sandbox.cli",
-                "seed",
-                "--out",
-                str(data),
-                "--projects",
-                str(options.projects),
-                "--tasks",
-                str(options.tasks),
-                "--subtasks",
-                str(options.subtasks),
-            ],
-            check=True,
-        )
+        shape = Shape(projects=options.projects, tasks=options.tasks, subtasks=options.subtasks)
+        write(data, shape)
         print(
             f"workspace: {options.projects} projects, {options.tasks:,} tasks, "
             f"{options.subtasks:,} subtasks; latency {LATENCY_MS} ms, quota {QUOTA}/min"

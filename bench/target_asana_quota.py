@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
+from asana_sandbox.seeds.synthetic import Shape, write
 from local_stack import LocalStack, install_plugins, local_stack
 
 QUOTA = 150
@@ -43,28 +43,7 @@ PLUGIN_QUOTA = {
 
 def seed_asana(path: Path, tasks: int) -> None:
     """A synthetic workspace of ``tasks`` top-level tasks in three projects, no subtasks."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asana_sandbox.cli",
-            "seed",
-            "--out",
-            str(path),
-            "--projects",
-            "3",
-            "--tasks",
-            str(tasks),
-            "--subtasks",
-            "0",
-            "--teams",
-            "1",
-            "--users",
-            "5",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    write(path, Shape(projects=3, tasks=tasks, subtasks=0, teams=1, users=5))
 
 
 def rename_tasks(stack: LocalStack) -> int:
