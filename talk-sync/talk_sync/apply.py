@@ -597,9 +597,10 @@ class ApplyEngine:
         if not gone:
             return []
         children: dict[str, list[Link]] = {}
-        for link in self.store.links(status=LinkStatus.LINKED):
+        # Subtasks are always task_task records (a board task is a top-level task).
+        for link in self.store.links(flow="task_task", status=LinkStatus.LINKED):
             parent = (link.snapshot(Side.ASANA) or {}).get("parent")
-            if link.flow.asana_type == "task" and parent:
+            if parent:
                 children.setdefault(str(parent), []).append(link)
         orphans: list[Incoming] = []
         while gone:
