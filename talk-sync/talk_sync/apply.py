@@ -32,12 +32,20 @@ import hashlib
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, NamedTuple
 
+from talk_sync.adoption import (
+    AdoptionMerge,
+    Candidate,
+    CandidateIndex,
+    adoption_merge,
+    ambiguity,
+    choose,
+)
 from talk_sync.flows import Flow, get_flow
 from talk_sync.identity import match_key
 from talk_sync.linkstore import (
@@ -307,14 +315,40 @@ class Destination(ABC):
         """
         return None
 
+    def placement(self, flow: Flow, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` as the record a create makes would hold them here: override when the
+        destination fills in what the values leave empty (e.g. a default container)."""
+        return dict(values)
+
     def match_key(self, op: WriteOp) -> str | None:
         """What the record a create makes will look like here (:mod:`talk_sync.identity`).
 
         Recorded with the pending link, so that the reverse direction recognises the record
-        before the link is complete. Override when the destination fills in values the op
-        leaves empty (e.g. a default container).
+        before the link is complete.
         """
-        return match_key(op.flow, self.side, op.values)
+        return match_key(op.flow, self.side, self.placement(op.flow, op.values))
+
+    def candidate_scope(self, flow: Flow, values: Mapping[str, Any]) -> Hashable | None:
+        """Where a create of ``values`` would go, as a key for :meth:`list_candidates` (e.g.
+        the project of a task); ``None``: nothing of ``flow`` is adopted here. The default
+        adopts nothing."""
+        return None
+
+    def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
+        """The records of ``flow``'s type in ``scope``, which a new source record may already
+        be (:mod:`talk_sync.adoption`): asked once per run and scope, never per record."""
+        return []
+
+    def counterpart_of(self, record: Mapping[str, Any]) -> Ref | None:
+        """The source record ``record`` says it is the copy of (a Custompms ``external_id``
+        naming an Asana record), if any: it is adopted by that record only."""
+        return None
+
+    def link_marker(self, flow: Flow, source: Ref, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        """Values that record, on a linked destination record, which source record it is
+        linked to (Custompms: ``external_id``), when its ``snapshot`` shows it does not yet:
+        the links can then be rebuilt from the systems alone. The default records nothing."""
+        return {}
 
     def create_context(self, ops: Sequence[WriteOp]) -> list[Mapping[str, Any] | None]:
         """What to record with each create's pending row before it is sent, one per op.
@@ -397,6 +431,20 @@ class _Pending:
     merged_away: bool = False
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A record to create that existing destination records may already be: adopted, or
+    reported ambiguous, once the run has seen every record (:meth:`ApplyEngine.finish`)."""
+
+    item: Incoming
+    candidates: list[Candidate]
+
+
+#: Rounds of adoption at the end of a run: each adopts a level (customers, projects, tasks,
+#: subtasks) whose records only then find their candidates.
+MAX_ADOPTION_ROUNDS = 20
+
+
 class ApplyError(RuntimeError):
     """Some writes failed transiently; what was written is recorded, the run must fail."""
 
@@ -411,6 +459,9 @@ class ApplyEngine:
     own, and no other live run sends them. A record kept longer than ``stuck_after`` is
     reported stuck. A record the destination refused is sent again with the same values only
     after ``retry_backoff`` (``None``: on every run); with other values, at once.
+    With ``adopt_existing`` a record to create that the destination already holds (same
+    ``match_keys``) is linked to it instead, its differences settled by ``adopt_policy``
+    (:mod:`talk_sync.adoption`).
     """
 
     def __init__(
@@ -424,6 +475,9 @@ class ApplyEngine:
         claim: str | None = None,
         stuck_after: timedelta | None = DEFAULT_STUCK_AFTER,
         retry_backoff: Backoff | None = DEFAULT_BACKOFF,
+        adopt_existing: bool = True,
+        adopt_policy: Any = None,
+        match_keys: Any = None,
     ) -> None:
         self.store = store
         self.destination = destination
@@ -450,6 +504,14 @@ class ApplyEngine:
         self._backoff: dict[tuple[str, str], str] = {}
         #: Records kept by earlier runs whose back-off is not over: reported as deferred.
         self._deferred: dict[tuple[str, str], Reject] = {}
+        self.adopt_policy = adopt_policy
+        #: The destination's records by adoption key (``None``: never adopt).
+        self.candidates = CandidateIndex(destination, match_keys) if adopt_existing else None
+        #: Records to create that may already exist: decided at the end of the run.
+        self._held: dict[tuple[str, str], _Held] = {}
+        #: Dry run: the pairs that would be adopted, source ref -> (destination ref, its
+        #: snapshot), so that their dependants resolve as they would.
+        self._would_link: dict[str, tuple[Ref, Mapping[str, Any]]] = {}
 
     # --- run lifecycle -----------------------------------------------------------------------
 
@@ -498,11 +560,14 @@ class ApplyEngine:
                 break
         if self.dry_run:
             return
+        adopting = ("it may be a record the destination holds: decided at the end of the run", None)
+        waiting = [(key, item, self._wait_reasons.get(key)) for key, item in self._retry.items()]
+        waiting += [(key, held.item, adopting) for key, held in self._held.items()]
         with self.store.transaction():
-            for key, item in self._retry.items():
+            for key, item, why in waiting:
                 if self._kept.get(key) == item:
                     continue  # stored already, by an earlier run or checkpoint
-                reason, field_name = self._wait_reasons.get(key, ("kept for the next run", None))
+                reason, field_name = why or ("kept for the next run", None)
                 self.store.record_reject(
                     self.side, item.flow.name, item.source, item.to_dict(), reason, field_name
                 )
@@ -516,6 +581,11 @@ class ApplyEngine:
         for longer than ``stuck_after``.
         """
         self.checkpoint()
+        for _round in range(MAX_ADOPTION_ROUNDS):
+            if not self._held:
+                break
+            self._adopt_held()
+            self.checkpoint()  # their dependants resolve now, and may be held in turn
         for key, item in self._retry.items():
             reason = self._wait_reasons.get(key, ("kept for the next run", None))[0]
             self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=reason)
@@ -564,6 +634,7 @@ class ApplyEngine:
         with self.store.transaction():  # one consistent read of the links for the batch
             for item in latest.values():
                 self._retry.pop(item.key, None)
+                self._held.pop(item.key, None)
                 if item.is_deleted:
                     effects.append(self._delete(item))
                 elif why := self.destination.unplaceable(item.flow, item.desired):
@@ -571,10 +642,18 @@ class ApplyEngine:
                     effects.append(_Effect(item, clear=True))
                 else:
                     planned.append((item, self._plan(item)))
+        unmerged: list[tuple[Incoming, Plan]] = []
         for item, decision in planned:
             if decision.action is Action.CREATE and not self.dry_run:
                 # Outside the read transaction: this may take claims and ask the destination.
                 decision = self._identify(item, decision)
+            if decision.action is Action.CREATE and self._hold(item, decision):
+                continue
+            if self._unmerged(decision):
+                unmerged.append((item, decision))
+                continue
+            effects.append(self._decided(item, decision, pending))
+        for item, decision in self._merge_linked(unmerged):
             effects.append(self._decided(item, decision, pending))
         if self.dry_run:
             return
@@ -676,7 +755,14 @@ class ApplyEngine:
     def _plan(self, item: Incoming) -> Plan:
         desired = self._follow(item.desired)
         fields = [name for name in self.destination.reference_fields if name in desired]
-        return plan(self.store, item.flow, item.source, desired, reference_fields=fields)
+        decision = plan(self.store, item.flow, item.source, desired, reference_fields=fields)
+        snapshot = decision.link.snapshot(self.side) if decision.link else None
+        if decision.action in (Action.UPDATE, Action.UNCHANGED) and snapshot is not None:
+            marker = self.destination.link_marker(item.flow, item.source, snapshot)
+            if marker:  # the destination record does not say yet which record it is linked to
+                changes = {**decision.changes, **marker}
+                decision = replace(decision, action=Action.UPDATE, changes=changes)
+        return decision
 
     def _follow(self, desired: Mapping[str, Any]) -> dict[str, Any]:
         """Resolve linked references; follow those that land on another record type.
@@ -694,16 +780,19 @@ class ApplyEngine:
             ref = parse_ref(value)
             if ref.side is self.side:
                 continue
-            link = self.store.find(ref)
-            if link is None or link.status is not LinkStatus.LINKED:
-                continue  # plan() waits for it
-            landed = link.ref(self.side)
+            if str(ref) in self._would_link:  # dry run: adopted, as far as this run goes
+                landed, snapshot = self._would_link[str(ref)]
+            else:
+                link = self.store.find(ref)
+                if link is None or link.status is not LinkStatus.LINKED:
+                    continue  # plan() waits for it
+                landed, snapshot = link.ref(self.side), link.snapshot(self.side)
             if landed is None:
                 continue
             if landed.type == expected:
                 values[name] = str(landed)  # resolved here: plan() takes it as is
                 continue
-            followed = (link.snapshot(self.side) or {}).get(name)
+            followed = (snapshot or {}).get(name)
             values[name] = None if is_empty(followed) else format_ref(self.side, expected, followed)
         return values
 
@@ -799,6 +888,142 @@ class ApplyEngine:
         except LinkError as error:
             return replace(decision, action=Action.STUCK, note=str(error))
         return self._plan(item)
+
+    # --- adoption: link what the destination already holds (talk_sync.adoption) -------------
+
+    def _hold(self, item: Incoming, decision: Plan) -> bool:
+        """Whether ``item``, about to be created, may be a record the destination holds:
+        then it is held, and adopted or reported ambiguous at the end of the run."""
+        if self.candidates is None or decision.resuming:
+            return False
+        if item.counterpart is not None:  # a dry run (a real one linked it in _identify)
+            found = self.destination.fetch([item.counterpart]).get(item.counterpart)
+            candidates = [Candidate(item.counterpart, found, named=True)] if found else []
+        else:
+            candidates = self.candidates.lookup(item.flow, item.source, decision.values)
+        free = [candidate for candidate in candidates if self._free(candidate.ref)]
+        if not free:
+            return False
+        self._held[item.key] = _Held(item, free)
+        return True
+
+    def _free(self, ref: Ref) -> bool:
+        """Whether ``ref`` may still be adopted: no link of any status (an unlinked record
+        was deleted on one side, or unlinked by hand: never re-linked by itself)."""
+        taken = {destination for destination, _snapshot in self._would_link.values()}
+        return ref not in taken and self.store.find(ref) is None
+
+    def _adopt_held(self) -> None:
+        """Adopt each held record's one candidate; report the ambiguous ones (kept, stuck).
+
+        Runs once every record of the run is known: one candidate that two records want
+        is only seen then. Adopted records are applied again, now linked: what they won is
+        written, and their dependants resolve at the next checkpoint.
+        """
+        held, self._held = self._held, {}
+        wanted = {key: [c for c in h.candidates if self._free(c.ref)] for key, h in held.items()}
+        chosen, ambiguous = choose(wanted)
+        again: list[Incoming] = []
+        for key in sorted(ambiguous):
+            item, candidates = held[key].item, wanted[key]
+            if not candidates:  # each was adopted meanwhile (another run, or a name twin)
+                again.append(item)
+                continue
+            refs = {candidate.ref for candidate in candidates}
+            rivals = [
+                held[other].item.source
+                for other, theirs in wanted.items()
+                if other != key and refs & {candidate.ref for candidate in theirs}
+            ]
+            reason = ambiguity(item, candidates, rivals)
+            self.report.ambiguous(item.flow, item.source, sorted(map(str, refs)), reason)
+            if not self.dry_run:
+                self._keep(item, reason, stuck=reason)
+        for key, candidate in chosen.items():
+            if self._adopt(held[key].item, candidate):
+                again.append(held[key].item)
+        if again and not self.dry_run:
+            self.apply(again)
+
+    def _adopt(self, item: Incoming, candidate: Candidate) -> bool:
+        """Link ``item`` to ``candidate`` with the merged snapshots; report each difference.
+
+        Returns whether to apply the item again (not in a dry run: nothing was linked).
+        """
+        flow = item.flow
+        theirs, merged = self._adoption_merge(item, self._plan(item).values, candidate.record)
+        how = "external_id" if candidate.named else "match key"
+        self.report.adopted(flow, item.source, candidate.ref, how, merged.differences)
+        if self.dry_run:
+            self._would_link[str(item.source)] = (candidate.ref, theirs)
+            return False
+        asana, custompms = sorted((item.source, candidate.ref), key=lambda ref: ref.side.value)
+        snapshots = {
+            f"{self.side.value}_snapshot": merged.snapshot,
+            f"{item.source.side.value}_snapshot": self._source_values(item, theirs),
+        }
+        try:
+            self.store.link(flow, asana, custompms, origin=item.source.side, **snapshots)
+        except LinkError as error:  # another run linked one of them meanwhile
+            logger.info("Not adopted, planned again: %s", error)
+        return True
+
+    def _adoption_merge(
+        self, item: Incoming, values: Mapping[str, Any], record: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], AdoptionMerge]:
+        """The destination ``record``'s snapshot, and its merge with ``item``'s ``values``."""
+        theirs = self.destination.snapshot_of(item.flow, record)
+        merged = adoption_merge(
+            item.flow,
+            self.side,
+            values,
+            theirs,
+            policy=policy_for(self.adopt_policy, item.flow),
+            ours_modified_at=item.modified_at,
+            theirs_modified_at=self.destination.modified_at(item.flow, record),
+        )
+        return theirs, merged
+
+    def _unmerged(self, decision: Plan) -> bool:
+        """A link made without the destination's snapshot (by hand, by ``links rebuild``,
+        or from an ``external_id``): its two records are merged before anything is written."""
+        link = decision.link
+        return (
+            decision.action in (Action.UPDATE, Action.UNCHANGED)
+            and link is not None
+            and link.status is LinkStatus.LINKED
+            and link.snapshot(self.side) is None
+        )
+
+    def _merge_linked(self, unmerged: list[tuple[Incoming, Plan]]) -> list[tuple[Incoming, Plan]]:
+        """Merge each pair linked without snapshots (as an adoption), then plan it again."""
+        if not unmerged:
+            return []
+        fetched = self.destination.fetch([decision.destination for _item, decision in unmerged])  # type: ignore[misc]
+        planned = []
+        for item, decision in unmerged:
+            flow, ref = item.flow, decision.destination
+            record = fetched.get(ref)  # type: ignore[arg-type]
+            if record is None:
+                detail = f"linked to {ref}, which no longer exists; unlinked"
+                self.report.count(flow, Outcome.UNLINKED, record=item.source, detail=detail)
+                if not self.dry_run:
+                    self.store.unlink(item.source)
+                continue
+            theirs, merged = self._adoption_merge(item, decision.values, record)
+            how = "external_id" if item.counterpart is not None else "linked by hand or rebuilt"
+            self.report.adopted(flow, item.source, ref, how, merged.differences)  # type: ignore[arg-type]
+            if self.dry_run:
+                continue
+            self.store.update_snapshots(
+                item.source,
+                **{
+                    self.side.value: merged.snapshot,
+                    item.source.side.value: self._source_values(item, theirs),
+                },
+            )
+            planned.append((item, self._plan(item)))
+        return planned
 
     # --- decisions ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -35,6 +36,10 @@ class Outcome(str, Enum):
     DEFERRED = "deferred"
     UNLINKED = "unlinked"  #: a side was deleted; the link was dropped (never deleted)
     SKIPPED = "skipped"  #: not written: reference not linked yet, unlinked, unsupported...
+    #: linked to a record the other side already held (a first sync on existing data)
+    ADOPTED = "adopted"
+    #: neither linked nor created: more than one record could be it (a person decides)
+    AMBIGUOUS = "ambiguous"
 
     def __str__(self) -> str:
         return self.value
@@ -88,6 +93,32 @@ class UnreadableEntry:
 
 
 @dataclass(frozen=True)
+class AdoptionEntry:
+    """A source record linked to the record the other side already held.
+
+    ``differences``: each field whose values differed, with both values and the side
+    whose value both now hold (``adopt_policy``).
+    """
+
+    flow: str
+    asana: str
+    custompms: str
+    #: How the pair was found: ``match key``, ``external_id`` or ``linked by hand``.
+    how: str
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AmbiguousEntry:
+    """A record neither linked nor created: more than one record could be it."""
+
+    flow: str
+    record: str
+    candidates: list[str]
+    reason: str
+
+
+@dataclass(frozen=True)
 class ChangeEntry:
     """A record created, updated or skipped, with the fields involved (dry runs list them)."""
 
@@ -120,6 +151,10 @@ class RunReport:
     stuck_records: list[StuckEntry] = field(default_factory=list)
     #: Objects the tap skipped because the token may not read them (private, guest access).
     unreadable: list[UnreadableEntry] = field(default_factory=list)
+    #: Pairs linked to records the other side already held (would be, in a dry run).
+    adoptions: list[AdoptionEntry] = field(default_factory=list)
+    #: Records not linked nor created because several records could be them.
+    ambiguous_records: list[AmbiguousEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.source = Side(self.source)
@@ -175,6 +210,46 @@ class RunReport:
                 conflict.reason,
             )
         )
+
+    def adopted(
+        self,
+        flow: Flow | int | str,
+        source: Ref | str,
+        destination: Ref | str,
+        how: str,
+        differences: Sequence[Conflict] = (),
+    ) -> None:
+        """Report ``source`` linked to ``destination``, which its side already held, and
+        each field that differed (counted under ``adopted``)."""
+        name = get_flow(flow).name
+        self.counters[name][Outcome.ADOPTED.value] += 1
+        refs = {Side.ASANA: str(source), Side.CUSTOMPMS: str(destination)}
+        if self.source is not Side.ASANA:
+            refs = {Side.ASANA: str(destination), Side.CUSTOMPMS: str(source)}
+        rows = []
+        for difference in differences:
+            ours, theirs = to_jsonable(difference.ours), to_jsonable(difference.theirs)
+            values = (ours, theirs) if self.source is Side.ASANA else (theirs, ours)
+            rows.append(
+                {
+                    "field": difference.field,
+                    "asana": values[0],
+                    "custompms": values[1],
+                    "winner": difference.winner.value,
+                    "reason": difference.reason,
+                }
+            )
+        self.adoptions.append(
+            AdoptionEntry(name, refs[Side.ASANA], refs[Side.CUSTOMPMS], how, rows)
+        )
+
+    def ambiguous(
+        self, flow: Flow | int | str, record: Ref | str, candidates: list[str], reason: str
+    ) -> None:
+        """Report a record left alone because several records could be it."""
+        name = get_flow(flow).name
+        self.counters[name][Outcome.AMBIGUOUS.value] += 1
+        self.ambiguous_records.append(AmbiguousEntry(name, str(record), candidates, reason))
 
     def reject(
         self,
@@ -250,6 +325,8 @@ class RunReport:
             "changes": [asdict(entry) for entry in self.changes],
             "stuck": [asdict(entry) for entry in self.stuck_records],
             "unreadable": [asdict(entry) for entry in self.unreadable],
+            "adoptions": [asdict(entry) for entry in self.adoptions],
+            "ambiguous": [asdict(entry) for entry in self.ambiguous_records],
         }
 
     def write_json(self, path: str | Path) -> Path:
@@ -298,6 +375,16 @@ class RunReport:
             lines.append(f"STUCK {s.flow} {s.record}{where}: {s.reason}")
         for u in self.unreadable:
             lines.append(f"unreadable {u.record}: {u.reason}")
+        verb = "would link" if self.dry_run else "linked"
+        for a in self.adoptions:
+            lines.append(f"{verb} {a.flow} {a.asana} <-> {a.custompms} (existing, {a.how})")
+            for d in a.differences:
+                lines.append(
+                    f"  {d['field']}: asana {d['asana']!r}, custompms {d['custompms']!r} -> "
+                    f"{d['winner']} ({d['reason']})"
+                )
+        for m in self.ambiguous_records:
+            lines.append(f"AMBIGUOUS {m.flow} {m.record}: {m.reason}")
         for change in self.changes:
             verb = f"would be {change.outcome}" if self.dry_run else change.outcome
             fields = f" fields {', '.join(change.fields)}" if change.fields else ""

@@ -25,6 +25,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
+from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
 from talk_sync.flows import FLOWS, get_flow
 from talk_sync.http_client import TokenRefusedError
@@ -114,12 +115,46 @@ def sync_settings(source: Side) -> list[th.Property]:
             f"mapping per flow. Nothing is ever deleted in {_system(destination)}.",
         ),
         th.Property(
+            "adopt_existing",
+            th.BooleanType,
+            default=True,
+            title="Adopt Existing Records",
+            description=(
+                f"Before creating a record in {_system(destination)}, look there for an "
+                "unlinked record with the same match key and link the two instead (a first "
+                "sync on existing data). Two candidates, or one that two records want, link "
+                "and create nothing: the record is reported ambiguous (stuck) until a person "
+                "links it (talk-sync links link) or the data changes."
+            ),
+        ),
+        th.Property(
+            "match_keys",
+            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            title="Match Keys",
+            description=(
+                "The fields an existing record must share with a new one to be adopted, per "
+                'flow, e.g. {"task_task": ["name", "due_date"]} (either side\'s field names). '
+                "Default: the name, normalized (case and whitespace), within the same linked "
+                "container (customer, project or parent task; customers anywhere)."
+            ),
+        ),
+        _policy_setting(
+            "adopt_policy",
+            [str(p) for p in ConflictPolicy],
+            str(ConflictPolicy.NEWER_WINS),
+            "Whose values an adopted pair keeps where the two records differ: newer_wins (by "
+            "the records' own timestamps; ties, and Asana workspaces and teams, which have "
+            "none, go to Custompms), asana_wins or custompms_wins. One policy, or a mapping "
+            "per flow. Each differing field is named in the run report.",
+        ),
+        th.Property(
             "dry_run",
             th.BooleanType,
             default=False,
             title="Dry Run",
-            description="Report what would be created and updated; write nothing, change no "
-            "link and emit no STATE.",
+            description="Report what would be linked (adopted, with both ids), created, "
+            "updated, ambiguous, skipped or rejected; write nothing to either system or the "
+            "link store, and emit no STATE.",
         ),
         th.Property(
             "fail_on_stuck",
@@ -224,8 +259,10 @@ class SyncTarget(Target):
     def _check_config(self) -> None:
         """Errors jsonschema cannot express, each naming the setting (never its secret)."""
         errors = list(self.check_destination_config())
+        errors += check_match_keys(self.config.get("match_keys"))
         for setting, reader in (
             ("conflict_policy", policy_for),
+            ("adopt_policy", policy_for),
             ("delete_policy", delete_policy_for),
         ):
             value = self.config.get(setting)
@@ -286,6 +323,9 @@ class SyncTarget(Target):
                 first=timedelta(minutes=float(self.config["reject_retry_minutes"])),
                 cap=timedelta(hours=float(self.config["reject_retry_max_hours"])),
             ),
+            adopt_existing=self.config.get("adopt_existing", True),
+            adopt_policy=self.config.get("adopt_policy"),
+            match_keys=self.config.get("match_keys"),
         )
         kept = engine.start()
         if kept:

@@ -49,6 +49,8 @@ def test_counters_and_totals() -> None:
         "deferred": 1,
         "unlinked": 0,
         "skipped": 0,
+        "adopted": 0,
+        "ambiguous": 0,
     }
     assert report.totals()["created"] == 1
     assert report.writes == 2
@@ -138,9 +140,11 @@ def test_table_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
         "deferred",
         "unlinked",
         "skipped",
+        "adopted",
+        "ambiguous",
     ]
     task_row = next(line for line in lines if line.startswith("5 task_task"))
-    assert task_row.split()[2:] == ["0", "1", "40", "1", "1", "1", "0", "0"]
+    assert task_row.split()[2:] == ["0", "1", "40", "1", "1", "1", "0", "0", "0", "0"]
     assert any(line.startswith("conflict task_task asana-task:7 field name") for line in lines)
     assert (
         "rejected task_task asana-task:8 field name: name must not be empty; next try after "

@@ -40,7 +40,7 @@ What Asana cannot hold (:meth:`AsanaDestination.fit`, before the engine plans)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -64,7 +64,6 @@ from talk_sync import (
     same,
     synced_values,
 )
-from talk_sync.identity import match_key
 from talk_sync.normalize import format_timestamp, parse_timestamp, to_jsonable
 from talk_sync.rich_text import RichTextError, carry_edit, is_rich
 from typing_extensions import override
@@ -241,10 +240,27 @@ class AsanaDestination(Destination):
         return fitted, held
 
     @override
-    def match_key(self, op: WriteOp) -> str | None:
+    def placement(self, flow: Flow, values: Mapping[str, Any]) -> dict[str, Any]:
         # A new team goes to the configured organization when its customer has no parent.
-        values = {**op.values, "organization": op.values.get("organization") or self.workspace_gid}
-        return match_key(op.flow, self.side, values)
+        return {**values, "organization": values.get("organization") or self.workspace_gid}
+
+    @override
+    def candidate_scope(self, flow: Flow, values: Mapping[str, Any]) -> Hashable | None:
+        if flow.asana_type == "workspace" or (flow.asana_type, flow.custompms_type) == (
+            "task",
+            "project",
+        ):
+            return None  # never created here (new projects become projects, not board tasks)
+        listing = self._container(flow.asana_type, self.placement(flow, values))
+        if listing is None:
+            return None
+        path, params = listing
+        return path, tuple(sorted(params.items()))
+
+    @override
+    def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
+        path, params = scope  # type: ignore[misc]
+        return self.client.list(path, **dict(params))
 
     @override
     def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:

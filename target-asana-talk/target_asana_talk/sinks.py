@@ -25,8 +25,9 @@ from typing_extensions import override
 CREATE_ONLY_FIELDS = ("organization",)
 #: Custompms record fields kept in the link's Custompms snapshot besides the synced ones:
 #: target-custompms sends ``version`` as its If-Match, so a Custompms edit made after this
-#: run is detected (412) and merged, never overwritten.
-SNAPSHOT_EXTRAS = ("version", "updated_at")
+#: run is detected (412) and merged, never overwritten; and it sets an empty
+#: ``external_id`` to the linked Asana ref (``links rebuild`` reads the links there).
+SNAPSHOT_EXTRAS = ("version", "updated_at", "external_id")
 #: The flow that creates a Custompms record of each type when no link exists yet.
 CREATING_FLOWS = {"customer": "team_customer", "project": "project_project", "task": "task_task"}
 #: The mapped field naming the Asana record a Custompms record was created from (its

@@ -1,7 +1,8 @@
 """CustompmsClient: the few Custompms API calls the target makes, with retries.
 
 Bulk upsert (``POST /api/v1/<resource>/bulk``, up to 1,000 items per call) carries every
-create and update; ``GET /api/v1/<resource>/{id}`` fetches a current record. Requests that
+create and update; ``GET /api/v1/<resource>/{id}`` fetches a current record, and
+``GET /api/v1/<resource>`` lists them all (the records a first sync may adopt). Requests that
 fail transiently (connection errors, 429, 5xx) are retried with exponential backoff, waiting
 at least as long as the server's ``Retry-After`` asks. The token is sent only in the
 ``Authorization`` header and never appears in a log line or an error message.
@@ -66,6 +67,18 @@ class CustompmsClient(BearerApiClient):
             raise ValueError(f"at most {MAX_BULK_ITEMS} items per bulk upsert, got {len(items)}")
         body = self.request("POST", f"/{resource}/bulk", json={"records": list(items)})
         return list(body["results"])
+
+    def list(self, resource: str) -> list[dict[str, Any]]:
+        """Every live record of ``resource`` (the contract's cursor pages, 1,000 at a time)."""
+        records: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"limit": MAX_BULK_ITEMS}
+        while True:
+            page = self.request("GET", f"/{resource}", params=params)
+            records.extend(page.get("data") or [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return records
+            params = {"limit": MAX_BULK_ITEMS, "cursor": cursor}
 
     def get(self, resource: str, record_id: int | str) -> dict[str, Any] | None:
         """One record (tombstones included); ``None`` when there is none."""

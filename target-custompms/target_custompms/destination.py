@@ -4,6 +4,9 @@
   replay after a crash updates the record the first attempt created instead of creating
   another one, which is what makes creates idempotent in bulk (the single-record
   ``POST`` would use the pending link's ``Idempotency-Key`` instead).
+- A record linked to an Asana record gets that record's ref as its ``external_id`` (unless
+  it holds one of another convention): ``talk-sync links rebuild`` finds every link there.
+  Existing records are listed once per run when a create may adopt one.
 - An update is an item with ``id`` and ``version`` = the snapshot's version (the bulk form
   of ``If-Match``) and only the changed fields; a stale version fails that item with 412
   and the current record, which the engine merges.
@@ -12,7 +15,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -31,6 +34,7 @@ from talk_sync import (
     Written,
 )
 from talk_sync.normalize import to_jsonable
+from talk_sync.refs import is_ref, parse_ref
 from typing_extensions import override
 
 from target_custompms.client import MAX_BULK_ITEMS, CustompmsClient, CustompmsError, TransientError
@@ -58,6 +62,8 @@ class CustompmsDestination(Destination):
         self.batch_size = min(batch_size, MAX_BULK_ITEMS)
         #: Items sent to Custompms in this run (what the report's write counts come from).
         self.items_sent = 0
+        #: Each resource's records, listed once per run for adoption.
+        self._listed: dict[str, list[dict[str, Any]]] = {}
 
     @override
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
@@ -97,6 +103,30 @@ class CustompmsDestination(Destination):
         )
 
     @override
+    def candidate_scope(self, flow: Flow, values: Mapping[str, Any]) -> Hashable | None:
+        # The contract lists a resource whole (no filter by container): one listing per run.
+        return RESOURCES[flow.custompms_type]
+
+    @override
+    def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
+        resource = str(scope)
+        if resource not in self._listed:  # customers serve two flows: listed once
+            self._listed[resource] = self.client.list(resource)
+        return self._listed[resource]
+
+    @override
+    def counterpart_of(self, record: Mapping[str, Any]) -> Ref | None:
+        return _asana_ref(record.get("external_id"))
+
+    @override
+    def link_marker(self, flow: Flow, source: Ref, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+        # Only a known, empty external_id: one of another convention (a CRM's key, say) is
+        # the customer's, and a snapshot without the key says nothing of the record's.
+        if "external_id" in snapshot and not snapshot["external_id"]:
+            return {"external_id": str(source)}
+        return {}
+
+    @override
     def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
         return {ref: self.client.get(RESOURCES[ref.type], ref.key) for ref in refs}
 
@@ -107,6 +137,14 @@ class CustompmsDestination(Destination):
     @override
     def modified_at(self, flow: Flow, record: Mapping[str, Any]) -> Any:
         return record.get("updated_at")
+
+
+def _asana_ref(external_id: Any) -> Ref | None:
+    """The Asana record an ``external_id`` names (``asana-task:77``), if it names one."""
+    if not external_id or not is_ref(external_id):
+        return None
+    ref = parse_ref(external_id)
+    return ref if ref.side is Side.ASANA else None
 
 
 def _item(op: WriteOp) -> dict[str, Any]:

@@ -113,6 +113,7 @@ def test_a_failing_custompms_fails_the_run_without_state(tmp_path: Path) -> None
         "link_store_url": str(tmp_path / "links.db"),
         "report_path": str(tmp_path / "report.json"),
         "max_retries": 0,
+        "adopt_existing": False,  # the write itself fails, not the listing before it
     }
     out = io.StringIO()
     with redirect_stdout(out), pytest.raises(RuntimeError, match="writes failed"):
