@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from talk_sync.flows import FLOWS, Flow, get_flow
@@ -79,6 +79,9 @@ class Candidate:
     #: It names the source record as its counterpart (a Custompms ``external_id``): it *is*
     #: that record's copy, whatever its name now.
     named: bool = False
+    #: The flow linking it, when not the new record's own (a Custompms customer that is an
+    #: Asana workspace, not a team; a Custompms project that is a board task).
+    flow: Flow | None = None
 
 
 @dataclass
@@ -124,15 +127,18 @@ class CandidateIndex:
         fields = match_keys_for(self.match_keys, flow, side)
         index = _Index()
         for record in self.destination.list_candidates(flow, scope):
-            ref = Ref(side, flow.record_type(side), self.destination.key_of(flow, record))
+            linked_by = self.destination.candidate_flow(flow, record)
+            key_of = self.destination.key_of(linked_by, record)
+            ref = Ref(side, linked_by.record_type(side), key_of)
+            other = None if linked_by is flow else linked_by
             counterpart = self.destination.counterpart_of(record)
             if counterpart is not None:
                 # The copy of one particular record: never anyone else's by name.
-                index.by_counterpart[str(counterpart)] = Candidate(ref, record, named=True)
+                index.by_counterpart[str(counterpart)] = Candidate(ref, record, True, other)
                 continue
             key = adoption_key(flow, side, synced_values(flow, side, record), fields)
             if key is not None:
-                index.by_key[key].append(Candidate(ref, record))
+                index.by_key[key].append(Candidate(ref, record, flow=other))
         self._indexes[(flow.name, scope)] = index
         return index
 
@@ -159,6 +165,29 @@ def choose(wanted: Mapping[Any, Sequence[Candidate]]) -> tuple[dict[Any, Candida
         else:
             ambiguous.add(key)
     return chosen, ambiguous
+
+
+def retarget(item: Incoming, flow: Flow, destination: Side) -> Incoming:
+    """``item`` as a record of ``flow``, the flow of the candidate it adopts (a customer's
+    team fields as a workspace's, a project's as a board task's): each field keeps its value
+    under the name ``flow`` gives it; fields ``flow`` does not sync are dropped."""
+    if flow is item.flow:
+        return item
+    source = destination.other
+    desired: dict[str, Any] = {}
+    for name, value in item.desired.items():
+        if name not in flow.fields(destination):
+            common = item.flow.counterpart_field(destination, name)
+            name = flow.counterpart_field(source, common) if common else None  # type: ignore[assignment]
+        if name is not None and name in flow.fields(destination):
+            desired[name] = value
+    return replace(
+        item,
+        flow=flow,
+        desired=desired,
+        source_values=flow.pick(source, item.source_values),
+        held={name: why for name, why in item.held.items() if name in desired},
+    )
 
 
 def ambiguity(item: Incoming, candidates: Sequence[Candidate], rivals: Iterable[Ref]) -> str:

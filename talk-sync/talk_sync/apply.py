@@ -45,6 +45,7 @@ from talk_sync.adoption import (
     adoption_merge,
     ambiguity,
     choose,
+    retarget,
 )
 from talk_sync.flows import Flow, get_flow
 from talk_sync.identity import match_key
@@ -338,6 +339,11 @@ class Destination(ABC):
         """The records of ``flow``'s type in ``scope``, which a new source record may already
         be (:mod:`talk_sync.adoption`): asked once per run and scope, never per record."""
         return []
+
+    def candidate_flow(self, flow: Flow, record: Mapping[str, Any]) -> Flow:
+        """The flow that links ``record``, one of :meth:`list_candidates` for ``flow``: a
+        listing may hold records of a sibling flow (the default: ``flow``)."""
+        return flow
 
     def counterpart_of(self, record: Mapping[str, Any]) -> Ref | None:
         """The source record ``record`` says it is the copy of (a Custompms ``external_id``
@@ -940,8 +946,9 @@ class ApplyEngine:
             if not self.dry_run:
                 self._keep(item, reason, stuck=reason)
         for key, candidate in chosen.items():
-            if self._adopt(held[key].item, candidate):
-                again.append(held[key].item)
+            item = held[key].item
+            if self._adopt(item, candidate):
+                again.append(retarget(item, candidate.flow or item.flow, self.side))
         if again and not self.dry_run:
             self.apply(again)
 
@@ -950,6 +957,8 @@ class ApplyEngine:
 
         Returns whether to apply the item again (not in a dry run: nothing was linked).
         """
+        if candidate.flow is not None:  # e.g. a customer adopting a workspace, not a team
+            item = retarget(item, candidate.flow, self.side)
         flow = item.flow
         theirs, merged = self._adoption_merge(item, self._plan(item).values, candidate.record)
         how = "external_id" if candidate.named else "match key"

@@ -61,6 +61,7 @@ from talk_sync import (
     WriteOp,
     WriteOutcome,
     Written,
+    flow_for,
     same,
     synced_values,
 )
@@ -156,8 +157,12 @@ class AsanaDestination(Destination):
         *,
         store: LinkStore | None = None,
         workspace_gid: str | None = None,
+        boards: Sequence[str] = (),
     ) -> None:
         self.client = client
+        #: The projects boards (gids or names) whose top-level tasks are Custompms projects
+        #: (flow 4): a new Custompms project may already be one of their tasks.
+        self.boards = frozenset(boards)
         #: The link store: a lost create's candidates must not be linked already.
         self.store = store
         #: The organization for new teams (and projects of customers with none).
@@ -260,7 +265,28 @@ class AsanaDestination(Destination):
     @override
     def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
         path, params = scope  # type: ignore[misc]
-        return self.client.list(path, **dict(params))
+        records = self.client.list(path, **dict(params))
+        if flow.asana_type == "team":  # a customer may be a workspace (flow 1), not a team
+            workspaces = self.client.list("/workspaces", **_fields("workspace"))
+            records += [{**w, "resource_type": "workspace"} for w in workspaces]
+        elif flow.asana_type == "project":  # a project may be a board task (flow 4)
+            for board in [r for r in records if {r["gid"], r.get("name")} & self.boards]:
+                cards = self.client.list("/tasks", project=board["gid"], **_fields("task"))
+                records += [
+                    {**card, "resource_type": "task", "team": board.get("team")}
+                    for card in cards
+                    if not card.get("parent")
+                ]
+        return records
+
+    @override
+    def candidate_flow(self, flow: Flow, record: Mapping[str, Any]) -> Flow:
+        kind = record.get("resource_type")
+        if kind == "workspace" and flow.asana_type == "team":
+            return flow_for("workspace", flow.custompms_type)
+        if kind == "task" and flow.asana_type == "project":
+            return flow_for("task", flow.custompms_type)
+        return flow
 
     @override
     def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:

@@ -111,8 +111,14 @@ class TargetAsanaTalk(SyncTarget):
             user_agent=f"{self.name}/{self.plugin_version}",
         )
         # An unset ${VAR} in meltano.yml arrives as "": no workspace configured.
+        # The same boards as the Asana -> Custompms maps: a new Custompms project may be
+        # one of their tasks already (a first sync on existing data).
+        boards = self.config.get("stream_map_config") or {}
         return AsanaDestination(
-            client, store=store, workspace_gid=self.config.get("workspace_gid") or None
+            client,
+            store=store,
+            workspace_gid=self.config.get("workspace_gid") or None,
+            boards=[*boards.get("project_boards", ()), *boards.get("project_board_names", ())],
         )
 
     @override

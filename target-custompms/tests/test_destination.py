@@ -97,3 +97,36 @@ def test_request_failures_become_outcomes_or_stop_the_run() -> None:
     unauthorized = CustompmsDestination(FakeClient(CustompmsError("401", 401)))  # type: ignore[arg-type]
     with pytest.raises(CustompmsError):
         unauthorized.write(ops)
+
+
+def test_a_linked_record_gets_its_asana_ref_as_external_id_once() -> None:
+    destination = CustompmsDestination(FakeClient())  # type: ignore[arg-type]
+    task, source = get_flow("task_task"), parse_ref("asana-task:7")
+    assert destination.link_marker(task, source, {"external_id": None}) == {
+        "external_id": "asana-task:7"
+    }
+    assert destination.link_marker(task, source, {"external_id": "asana-task:7"}) == {}
+    # Another convention (a CRM's key) is the customer's: left alone.
+    assert destination.link_marker(task, source, {"external_id": "crm:12"}) == {}
+    # A snapshot without the key says nothing about the record: nothing is overwritten.
+    assert destination.link_marker(task, source, {"name": "x"}) == {}
+
+
+def test_candidates_are_listed_once_per_resource_and_name_their_asana_record() -> None:
+    class ListingClient(FakeClient):
+        def __init__(self) -> None:
+            super().__init__()
+            self.listed: list[str] = []
+
+        def list(self, resource: str) -> list[dict[str, Any]]:
+            self.listed.append(resource)
+            return [{"id": 1, "name": "Acme", "external_id": "asana-team:3"}]
+
+    client = ListingClient()
+    destination = CustompmsDestination(client)  # type: ignore[arg-type]
+    for flow in (get_flow("workspace_customer"), get_flow("team_customer")):
+        scope = destination.candidate_scope(flow, {"name": "Acme"})
+        (record,) = destination.list_candidates(flow, scope)
+    assert client.listed == ["customers"]
+    assert destination.counterpart_of(record) == parse_ref("asana-team:3")
+    assert destination.counterpart_of({"external_id": "seed:customer:acme"}) is None
