@@ -14,6 +14,8 @@ The ``sync`` job in meltano.yml runs ``talk-sync lock`` first and ``talk-sync un
     listing them.
 ``talk-sync stuck``
     Lists the stuck records and their causes (the README says how to clear each).
+``talk-sync links ...``, ``talk-sync rejects ...``
+    Manage links and kept records by hand (:mod:`talk_sync.links_cli`).
 
 Settings come from the environment (Meltano exports the utility's settings so):
 ``TALK_SYNC_LINK_STORE_URL``, ``TALK_SYNC_PIPELINES`` (the job's pipelines, comma-separated,
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from talk_sync.leases import Lease, LeaseHeldError, Process, new_holder_id, sync_lock_name
+from talk_sync.links_cli import add_commands
 from talk_sync.linkstore import DEFAULT_PATH, LinkStore
 from talk_sync.meltano_runs import MeltanoRuns, state_ids
 from talk_sync.models import utcnow
@@ -177,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     take.set_defaults(run=lock)
     commands.add_parser("unlock", help="release it (last task)").set_defaults(run=unlock)
     commands.add_parser("stuck", help="list the stuck records").set_defaults(run=stuck)
+    add_commands(commands)
     return parser
 
 

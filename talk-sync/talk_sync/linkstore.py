@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
-from talk_sync.flows import Flow, get_flow
+from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
 from talk_sync.leases import Leases
 from talk_sync.link_status import LinkStatus
 from talk_sync.migrations import migrate
@@ -96,6 +96,16 @@ class Link:
         ref = self.ref(self.origin)
         assert ref is not None  # begin_create and link always set the origin's key
         return ref
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """What :meth:`LinkStore.adopt` did: the new link, and the unlinked rows it replaced."""
+
+    link: Link
+    #: The unlinked rows of either record, as they were: deleted, or (when one still named a
+    #: third record) left to that record alone, so that it stays unlinked.
+    replaced: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -517,6 +527,74 @@ class LinkStore:
 
         return self.retrying(link_them)
 
+    def adopt(self, asana: Ref | str, custompms: Ref | str, *, origin: Side | str) -> Adopted:
+        """Link two existing records by hand: a ``linked`` row with **no snapshots**.
+
+        The engine's contract: a linked row without snapshots is "adopted, not merged yet";
+        the next sync fetches the other record and merges the two by its ``adopt_policy``.
+        So no snapshot is ever made up here. The flow follows from the two record types.
+
+        Raises :class:`LinkError` (one line, naming the records) when the two refs are not
+        one Asana and one Custompms record of a flow's types, or when either record is
+        already linked or pending. An ``unlinked`` row of either record is replaced in the
+        same transaction: deleted, or, when it still names a third record, only this
+        record's key is cleared from it, so that the third record stays unlinked (and is
+        not created again on the other side).
+        """
+        asana_ref, custompms_ref = parse_ref(asana), parse_ref(custompms)
+        if asana_ref.side is custompms_ref.side:
+            raise LinkError(
+                f"{asana_ref} and {custompms_ref} are both {asana_ref.side} records: "
+                "give one Asana and one Custompms record"
+            )
+        if asana_ref.side is not Side.ASANA:
+            asana_ref, custompms_ref = custompms_ref, asana_ref
+        try:
+            flow = flow_for(asana_ref.type, custompms_ref.type)
+        except ValueError:
+            pairs = ", ".join(
+                f"asana-{f.asana_type} + custompms-{f.custompms_type} ({f.name})" for f in FLOWS
+            )
+            raise LinkError(
+                f"asana-{asana_ref.type} and custompms-{custompms_ref.type} records are not "
+                f"linked by any flow; the pairs are: {pairs}"
+            ) from None
+
+        def adopt_them(session: Session) -> Adopted:
+            rows: list[LinkRow] = []
+            for ref in (asana_ref, custompms_ref):
+                row = self._row(session, ref, for_update=True)
+                if row is None or row in rows:
+                    continue
+                if row.status != LinkStatus.UNLINKED.value:
+                    raise LinkError(_taken(ref, _to_link(row)))
+                rows.append(row)
+            replaced = tuple(_to_link(row) for row in rows)
+            for row, old in zip(rows, replaced, strict=True):
+                third = [
+                    side for side in Side if old.ref(side) not in (None, asana_ref, custompms_ref)
+                ]
+                if third:  # the row keeps naming the third record, unlinked; not ours
+                    setattr(row, _KEY_COLUMN[third[0].other], None)
+                else:
+                    session.delete(row)
+            session.flush()  # before the insert: the unique keys must be free
+            row = LinkRow(
+                flow=flow.name,
+                asana_type=asana_ref.type,
+                asana_gid=asana_ref.key,
+                custompms_type=custompms_ref.type,
+                custompms_id=custompms_ref.key,
+                origin=Side(origin).value,
+                status=LinkStatus.LINKED.value,
+                create_attempt=0,
+            )
+            session.add(row)
+            session.flush()
+            return Adopted(_to_link(row), replaced)
+
+        return self.retrying(adopt_them)
+
     def begin_create(
         self,
         flow: Flow | int | str,
@@ -764,6 +842,35 @@ class LinkStore:
                 session.delete(row)
             return row is not None
 
+    def retry_now(
+        self,
+        *,
+        side: Side | str | None = None,
+        stream: str | None = None,
+        source_keys: Iterable[Ref | str] | None = None,
+    ) -> list[Reject]:
+        """Make kept records due on the next run: clear their back-off and their stuck mark.
+
+        Matches the rejects of ``side`` and/or ``stream`` and, when given, of ``source_keys``
+        only. ``retry_at`` is cleared, so the next run sends each again as it is, and so is
+        ``stuck`` (that run marks it again if it still cannot be applied). ``attempts`` and
+        ``first_seen`` stay. Returns the matched rejects as they are now.
+        """
+        query = select(RejectRow).order_by(RejectRow.id)
+        if side is not None:
+            query = query.where(RejectRow.side == Side(side).value)
+        if stream is not None:
+            query = query.where(RejectRow.stream == stream)
+        if source_keys is not None:
+            query = query.where(RejectRow.source_key.in_([str(key) for key in source_keys]))
+        with self._session() as session:
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.retry_at = None
+                row.stuck = None
+            session.flush()
+            return [_to_reject(row) for row in rows]
+
     def rejects(
         self,
         *,
@@ -794,6 +901,20 @@ def _pending(row: LinkRow | None, source: Ref) -> LinkRow:
         state = "no link" if row is None else f"a {row.status} link"
         raise LinkError(f"no pending create for {source} (it has {state})")
     return row
+
+
+def _taken(ref: Ref, link: Link) -> str:
+    """Why ``ref`` cannot be linked by hand: its link is live (linked or pending)."""
+    other = link.ref(ref.side.other)
+    if link.status is LinkStatus.PENDING:
+        return (
+            f"{ref} has a pending create (link {link.id}): its {ref.side.other} record is "
+            "being created by a sync; let the sync finish it, or unlink it first"
+        )
+    return (
+        f"{ref} is already linked to {other} (link {link.id}); "
+        f"unlink it first (talk-sync links unlink {ref})"
+    )
 
 
 def _is_race(error: IntegrityError | OperationalError) -> bool:

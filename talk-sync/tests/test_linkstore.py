@@ -195,6 +195,75 @@ def test_unlinked_records_are_neither_resolved_nor_created_again(store: LinkStor
     assert store.links(status="linked") == []
 
 
+def test_adopt_links_two_existing_records_without_snapshots(store: LinkStore) -> None:
+    adopted = store.adopt("custompms-project:5", "asana-task:3", origin="custompms")
+    link = adopted.link
+    assert (link.flow.name, str(link.asana), str(link.custompms)) == (
+        "board_task_project",
+        "asana-task:3",
+        "custompms-project:5",
+    )
+    assert (link.status, link.origin, adopted.replaced) == (LinkStatus.LINKED, Side.CUSTOMPMS, ())
+    # The engine's contract: linked without snapshots = adopted, merged on the next sync.
+    assert (link.asana_snapshot, link.custompms_snapshot, link.create_key) == (None, None, None)
+    assert str(store.resolve("asana-task:3")) == "custompms-project:5"
+
+
+def test_adopt_refuses_linked_pending_and_unrelated_records(store: LinkStore) -> None:
+    store.link(5, "asana-task:1", "custompms-task:10", origin="asana")
+    store.begin_create(5, "asana-task:2")
+    with pytest.raises(LinkError, match=r"^asana-task:1 is already linked to custompms-task:10"):
+        store.adopt("asana-task:1", "custompms-task:11", origin="asana")
+    with pytest.raises(LinkError, match=r"^custompms-task:10 is already linked to asana-task:1"):
+        store.adopt("asana-task:9", "custompms-task:10", origin="asana")
+    with pytest.raises(LinkError, match=r"^asana-task:2 has a pending create"):
+        store.adopt("asana-task:2", "custompms-task:12", origin="asana")
+    with pytest.raises(LinkError, match="both asana records"):
+        store.adopt("asana-task:7", "asana-task:8", origin="asana")
+    with pytest.raises(LinkError, match=r"not linked by any flow; the pairs are: .*task_task"):
+        store.adopt("asana-team:7", "custompms-task:8", origin="asana")
+    assert len(store.links()) == 2  # nothing changed
+
+
+def test_adopt_replaces_unlinked_rows_and_keeps_a_third_record_unlinked(store: LinkStore) -> None:
+    store.link(5, "asana-task:1", "custompms-task:10", origin="asana", asana_snapshot={"a": 1})
+    store.unlink("asana-task:1")
+    again = store.adopt("asana-task:1", "custompms-task:10", origin="asana")  # the same pair
+    assert [link.asana_snapshot for link in again.replaced] == [{"a": 1}]
+    assert again.link.asana_snapshot is None  # a new row: the old snapshots are not merged
+    assert [link.status for link in store.links()] == [LinkStatus.LINKED]
+
+    store.unlink("asana-task:1")
+    moved = store.adopt("custompms-task:20", "asana-task:1", origin="custompms")
+    (old,) = moved.replaced
+    assert (str(old.asana), str(old.custompms)) == ("asana-task:1", "custompms-task:10")
+    # custompms-task:10 stays unlinked (not created again in Asana); asana-task:1 moved on.
+    kept = store.find("custompms-task:10")
+    assert kept is not None
+    assert (kept.status, kept.asana) == (LinkStatus.UNLINKED, None)
+    assert str(store.resolve("asana-task:1")) == "custompms-task:20"
+
+
+def test_retry_now_makes_backed_off_and_stuck_rejects_due(store: LinkStore) -> None:
+    backoff = Backoff(first=timedelta(hours=1))
+    store.record_reject("custompms", "task_task", "asana-task:1", {}, "422", backoff=backoff)
+    store.record_reject("custompms", "task_task", "asana-task:2", {}, "422", backoff=backoff)
+    store.record_reject("asana", "task_task", "custompms-task:3", {}, "old", stuck="too old")
+    first = store.rejects(side="custompms")[0]
+    assert not first.due(first.last_seen)
+
+    (retried,) = store.retry_now(source_keys=["asana-task:1"])
+    assert (retried.source_key, retried.retry_at, retried.attempts) == ("asana-task:1", None, 1)
+    assert retried.due(retried.last_seen)
+    assert store.rejects(side="custompms")[1].retry_at is not None  # asana-task:2 untouched
+
+    (stuck,) = store.retry_now(side="asana")
+    assert (stuck.source_key, stuck.stuck) == ("custompms-task:3", None)
+    assert store.rejects(stuck=True) == []
+    assert len(store.retry_now()) == 3
+    assert all(reject.retry_at is None for reject in store.rejects())
+
+
 def test_resolve_fields(store: LinkStore) -> None:
     store.link(2, "asana-team:123", "custompms-customer:42", origin="asana")
     record = {
