@@ -1,7 +1,8 @@
 """`make demo`: the two-way sync, end to end, on this machine.
 
 1. Starts the Asana sandbox (demo seed: a small consulting firm) and the Custompms reference
-   server (its own sample data) on loopback.
+   server (its demo seed: its own sample data, plus two customers, a project and three tasks
+   that Asana holds too, which the first sync adopts rather than duplicates) on loopback.
 2. Runs `meltano run sync` (Asana -> Custompms, then Custompms -> Asana) and prints, per
    flow and direction, what was created and linked.
 3. Edits one task in Asana and another in Custompms, syncs again and shows both edits arrived.
@@ -142,7 +143,7 @@ def edit_both_sides(stack: LocalStack) -> Edits:
 def main() -> int:
     shutil.rmtree(WORKDIR, ignore_errors=True)
     step("Starting the Asana sandbox (demo seed) and the Custompms reference server")
-    with local_stack(WORKDIR, custompms_seed=True) as stack:
+    with local_stack(WORKDIR, custompms_seed="demo") as stack:
         print(f"Asana sandbox:   {stack.asana.api_url}")
         print(f"Custompms:       {stack.custompms.api_url}")
         step("Installing the plugins (meltano install)")

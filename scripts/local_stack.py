@@ -234,7 +234,7 @@ def local_stack(
     workdir: Path,
     *,
     asana_seed: str | None = "demo",
-    custompms_seed: bool = False,
+    custompms_seed: bool | str = False,
     asana_args: Sequence[str] = (),
     custompms_options: Mapping[str, Any] | None = None,
     link_store_url: str | None = None,
@@ -243,9 +243,12 @@ def local_stack(
 ) -> Iterator[LocalStack]:
     """Start both servers on free loopback ports for the duration of the block.
 
-    ``sandbox_options`` and ``custompms_options`` go to each server's starter (e.g. fault
-    rates); ``link_store_url`` replaces the stack's SQLite link store (e.g. PostgreSQL);
-    ``discover_once`` hands every run the taps' catalogs (:func:`discovered_catalogs`).
+    ``asana_seed`` names the sandbox's seed (``demo``, ``overlap``, ``empty``);
+    ``custompms_seed`` Custompms' (``True``: ``sample``, or a name: ``sample``, ``demo``,
+    ``overlap``; ``False``: empty). ``sandbox_options`` and ``custompms_options`` go to each
+    server's starter (e.g. fault rates); ``link_store_url`` replaces the stack's SQLite link
+    store (e.g. PostgreSQL); ``discover_once`` hands every run the taps' catalogs
+    (:func:`discovered_catalogs`).
     """
     with ExitStack() as servers:
         asana = servers.enter_context(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class Systems:
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
         self.http = httpx.Client(base_url=stack.custompms.api_url, headers=stack.custompms.headers)
+        #: The last `sync`'s `meltano run` (exit code, output).
+        self.last_run: subprocess.CompletedProcess[str] | None = None
 
     # Asana (through the sandbox's act route: outside the stats, as a person would).
     def asana(self, resource: str, gid: str) -> dict[str, Any]:
@@ -128,10 +131,16 @@ class Systems:
         assert key is not None, f"{asana_ref} is not linked"
         return self.pms(resource, int(key))
 
-    def sync(self) -> dict[str, dict[str, Any]]:
-        """`meltano run sync`; the two run reports, by direction."""
+    def sync(self, *options: str, expect_exit: int | None = 0) -> dict[str, dict[str, Any]]:
+        """`meltano run [OPTIONS] sync`; the two run reports, by direction.
+
+        The job must exit ``expect_exit`` (``None``: any code, for the caller to check; a
+        stuck record fails the job's last step with 1). Its output is kept in ``last_run``.
+        """
         before = set(self.reports())
-        self.stack.run("sync")
+        self.last_run = self.stack.run(*options, "sync", check=expect_exit == 0)
+        if expect_exit is not None:
+            assert self.last_run.returncode == expect_exit, self.last_run.stderr[-8000:]
         reports = {}
         for path in sorted(set(self.reports()) - before):
             report = json.loads(path.read_text())

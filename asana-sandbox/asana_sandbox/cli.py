@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
         "--data", type=Path, help="JSON state file: loaded if it exists, saved after writes"
     )
     source.add_argument(
-        "--seed", help="start from a named seed (demo, empty); with --data when the file is new"
+        "--seed",
+        help="start from a named seed (demo, overlap, empty); with --data when the file is new",
     )
     serve.add_argument(
         "--seed-if-new", help="with --data: the seed to use when the file does not exist yet"

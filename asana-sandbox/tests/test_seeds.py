@@ -54,3 +54,27 @@ def test_synthetic_seed_is_deterministic_and_loadable(tmp_path: Path) -> None:
     assert sum(len(children) for children in store.subtasks.values()) == 120
     assert int(store.new_gid()) > max(int(g) for g in store.records["task"])
     assert json.loads(first.read_text())["format"] == "asana-sandbox/1"
+
+
+def test_overlap_seed_is_small_with_old_and_new_timestamps_and_two_reviews() -> None:
+    """One organization, three teams, five projects (one a board), twelve tasks; every
+    project and task modified either before or after 2026-06-01."""
+    store = Store()
+    seeds.build("overlap", store)
+    records = store.records
+    assert [w["name"] for w in records["workspace"].values()] == ["Northwind Consulting"]
+    assert [t["name"] for t in records["team"].values()] == ["Globex", "Initech", "Hooli"]
+    me = next(iter(records["user"].values()))
+    assert me["name"] == "Alex Morgan"
+    assert set(me["teams"]) == set(records["team"])
+    assert len(records["project"]) == 5
+    assert len(records["task"]) == 12
+    stamps = {
+        record["modified_at"][:10]
+        for kind in ("project", "task")
+        for record in records[kind].values()
+    }
+    assert stamps == {"2026-03-01", "2026-09-01"}
+    assert [t["name"] for t in records["task"].values()].count("Review") == 2
+    emails = {u["gid"]: u["email"] for u in records["user"].values()}
+    assert all(emails.get(t["assignee"]) for t in records["task"].values())

@@ -47,7 +47,13 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     # The token's default comes from the environment and is never echoed in --help.
     serve.add_argument("--token", default=env("CUSTOMPMS_TOKEN"), help="CUSTOMPMS_TOKEN (required)")
-    serve.add_argument("--seed", action="store_true", help="load the sample data first")
+    serve.add_argument(
+        "--seed",
+        nargs="?",
+        const="sample",
+        metavar="NAME",
+        help="load a named seed first: sample (the default), demo or overlap",
+    )
     # Test switches: make calls fail on purpose (see README, "Injected faults").
     serve.add_argument(
         "--fault-rate",
@@ -77,7 +83,13 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     serve.add_argument("--log-level", default="info", help="uvicorn log level (%(default)s)")
 
-    seed = commands.add_parser("seed", help="load the sample data (idempotent)")
+    seed = commands.add_parser("seed", help="load a named seed (idempotent)")
+    seed.add_argument(
+        "name",
+        nargs="?",
+        default="sample",
+        help="sample (the default), demo or overlap; see custompms/seed.py",
+    )
     seed.add_argument(
         "--db", type=Path, default=Path(env("CUSTOMPMS_DB", DEFAULT_DB)), help="CUSTOMPMS_DB"
     )
@@ -88,25 +100,32 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     parser, serve = _parser()
     args = parser.parse_args(argv)
+    chosen = args.name if args.command == "seed" else args.seed
+    if chosen is not None:
+        from custompms.seed import SEEDS
+
+        if chosen not in SEEDS:
+            choices = ", ".join(sorted(SEEDS))
+            parser.error(f"unknown seed {chosen!r} (choose from {choices})")
     if args.command == "seed":
-        _seed(args.db)
+        _seed(args.db, args.name)
     elif not args.token:
         serve.error("a token is required: pass --token or set CUSTOMPMS_TOKEN")
     else:
         _serve(args)
 
 
-def _seed(db: Path) -> None:
+def _seed(db: Path, name: str) -> None:
     from custompms.seed import seed
     from custompms.store import Store
 
     store = Store(db)
     try:
-        created = seed(store)
+        created = seed(store, name)
     finally:
         store.close()
-    summary = ", ".join(f"{count} {name}" for name, count in created.items())
-    print(f"seeded {db}: created {summary}")
+    summary = ", ".join(f"{count} {resource}" for resource, count in created.items())
+    print(f"seeded {db} ({name}): created {summary}")
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -117,7 +136,7 @@ def _serve(args: argparse.Namespace) -> None:
     from custompms.store import Store
 
     if args.seed:
-        _seed(args.db)
+        _seed(args.db, args.seed)
     faults = Faults(
         rate=args.fault_rate,
         after_write_rate=args.fault_after_write_rate,

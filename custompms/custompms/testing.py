@@ -2,7 +2,7 @@
 
     from custompms.testing import running_server
 
-    with running_server(tmp_path / "pms.db", seed=True) as server:
+    with running_server(tmp_path / "pms.db", seed=True) as server:  # or seed="overlap"
         httpx.get(f"{server.api_url}/customers", headers=server.headers)
 
 Other test suites reuse the fixture by importing it into their conftest.py::
@@ -83,7 +83,7 @@ def start_server(
     db_path: Path,
     *,
     token: str = DEFAULT_TOKEN,
-    seed: bool = False,
+    seed: bool | str = False,
     port: int | None = None,
     fault_rate: float = 0.0,
     fault_after_write_rate: float = 0.0,
@@ -91,6 +91,9 @@ def start_server(
     fault_slow_ms: int | None = None,
 ) -> CustompmsServer:
     """Start the server and wait until it is healthy; the caller must :func:`stop_server` it.
+
+    ``seed``: ``True`` loads the default seed (``sample``), a string names one (``serve
+    --seed NAME``).
 
     The ``fault_*`` options become ``serve --fault-*`` (none by default); ``CUSTOMPMS_FAULT_*``
     variables of the calling environment are not passed on, so a test gets only the faults it
@@ -101,7 +104,7 @@ def start_server(
         command = [*console_script(), "serve", "--host", "127.0.0.1", "--port", str(chosen)]
         command += ["--db", str(db_path), "--log-level", "warning"]
         if seed:
-            command.append("--seed")
+            command += ["--seed"] if seed is True else ["--seed", str(seed)]
         command += _fault_options(fault_rate, fault_after_write_rate, fault_seed, fault_slow_ms)
         # The token goes through the environment, not argv, so `ps` does not show it.
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMPMS_FAULT_")}
@@ -156,7 +159,7 @@ def running_server(
     db_path: Path,
     *,
     token: str = DEFAULT_TOKEN,
-    seed: bool = False,
+    seed: bool | str = False,
     fault_rate: float = 0.0,
     fault_after_write_rate: float = 0.0,
     fault_seed: int | None = None,

@@ -40,6 +40,16 @@ def test_seed_is_idempotent(tmp_path: Path) -> None:
     assert "created 0 customers, 0 projects, 0 tasks" in second.stdout
 
 
+def test_seed_takes_a_seed_name(tmp_path: Path) -> None:
+    db = str(tmp_path / "pms.db")
+    result = run("seed", "overlap", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert "(overlap): created 4 customers, 6 projects, 10 tasks" in result.stdout
+    unknown = run("seed", "nope", "--db", db)
+    assert unknown.returncode == 2
+    assert "unknown seed 'nope' (choose from demo, overlap, sample)" in unknown.stderr
+
+
 def test_seeded_server_serves_sample_data_with_subtasks(tmp_path: Path) -> None:
     with running_server(tmp_path / "pms.db", seed=True, token="s3cret") as server:
         api = httpx.Client(base_url=server.api_url, headers=server.headers)
