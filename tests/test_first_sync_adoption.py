@@ -394,11 +394,7 @@ def refs_in(value: Any) -> set[str]:
 
 def adoptions(report: Mapping[str, Any]) -> set[frozenset[str]]:
     """The pairs a report says were (or, in a dry run, would be) adopted."""
-    entries = [
-        *report.get("adopted", []),
-        *(c for c in report["changes"] if c["outcome"] == "adopted"),
-    ]
-    return {frozenset(refs_in(entry)) for entry in entries}
+    return {frozenset((entry["asana"], entry["custompms"])) for entry in report["adoptions"]}
 
 
 def ambiguities(report: Mapping[str, Any]) -> set[str]:

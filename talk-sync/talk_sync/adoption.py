@@ -185,7 +185,12 @@ def retarget(item: Incoming, flow: Flow, destination: Side) -> Incoming:
         item,
         flow=flow,
         desired=desired,
-        source_values=flow.pick(source, item.source_values),
+        # Extras (e.g. a Custompms version) stay; the old flow's own fields go.
+        source_values={
+            name: value
+            for name, value in item.source_values.items()
+            if name in flow.fields(source) or name not in item.flow.fields(source)
+        },
         held={name: why for name, why in item.held.items() if name in desired},
     )
 

@@ -946,9 +946,12 @@ class ApplyEngine:
             if not self.dry_run:
                 self._keep(item, reason, stuck=reason)
         for key, candidate in chosen.items():
-            item = held[key].item
+            # As a record of the candidate's flow (a customer adopting a workspace is the
+            # workspace's), and linked: without the fields only a create uses.
+            item = retarget(held[key].item, candidate.flow or held[key].item.flow, self.side)
+            item = replace(item, desired=item.flow.pick(self.side, item.desired))
             if self._adopt(item, candidate):
-                again.append(retarget(item, candidate.flow or item.flow, self.side))
+                again.append(item)
         if again and not self.dry_run:
             self.apply(again)
 
@@ -957,8 +960,6 @@ class ApplyEngine:
 
         Returns whether to apply the item again (not in a dry run: nothing was linked).
         """
-        if candidate.flow is not None:  # e.g. a customer adopting a workspace, not a team
-            item = retarget(item, candidate.flow, self.side)
         flow = item.flow
         theirs, merged = self._adoption_merge(item, self._plan(item).values, candidate.record)
         how = "external_id" if candidate.named else "match key"
