@@ -3,8 +3,10 @@
 1. Starts the Asana sandbox (demo seed: a small consulting firm) and the Custompms reference
    server (its demo seed: its own sample data, plus two customers, a project and three tasks
    that Asana holds too, which the first sync adopts rather than duplicates) on loopback.
-2. Runs `meltano run sync` (Asana -> Custompms, then Custompms -> Asana) and prints, per
-   flow and direction, what was created and linked.
+2. Previews the first sync (`meltano run preview`: writes nothing) and prints which
+   existing pairs it would link, then runs `meltano run sync` (Custompms -> Asana, then
+   Asana -> Custompms) and prints, per flow and direction, what was created, adopted and
+   linked, and each adopted pair's differing fields with the side whose value both keep.
 3. Edits one task in Asana and another in Custompms, syncs again and shows both edits arrived.
 4. Says how to browse both servers and how to rerun.
 """
@@ -43,19 +45,40 @@ def latest_reports(stack: LocalStack) -> dict[str, dict[str, Any]]:
     return reports
 
 
+def print_adoptions(stack: LocalStack) -> None:
+    """The existing pairs each direction's last run linked (or, previewing, would link)."""
+    for prefix, label in DIRECTIONS:
+        report = latest_reports(stack).get(prefix, {})
+        verb = "would link" if report.get("dry_run") else "linked"
+        adoptions = report.get("adoptions", [])
+        print(f"{label}: {verb} {len(adoptions)} existing pairs")
+        for entry in adoptions:
+            print(f"  {entry['asana']} <-> {entry['custompms']} ({entry['how']})")
+            for field in entry["differences"]:
+                print(
+                    f"    {field['field']}: Asana {field['asana']!r}, Custompms "
+                    f"{field['custompms']!r} -> both keep {field['winner']}'s"
+                )
+        for entry in report.get("ambiguous", []):
+            print(f"  ambiguous {entry['record']}: {entry['reason']}")
+
+
 def print_flow_table(stack: LocalStack) -> None:
-    """Per flow: what each direction created and updated in its last run, and links in all."""
+    """Per flow: what each direction created, adopted and updated in its last run, and the
+    links in all."""
     reports = latest_reports(stack)
     store = LinkStore(stack.env["TALK_SYNC_LINK_STORE_URL"])
     try:
-        print(f"{'':<26}{'Asana → Custompms':>20}{'Custompms → Asana':>20}{'linked':>9}")
-        print(f"{'flow':<26}" + f"{'created':>11}{'updated':>9}" * 2 + f"{'pairs':>9}")
+        print(f"{'':<26}{'Asana → Custompms':>28}{'Custompms → Asana':>28}{'linked':>9}")
+        columns = f"{'created':>11}{'adopted':>8}{'updated':>9}"
+        print(f"{'flow':<26}{columns}{columns}{'pairs':>9}")
         for flow in FLOWS:
             line = f"{flow.number} {flow.asana_type} ⇄ {flow.custompms_type}"
             line = f"{line:<26}"
             for prefix, _ in DIRECTIONS:
                 counts = reports.get(prefix, {}).get("flows", {}).get(flow.name, {})
-                line += f"{counts.get('created', 0):>11}{counts.get('updated', 0):>9}"
+                line += f"{counts.get('created', 0):>11}{counts.get('adopted', 0):>8}"
+                line += f"{counts.get('updated', 0):>9}"
             linked = len(store.links(flow=flow, status=LinkStatus.LINKED))
             print(line + f"{linked:>9}")
         for prefix, label in DIRECTIONS:
@@ -150,9 +173,14 @@ def main() -> int:
         stack.meltano("install")
         compile_plugins()
 
+        step("Preview of the first sync: meltano run preview (writes nothing anywhere)")
+        stack.run("preview")
+        print_adoptions(stack)
+
         step("First sync: meltano run sync")
         sync(stack)
         print_flow_table(stack)
+        print_adoptions(stack)
 
         step("An edit on each side")
         edits = edit_both_sides(stack)

@@ -131,14 +131,17 @@ class Systems:
         assert key is not None, f"{asana_ref} is not linked"
         return self.pms(resource, int(key))
 
-    def sync(self, *options: str, expect_exit: int | None = 0) -> dict[str, dict[str, Any]]:
-        """`meltano run [OPTIONS] sync`; the two run reports, by direction.
+    def sync(
+        self, *options: str, expect_exit: int | None = 0, job: str = "sync"
+    ) -> dict[str, dict[str, Any]]:
+        """`meltano run [OPTIONS] sync` (or another ``job`` running both directions, such as
+        ``preview``); the two run reports, by direction.
 
         The job must exit ``expect_exit`` (``None``: any code, for the caller to check; a
         stuck record fails the job's last step with 1). Its output is kept in ``last_run``.
         """
         before = set(self.reports())
-        self.last_run = self.stack.run(*options, "sync", check=expect_exit == 0)
+        self.last_run = self.stack.run(*options, job, check=expect_exit == 0)
         if expect_exit is not None:
             assert self.last_run.returncode == expect_exit, self.last_run.stderr[-8000:]
         reports = {}

@@ -16,8 +16,9 @@ occurs twice gets ``#1``, ``#2`` in listing order (creation order).
 The steps share one stack (the module's ``overlap`` fixture), in order:
 
 0. the seeds hold what EXPECTED says (no sync: checks the seeds, not the engine);
-a. a preview (both targets' ``dry_run``) writes nothing anywhere, links nothing, and its
-   reports list the would-be adoptions, creates and the ambiguous record;
+a. a preview (``meltano run preview``: both targets' ``dry_run``) writes nothing anywhere,
+   links nothing, and its reports list the would-be adoptions, creates and the ambiguous
+   record;
 b. the first real sync creates only the one-sided records, links every unambiguous pair
    (each Custompms record then carries its Asana ref as ``external_id``), leaves the policy
    winner's value on both sides of each differing field, and reports the "Review"s as
@@ -30,11 +31,8 @@ Then, on the demo seeds (Asana ``demo``, Custompms ``sample``) after a full sync
 store rebuilt from the Custompms ``external_id``s (``talk-sync links rebuild``) makes a full
 sync write nothing; an empty link store never duplicates a record.
 
-Report entries this module reads (the engine's report format for them is new; change
-:func:`adoptions` and :func:`ambiguities` if it differs): an adoption is an entry of the
-report's ``adopted`` list or a ``changes`` entry with outcome ``adopted``, naming both refs
-anywhere in its values; an ambiguous record is an entry of the report's ``ambiguous`` list,
-naming the record and its candidates' refs anywhere in its values.
+The reports' ``adoptions`` entries name each adopted pair (``asana``, ``custompms``) and its
+differing fields; ``ambiguous`` entries name the record and its candidates.
 """
 
 from __future__ import annotations
@@ -463,11 +461,7 @@ def test_a_preview_writes_nothing_and_reports_what_the_sync_would_do(overlap: Ov
     asana_before = {ref: record(s, ref) for ref in overlap.asana.values()}
     versions = s.versions()
     stack.asana.reset_stats()
-    stack.env.update(TARGET_ASANA_TALK_DRY_RUN="true", TARGET_CUSTOMPMS_DRY_RUN="true")
-    try:
-        reports = s.sync("--no-state-update")
-    finally:
-        del stack.env["TARGET_ASANA_TALK_DRY_RUN"], stack.env["TARGET_CUSTOMPMS_DRY_RUN"]
+    reports = s.sync(job="preview")  # the README's first step: both targets' dry_run on
     overlap.done.add("preview")
 
     # Nothing written anywhere, nothing linked.
@@ -478,6 +472,7 @@ def test_a_preview_writes_nothing_and_reports_what_the_sync_would_do(overlap: Ov
     assert custompms_paths(s) == overlap.custompms
     with LinkStore(stack.workdir / "links.db") as store:
         assert store.links() == []
+        assert store.rejects() == []
 
     # What the sync would do: adopt every pair (whichever direction meets it first), create
     # the one-sided records, and neither link nor create the "Review"s.
