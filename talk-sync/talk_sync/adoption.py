@@ -169,18 +169,21 @@ def choose(wanted: Mapping[Any, Sequence[Candidate]]) -> tuple[dict[Any, Candida
 
 def retarget(item: Incoming, flow: Flow, destination: Side) -> Incoming:
     """``item`` as a record of ``flow``, the flow of the candidate it adopts (a customer's
-    team fields as a workspace's, a project's as a board task's): each field keeps its value
-    under the name ``flow`` gives it; fields ``flow`` does not sync are dropped."""
+    team fields as a workspace's, a project's as a board task's): each value both flows
+    take from the same source field keeps it under the name ``flow`` gives it; the others
+    are dropped (the next emission of the record, mapped for ``flow``, carries them)."""
     if flow is item.flow:
         return item
     source = destination.other
     desired: dict[str, Any] = {}
     for name, value in item.desired.items():
-        if name not in flow.fields(destination):
-            common = item.flow.counterpart_field(destination, name)
-            name = flow.counterpart_field(source, common) if common else None  # type: ignore[assignment]
-        if name is not None and name in flow.fields(destination):
-            desired[name] = value
+        # Only a value both flows take from the same source field: a field that only looks
+        # alike (a project's ``completed`` is its status "completed", a board task's also
+        # "archived") is mapped otherwise, and left out.
+        common = item.flow.counterpart_field(destination, name)
+        renamed = flow.counterpart_field(source, common) if common else None
+        if renamed is not None and renamed in flow.fields(destination):
+            desired[renamed] = value
     return replace(
         item,
         flow=flow,

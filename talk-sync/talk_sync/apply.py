@@ -516,8 +516,11 @@ class ApplyEngine:
         #: Records to create that may already exist: decided at the end of the run.
         self._held: dict[tuple[str, str], _Held] = {}
         #: Dry run: the pairs that would be adopted, source ref -> (destination ref, its
-        #: snapshot), so that their dependants resolve as they would.
+        #: snapshot), so that their dependants resolve as they would; the adopted records.
         self._would_link: dict[str, tuple[Ref, Mapping[str, Any]]] = {}
+        self._taken: set[Ref] = set()
+        #: Dry run: the records the batch's ``external_id``s name, read in one go.
+        self._counterparts: dict[Ref, Mapping[str, Any] | None] = {}
 
     # --- run lifecycle -----------------------------------------------------------------------
 
@@ -648,6 +651,11 @@ class ApplyEngine:
                     effects.append(_Effect(item, clear=True))
                 else:
                     planned.append((item, self._plan(item)))
+        if self.dry_run and self.candidates is not None:  # the records they name, in one read
+            named = {item.counterpart for item, d in planned if d.action is Action.CREATE}
+            named -= {None, *self._counterparts}
+            if named:
+                self._counterparts.update(self.destination.fetch(sorted(named, key=str)))  # type: ignore[arg-type]
         unmerged: list[tuple[Incoming, Plan]] = []
         for item, decision in planned:
             if decision.action is Action.CREATE and not self.dry_run:
@@ -903,7 +911,7 @@ class ApplyEngine:
         if self.candidates is None or decision.resuming:
             return False
         if item.counterpart is not None:  # a dry run (a real one linked it in _identify)
-            found = self.destination.fetch([item.counterpart]).get(item.counterpart)
+            found = self._counterparts.get(item.counterpart)
             candidates = [Candidate(item.counterpart, found, named=True)] if found else []
         else:
             candidates = self.candidates.lookup(item.flow, item.source, decision.values)
@@ -916,8 +924,7 @@ class ApplyEngine:
     def _free(self, ref: Ref) -> bool:
         """Whether ``ref`` may still be adopted: no link of any status (an unlinked record
         was deleted on one side, or unlinked by hand: never re-linked by itself)."""
-        taken = {destination for destination, _snapshot in self._would_link.values()}
-        return ref not in taken and self.store.find(ref) is None
+        return ref not in self._taken and self.store.find(ref) is None
 
     def _adopt_held(self) -> None:
         """Adopt each held record's one candidate; report the ambiguous ones (kept, stuck).
@@ -948,24 +955,31 @@ class ApplyEngine:
         for key, candidate in chosen.items():
             # As a record of the candidate's flow (a customer adopting a workspace is the
             # workspace's), and linked: without the fields only a create uses.
-            item = retarget(held[key].item, candidate.flow or held[key].item.flow, self.side)
+            original = held[key].item
+            item = retarget(original, candidate.flow or original.flow, self.side)
             item = replace(item, desired=item.flow.pick(self.side, item.desired))
-            if self._adopt(item, candidate):
-                again.append(item)
-        if again and not self.dry_run:
+            adopted = self._adopt(item, candidate)
+            if adopted is not None:  # applied again: linked now, or as it was if it was not
+                again.append(item if adopted else original)
+        if again:
             self.apply(again)
 
-    def _adopt(self, item: Incoming, candidate: Candidate) -> bool:
+    def _adopt(self, item: Incoming, candidate: Candidate) -> bool | None:
         """Link ``item`` to ``candidate`` with the merged snapshots; report each difference.
 
-        Returns whether to apply the item again (not in a dry run: nothing was linked).
+        Returns ``True`` when linked, ``False`` when not (either record got a link
+        meanwhile, from another run or a delete): the item is applied again as it came;
+        ``None`` in a dry run (nothing to apply).
         """
         flow = item.flow
         theirs, merged = self._adoption_merge(item, self._plan(item).values, candidate.record)
         how = "external_id" if candidate.named else "match key"
-        self.report.adopted(flow, item.source, candidate.ref, how, merged.differences)
         if self.dry_run:
+            self.report.adopted(flow, item.source, candidate.ref, how, merged.differences)
             self._would_link[str(item.source)] = (candidate.ref, theirs)
+            self._taken.add(candidate.ref)
+            return None
+        if self.store.find(item.source) is not None or not self._free(candidate.ref):
             return False
         asana, custompms = sorted((item.source, candidate.ref), key=lambda ref: ref.side.value)
         snapshots = {
@@ -976,6 +990,8 @@ class ApplyEngine:
             self.store.link(flow, asana, custompms, origin=item.source.side, **snapshots)
         except LinkError as error:  # another run linked one of them meanwhile
             logger.info("Not adopted, planned again: %s", error)
+            return False
+        self.report.adopted(flow, item.source, candidate.ref, how, merged.differences)
         return True
 
     def _adoption_merge(
@@ -1099,6 +1115,8 @@ class ApplyEngine:
         """A record deleted in the source: unlink (never delete the other side) or ignore."""
         for key in [key for key in self._retry if key[1] == str(item.source)]:
             del self._retry[key]  # kept under another flow (e.g. a board task): never replay
+        for key in [key for key in self._held if key[1] == str(item.source)]:
+            del self._held[key]  # a deleted record adopts nothing (its delete has no flow)
         link = self.store.find(item.source)
         flow = link.flow if link is not None else item.flow
         if delete_policy_for(self.delete_policy, flow) is DeletePolicy.IGNORE:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from talk_sync.adoption import check_match_keys
+from talk_sync.adoption import check_match_keys, retarget
 from talk_sync.apply import (
     ApplyEngine,
     Destination,
@@ -351,3 +351,55 @@ def test_dry_run_previews_adoption_and_writes_nothing(store: LinkStore) -> None:
     created = [c.record for c in report.changes if c.outcome == "created"]
     assert created == ["asana-task:74"]
     assert "would link task_task asana-task:70 <-> custompms-task:7" in report.render_table()
+
+
+def test_a_record_deleted_later_in_the_run_adopts_nothing(store: LinkStore) -> None:
+    board = get_flow("board_task_project")
+    # The projects board is linked; its Custompms project is customer 9's.
+    snapshots = {"asana_snapshot": {}, "custompms_snapshot": {"customer_id": 9}}
+    store.link(PROJECT, "asana-project:1", "custompms-project:5", origin=Side.ASANA, **snapshots)
+    pms = ExistingCustompms(
+        {"custompms-project:8": {"customer_id": 9, "name": "Payroll", "status": "active"}}
+    )
+    engine = ApplyEngine(store, pms, claim="run:me")
+    engine.start()
+    card = Incoming(
+        board,
+        parse_ref("asana-task:50"),
+        {"customer_id": "asana-project:1", "name": "Payroll", "status": "active"},
+    )
+    engine.apply([card])  # held: it may be custompms-project:8
+    # Its delete arrives as a task: a deleted task carries no memberships to tell it apart.
+    engine.apply([Incoming(TASK, parse_ref("asana-task:50"), {}, is_deleted=True)])
+    report = engine.finish()
+    assert report.adoptions == []
+    assert store.find("custompms-project:8") is None
+    assert pms.ops == []
+
+
+def test_a_candidate_linked_meanwhile_is_not_taken_twice(store: LinkStore) -> None:
+    link_projects(store, ("asana-project:1", "custompms-project:5"))
+    pms = ExistingCustompms({"custompms-task:7": pms_task("Review")})
+    engine = ApplyEngine(store, pms, claim="run:me")
+    engine.start()
+    engine.apply([asana_task(70, "Review")])
+    # Another run links the candidate before this one ends.
+    store.link(TASK, "asana-task:99", "custompms-task:7", origin=Side.ASANA)
+    report = engine.finish()
+    assert report.adoptions == []
+    assert store.resolve("custompms-task:7") == parse_ref("asana-task:99")
+    assert [op.values["name"] for op in pms.creates] == ["Review"]  # created as it came
+
+
+def test_retargeting_keeps_only_values_both_flows_take_from_the_same_field() -> None:
+    project = Incoming(
+        get_flow("project_project"),
+        parse_ref("custompms-project:3"),
+        # An archived Custompms project, mapped for an Asana project.
+        {"team": "12", "name": "Payroll", "notes": "n", "archived": True, "completed": False},
+        source_values={"name": "Payroll", "status": "archived", "version": 2},
+    )
+    board_task = retarget(project, get_flow("board_task_project"), Side.ASANA)
+    # A board task's completed means "completed or archived": mapped otherwise, left out.
+    assert board_task.desired == {"name": "Payroll", "notes": "n"}
+    assert board_task.source_values == {"name": "Payroll", "status": "archived", "version": 2}

@@ -265,7 +265,14 @@ class AsanaDestination(Destination):
     @override
     def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
         path, params = scope  # type: ignore[misc]
-        records = self.client.list(path, **dict(params))
+        try:
+            records = self.client.list(path, **dict(params))
+        except AsanaError as error:
+            if error.status not in (HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND):
+                raise
+            # A container deleted (its event not seen yet) or unreadable: nothing to adopt,
+            # and the create meets Asana's own answer, for this record alone.
+            return []
         if flow.asana_type == "team":  # a customer may be a workspace (flow 1), not a team
             workspaces = self.client.list("/workspaces", **_fields("workspace"))
             records += [{**w, "resource_type": "workspace"} for w in workspaces]

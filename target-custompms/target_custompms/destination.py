@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -41,6 +42,10 @@ from target_custompms.client import MAX_BULK_ITEMS, CustompmsClient, CustompmsEr
 
 #: Custompms resource (URL path) of each record type.
 RESOURCES = {"customer": "customers", "project": "projects", "task": "tasks"}
+
+#: Kept in a record's snapshot when another Custompms record (a tombstone, say) holds the
+#: Asana ref its ``external_id`` would record: not offered again while it does.
+EXTERNAL_ID_TAKEN = "_external_id_taken_by_another"
 
 #: Problem types that mean the record is deleted (a tombstone) or gone.
 _GONE_TYPES = ("urn:custompms:problem:gone", "urn:custompms:problem:not-found")
@@ -90,7 +95,33 @@ class CustompmsDestination(Destination):
             field = _field(error.problem)
             return [Rejected(error.status or 0, str(error), field)] * len(ops)
         self.items_sent += len(ops)
-        return [_outcome(result) for result in results]
+        outcomes = [_outcome(result) for result in results]
+        return self._without_taken_external_ids(resource, ops, outcomes)
+
+    def _without_taken_external_ids(
+        self, resource: str, ops: list[WriteOp], outcomes: list[WriteOutcome]
+    ) -> list[WriteOutcome]:
+        """Send again, without it, each update refused only for the ``external_id`` it
+        would record: another record (a tombstone, say) holds that ref, and the update's
+        own changes must not wait for it. The record notes it (:data:`EXTERNAL_ID_TAKEN`),
+        so that the ref is not offered again."""
+        again = [
+            index
+            for index, (op, outcome) in enumerate(zip(ops, outcomes, strict=True))
+            if op.kind is OpKind.UPDATE
+            and "external_id" in op.values
+            and isinstance(outcome, Rejected)
+            and outcome.field == "external_id"
+        ]
+        if not again:
+            return outcomes
+        retried = [replace(ops[i], values=_without(ops[i].values, "external_id")) for i in again]
+        for index, outcome in zip(again, self._upsert(resource, retried), strict=True):
+            if isinstance(outcome, Written):
+                record = {**outcome.record, EXTERNAL_ID_TAKEN: ops[index].values["external_id"]}
+                outcome = Written(record, unsent=outcome.unsent | {"external_id"})
+            outcomes[index] = outcome
+        return outcomes
 
     @override
     def unplaceable(self, flow: Flow, values: Mapping[str, Any]) -> str | None:
@@ -122,7 +153,8 @@ class CustompmsDestination(Destination):
     def link_marker(self, flow: Flow, source: Ref, snapshot: Mapping[str, Any]) -> dict[str, Any]:
         # Only a known, empty external_id: one of another convention (a CRM's key, say) is
         # the customer's, and a snapshot without the key says nothing of the record's.
-        if "external_id" in snapshot and not snapshot["external_id"]:
+        known_empty = "external_id" in snapshot and not snapshot["external_id"]
+        if known_empty and snapshot.get(EXTERNAL_ID_TAKEN) != str(source):
             return {"external_id": str(source)}
         return {}
 
@@ -145,6 +177,10 @@ def _asana_ref(external_id: Any) -> Ref | None:
         return None
     ref = parse_ref(external_id)
     return ref if ref.side is Side.ASANA else None
+
+
+def _without(values: Mapping[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key != name}
 
 
 def _item(op: WriteOp) -> dict[str, Any]:

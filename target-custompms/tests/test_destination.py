@@ -130,3 +130,24 @@ def test_candidates_are_listed_once_per_resource_and_name_their_asana_record() -
     assert client.listed == ["customers"]
     assert destination.counterpart_of(record) == parse_ref("asana-team:3")
     assert destination.counterpart_of({"external_id": "seed:customer:acme"}) is None
+
+
+def test_an_external_id_another_record_holds_does_not_hold_up_the_update() -> None:
+    class TakenClient(FakeClient):
+        def bulk_upsert(self, resource: str, items: Sequence[Mapping[str, Any]]) -> list[dict]:
+            self.calls.append((resource, list(items)))
+            if any("external_id" in item for item in items):  # a tombstone holds the ref
+                problem = {"status": 409, "type": "urn:custompms:problem:external-id-conflict"}
+                error = {**problem, "errors": [{"field": "external_id", "message": "in use"}]}
+                return [{"status": "error", "error": error} for _ in items]
+            return [{"status": "updated", "record": {**i, "version": 4}} for i in items]
+
+    client = TakenClient()
+    destination = CustompmsDestination(client)  # type: ignore[arg-type]
+    update = op(OpKind.UPDATE, "task_task", "asana-task:7", name="n", external_id="asana-task:7")
+    (outcome,) = destination.write([update])
+    assert isinstance(outcome, Written)
+    assert client.calls[-1] == ("tasks", [{"id": 5, "version": 3, "name": "n"}])
+    # Not offered again while another record holds it.
+    snapshot = {**outcome.record, "external_id": None}
+    assert destination.link_marker(get_flow("task_task"), parse_ref("asana-task:7"), snapshot) == {}
