@@ -856,11 +856,7 @@ class LinkStore:
         ``stuck`` (that run marks it again if it still cannot be applied). ``attempts`` and
         ``first_seen`` stay. Returns the matched rejects as they are now.
         """
-        query = select(RejectRow).order_by(RejectRow.id)
-        if side is not None:
-            query = query.where(RejectRow.side == Side(side).value)
-        if stream is not None:
-            query = query.where(RejectRow.stream == stream)
+        query = _rejects_of(side, stream)
         if source_keys is not None:
             query = query.where(RejectRow.source_key.in_([str(key) for key in source_keys]))
         with self._session() as session:
@@ -882,11 +878,7 @@ class LinkStore:
 
         ``stuck=True`` gives only those a person must act on, ``False`` only the others.
         """
-        query = select(RejectRow).order_by(RejectRow.id)
-        if side is not None:
-            query = query.where(RejectRow.side == Side(side).value)
-        if stream is not None:
-            query = query.where(RejectRow.stream == stream)
+        query = _rejects_of(side, stream)
         if stuck is not None:
             query = query.where(RejectRow.stuck.isnot(None) if stuck else RejectRow.stuck.is_(None))
         with self._session() as session:
@@ -923,6 +915,16 @@ def _is_race(error: IntegrityError | OperationalError) -> bool:
         return True
     code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
     return code in ("40001", "40P01")  # serialization_failure, deadlock_detected
+
+
+def _rejects_of(side: Side | str | None, stream: str | None) -> Any:
+    """The kept records of ``side`` and/or ``stream`` (all when ``None``), oldest first."""
+    query = select(RejectRow).order_by(RejectRow.id)
+    if side is not None:
+        query = query.where(RejectRow.side == Side(side).value)
+    if stream is not None:
+        query = query.where(RejectRow.stream == stream)
+    return query
 
 
 def _reject_query(side: Side, stream: str, key: str) -> Any:
