@@ -29,31 +29,24 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-import requests
 from sqlalchemy.exc import SQLAlchemyError
 
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
-from talk_sync.http_client import BearerApiClient, TokenRefusedError
 from talk_sync.leases import sync_lock_name
 from talk_sync.link_status import LinkStatus
 from talk_sync.linkstore import Link, LinkError, LinkStore, LinkStoreConfigError, Reject
 from talk_sync.migrations import SchemaError
-from talk_sync.ratelimit import retry_after_seconds
 from talk_sync.refs import Ref, RefError, Side, parse_ref
 from talk_sync.run_lease import lock_scope
 
 #: The Custompms resources ``rebuild`` reads, and their record types.
 RESOURCES = (("customers", "customer"), ("projects", "project"), ("tasks", "task"))
-#: Retries of a Custompms call that failed transiently (connection, 429, 5xx).
-RETRIES = 2
-#: What ``rebuild`` reads per page (the contract's maximum).
-PAGE_SIZE = 1000
 #: Skipped records listed by ``rebuild`` before "and N more".
 LISTED = 20
 #: The longest reason shown in a text table (``--json`` has it whole).
@@ -253,12 +246,7 @@ def _command(run: Callable[[argparse.Namespace, LinkStore], int]) -> Callable[..
         except UsageError as error:
             _say(str(error))
             return 2
-        except (
-            CommandFailedError,
-            TokenRefusedError,
-            CustompmsUnavailableError,
-            SchemaError,
-        ) as error:
+        except (CommandFailedError, SchemaError) as error:
             _say(str(error))
             return 1
         except SQLAlchemyError as error:
@@ -432,79 +420,6 @@ def links_unlink(args: argparse.Namespace, store: LinkStore) -> int:
 # --- links rebuild ---------------------------------------------------------------------------
 
 
-class CustompmsUnavailableError(RuntimeError):
-    """Custompms kept failing (connection, 429, 5xx) after the retries."""
-
-
-class CustompmsReader(BearerApiClient):
-    """Reads every live record of a Custompms resource, page by page (the contract's cursor)."""
-
-    transient_error = CustompmsUnavailableError
-
-    def __init__(self, api_url: str, token: str, **options: Any) -> None:
-        options.setdefault("timeout", 30.0)
-        options.setdefault("user_agent", "talk-sync-links")
-        options.setdefault("max_retries", RETRIES)
-        options.setdefault("backoff_factor", 0.5)
-        super().__init__(api_url, token, **options)
-
-    def records(self, resource: str) -> Iterator[dict[str, Any]]:
-        """Every record of ``resource`` (tombstones left out)."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if cursor:
-                params["cursor"] = cursor
-            page = self._get(f"/{resource}", params)
-            yield from page["data"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
-
-    def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        url = f"{self.api_url}{path}"
-        label = f"GET {url}"
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                response = self.session.get(url, params=params, timeout=self.timeout)
-            except requests.Timeout:
-                self.retry_or_raise(label, "timed out", attempt)
-                continue
-            except requests.ConnectionError:
-                self.retry_or_raise(label, "cannot connect", attempt)
-                continue
-            status = response.status_code
-            if status == 401:
-                raise TokenRefusedError("Custompms", "custompms_api_token")
-            if status == 429 or status >= 500:
-                wait = retry_after_seconds(response) if status == 429 else None
-                self.retry_or_raise(label, f"HTTP {status}", attempt, wait)
-                continue
-            if status != 200:
-                raise CommandFailedError(
-                    f"Custompms answered {status} to {label}: {_problem(response)}"
-                )
-            try:
-                page = response.json()
-                if not isinstance(page.get("data"), list):
-                    raise ValueError
-            except (ValueError, AttributeError):
-                raise CommandFailedError(
-                    f"Custompms answered {label} with no page of records"
-                ) from None
-            return page
-
-
-def _problem(response: requests.Response) -> str:
-    try:
-        problem = response.json()
-        return str(problem.get("detail") or problem.get("title") or "")[:200]
-    except (ValueError, AttributeError):
-        return response.text[:200].replace("\n", " ")
-
-
 @dataclass(frozen=True)
 class Found:
     """What ``rebuild`` makes of one Custompms record."""
@@ -630,6 +545,9 @@ def links_rebuild(args: argparse.Namespace, store: LinkStore) -> int:
             "no Custompms API token: set custompms_api_token (TALK_SYNC_CUSTOMPMS_API_TOKEN "
             "or CUSTOMPMS_API_TOKEN)"
         )
+    from talk_sync.custompms_reader import CustompmsReader, CustompmsReadError
+    from talk_sync.http_client import TokenRefusedError
+
     reader = CustompmsReader(url, token)
     try:
         records = [
@@ -637,6 +555,8 @@ def links_rebuild(args: argparse.Namespace, store: LinkStore) -> int:
             for resource, record_type in RESOURCES
             for record in sorted(reader.records(resource), key=lambda r: r["id"])
         ]
+    except (CustompmsReadError, TokenRefusedError) as error:
+        raise CommandFailedError(str(error)) from None
     finally:
         reader.close()
     read = Counter(record_type for record_type, _ in records)

@@ -465,7 +465,7 @@ def test_rebuild_without_settings_names_them(
 def test_rebuild_of_an_unreachable_custompms_is_one_line(
     links: LinkStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("talk_sync.links_cli.RETRIES", 0)
+    monkeypatch.setattr("talk_sync.custompms_reader.RETRIES", 0)
     monkeypatch.setenv("CUSTOMPMS_API_TOKEN", "secret-token")
     assert talk_sync("links", "rebuild", "--custompms-url", "http://127.0.0.1:9/api/v1") == 1
     line = one_line_error(capsys)

@@ -1,0 +1,97 @@
+"""Reading every Custompms record for ``talk-sync links rebuild``.
+
+Its own module so that the ``talk-sync`` command, run twice by every sync job (``lock``,
+``unlock``), does not import ``requests`` for a subcommand it rarely runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+
+from talk_sync.http_client import BearerApiClient, TokenRefusedError
+from talk_sync.ratelimit import retry_after_seconds
+
+#: Retries of a Custompms call that failed transiently (connection, 429, 5xx).
+RETRIES = 2
+#: What ``rebuild`` reads per page (the contract's maximum).
+PAGE_SIZE = 1000
+
+
+class CustompmsReadError(RuntimeError):
+    """Custompms answered something other than a page of records."""
+
+
+class CustompmsUnavailableError(CustompmsReadError):
+    """Custompms kept failing (connection, 429, 5xx) after the retries."""
+
+
+class CustompmsReader(BearerApiClient):
+    """Reads every live record of a Custompms resource, page by page (the contract's cursor)."""
+
+    transient_error = CustompmsUnavailableError
+
+    def __init__(self, api_url: str, token: str, **options: Any) -> None:
+        options.setdefault("timeout", 30.0)
+        options.setdefault("user_agent", "talk-sync-links")
+        options.setdefault("max_retries", RETRIES)
+        options.setdefault("backoff_factor", 0.5)
+        super().__init__(api_url, token, **options)
+
+    def records(self, resource: str) -> Iterator[dict[str, Any]]:
+        """Every record of ``resource`` (tombstones left out)."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": PAGE_SIZE}
+            if cursor:
+                params["cursor"] = cursor
+            page = self._get(f"/{resource}", params)
+            yield from page["data"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        url = f"{self.api_url}{path}"
+        label = f"GET {url}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.get(url, params=params, timeout=self.timeout)
+            except requests.Timeout:
+                self.retry_or_raise(label, "timed out", attempt)
+                continue
+            except requests.ConnectionError:
+                self.retry_or_raise(label, "cannot connect", attempt)
+                continue
+            status = response.status_code
+            if status == 401:
+                raise TokenRefusedError("Custompms", "custompms_api_token")
+            if status == 429 or status >= 500:
+                wait = retry_after_seconds(response) if status == 429 else None
+                self.retry_or_raise(label, f"HTTP {status}", attempt, wait)
+                continue
+            if status != 200:
+                raise CustompmsReadError(
+                    f"Custompms answered {status} to {label}: {_problem(response)}"
+                )
+            try:
+                page = response.json()
+                if not isinstance(page.get("data"), list):
+                    raise ValueError
+            except (ValueError, AttributeError):
+                raise CustompmsReadError(
+                    f"Custompms answered {label} with no page of records"
+                ) from None
+            return page
+
+
+def _problem(response: requests.Response) -> str:
+    try:
+        problem = response.json()
+        return str(problem.get("detail") or problem.get("title") or "")[:200]
+    except (ValueError, AttributeError):
+        return response.text[:200].replace("\n", " ")
