@@ -121,3 +121,14 @@ def is_ref(value: object) -> bool:
     except RefError:
         return False
     return True
+
+
+def asana_ref_in(value: object) -> Ref | None:
+    """The Asana record a value names (a Custompms ``external_id`` such as
+    ``asana-task:77``), or ``None`` when it names none (empty, another convention, or a
+    Custompms ref)."""
+    try:
+        ref = parse_ref(value) if value else None
+    except RefError:
+        return None
+    return ref if ref is not None and ref.side is Side.ASANA else None

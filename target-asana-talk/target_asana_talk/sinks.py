@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from talk_sync import Incoming, LinkStatus, Ref, Side, flow_for, parse_ref, synced_values
-from talk_sync.refs import is_ref
+from talk_sync import Incoming, LinkStatus, Ref, Side, flow_for, synced_values
+from talk_sync.refs import asana_ref_in
 from talk_sync.target import DELETED_FIELD, SOURCE_FIELD, FlowSink
 from typing_extensions import override
 
@@ -33,14 +33,6 @@ CREATING_FLOWS = {"customer": "team_customer", "project": "project_project", "ta
 #: The mapped field naming the Asana record a Custompms record was created from (its
 #: ``external_id``); ``None`` or anything not an Asana ref means none.
 COUNTERPART_FIELD = "counterpart"
-
-
-def _counterpart(value: Any) -> Ref | None:
-    """The Asana record a Custompms ``external_id`` names, if it names one."""
-    if not value or not is_ref(value):
-        return None
-    ref = parse_ref(value)
-    return ref if ref.side is Side.ASANA else None
 
 
 def _flow_of(counterpart: Ref, custompms_type: str) -> str | None:
@@ -61,7 +53,7 @@ class AsanaFlowSink(FlowSink):
         source = record.get(self.source_ref_field)
         store = self.target.engine.store
         link = store.find(source) if source else None
-        counterpart = _counterpart(record.get(COUNTERPART_FIELD))
+        counterpart = asana_ref_in(record.get(COUNTERPART_FIELD))
         if link is not None:
             flow = link.flow.name
         elif counterpart is not None:  # made from an Asana record: that record's flow

@@ -35,7 +35,7 @@ from talk_sync import (
     Written,
 )
 from talk_sync.normalize import to_jsonable
-from talk_sync.refs import is_ref, parse_ref
+from talk_sync.refs import asana_ref_in
 from typing_extensions import override
 
 from target_custompms.client import MAX_BULK_ITEMS, CustompmsClient, CustompmsError, TransientError
@@ -147,7 +147,7 @@ class CustompmsDestination(Destination):
 
     @override
     def counterpart_of(self, record: Mapping[str, Any]) -> Ref | None:
-        return _asana_ref(record.get("external_id"))
+        return asana_ref_in(record.get("external_id"))
 
     @override
     def link_marker(self, flow: Flow, source: Ref, snapshot: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,14 +169,6 @@ class CustompmsDestination(Destination):
     @override
     def modified_at(self, flow: Flow, record: Mapping[str, Any]) -> Any:
         return record.get("updated_at")
-
-
-def _asana_ref(external_id: Any) -> Ref | None:
-    """The Asana record an ``external_id`` names (``asana-task:77``), if it names one."""
-    if not external_id or not is_ref(external_id):
-        return None
-    ref = parse_ref(external_id)
-    return ref if ref.side is Side.ASANA else None
 
 
 def _without(values: Mapping[str, Any], name: str) -> dict[str, Any]:
