@@ -1,4 +1,5 @@
-"""Reading every Custompms record for ``talk-sync links rebuild``.
+"""Reading every Custompms record: ``talk-sync links rebuild``, and target-custompms's
+adoption candidates (:func:`live_records`).
 
 Its own module so that the ``talk-sync`` command, run twice by every sync job (``lock``,
 ``unlock``), does not import ``requests`` for a subcommand it rarely runs.
@@ -6,7 +7,7 @@ Its own module so that the ``talk-sync`` command, run twice by every sync job (`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -16,8 +17,23 @@ from talk_sync.ratelimit import retry_after_seconds
 
 #: Retries of a Custompms call that failed transiently (connection, 429, 5xx).
 RETRIES = 2
-#: What ``rebuild`` reads per page (the contract's maximum).
+#: Records read per page (the contract's maximum).
 PAGE_SIZE = 1000
+
+
+def live_records(
+    get_page: Callable[[str, Mapping[str, Any]], Mapping[str, Any]], resource: str
+) -> Iterator[dict[str, Any]]:
+    """Every live record of a Custompms ``resource``, following the contract's cursor;
+    ``get_page(path, params)`` answers one ``GET`` (with the caller's retries)."""
+    params: dict[str, Any] = {"limit": PAGE_SIZE}
+    while True:
+        page = get_page(f"/{resource}", params)
+        yield from page.get("data") or []
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return
+        params = {"limit": PAGE_SIZE, "cursor": cursor}
 
 
 class CustompmsReadError(RuntimeError):
@@ -42,16 +58,7 @@ class CustompmsReader(BearerApiClient):
 
     def records(self, resource: str) -> Iterator[dict[str, Any]]:
         """Every record of ``resource`` (tombstones left out)."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if cursor:
-                params["cursor"] = cursor
-            page = self._get(f"/{resource}", params)
-            yield from page["data"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
+        return live_records(self._get, resource)
 
     def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
         url = f"{self.api_url}{path}"

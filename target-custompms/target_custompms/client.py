@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import Any
 
 import requests
+from talk_sync.custompms_reader import live_records
 from talk_sync.http_client import BearerApiClient, TokenRefusedError
 from talk_sync.ratelimit import parse_retry_after
 
@@ -70,15 +71,9 @@ class CustompmsClient(BearerApiClient):
 
     def list(self, resource: str) -> list[dict[str, Any]]:
         """Every live record of ``resource`` (the contract's cursor pages, 1,000 at a time)."""
-        records: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": MAX_BULK_ITEMS}
-        while True:
-            page = self.request("GET", f"/{resource}", params=params)
-            records.extend(page.get("data") or [])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return records
-            params = {"limit": MAX_BULK_ITEMS, "cursor": cursor}
+        return list(
+            live_records(lambda path, params: self.request("GET", path, params=params), resource)
+        )
 
     def get(self, resource: str, record_id: int | str) -> dict[str, Any] | None:
         """One record (tombstones included); ``None`` when there is none."""
