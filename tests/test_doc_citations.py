@@ -38,8 +38,11 @@ _MD_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _RST_LINK = re.compile(r"`[^`<]*<([^>`]+)>`__?")
 # A path-like token: at least one slash, not part of a longer word or path.
 _PATH = re.compile(r"(?<![\w./~-])((?:\.{1,2}/)*[\w.-]+(?:/[\w.-]*)+)(?:#([\w-]+))?")
-# A document and the sections cited after it: "docs/architecture.md §4.2", "§7.2–§7.6".
-_SECTIONS = re.compile(r"([\w./-]+\.md)[`)\]\s,]{0,4}((?:§\s?\d+(?:\.\d+)*[\s,–-]*(?:and\s)?)+)")
+# A document and the sections cited after it: "docs/architecture.md §4.2", "§7.2-§7.6" (a
+# hyphen or an en dash between them).
+_SECTIONS = re.compile(
+    r"([\w./-]+\.md)[`)\]\s,]{0,4}((?:§\s?\d+(?:\.\d+)*[\s,\u2013-]*(?:and\s)?)+)"
+)
 _SECTION = re.compile(r"§\s?(\d+(?:\.\d+)*)")
 _VERSION = re.compile(r"^\d+(?:\.\d+)*$")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
