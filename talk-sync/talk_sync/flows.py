@@ -89,7 +89,8 @@ class RecordType:
 
     side: Side
     name: str
-    #: The API collection: Asana's path (``/tasks``), Custompms' resource (``tasks``).
+    #: The API collection: Asana's path (``/tasks``), Custompms' resource (``tasks``); the
+    #: tap's stream of these records has its name.
     path: str
     #: The fields that place a record, most specific first (a subtask lives under its
     #: parent, a top-level task in its project).
@@ -100,6 +101,22 @@ class RecordType:
     rich_text: str | None = None
     #: Record fields kept in the link's snapshot besides the synced ones.
     snapshot_extras: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The field holding the record's key."""
+        return "gid" if self.side is Side.ASANA else "id"
+
+    @property
+    def tombstone(self) -> str:
+        """The field saying the record is deleted: the tap's marker of an Asana delete
+        event, a Custompms tombstone's time."""
+        return "is_deleted" if self.side is Side.ASANA else "deleted_at"
+
+    @property
+    def stream(self) -> str:
+        """The tap stream of these records."""
+        return self.path.strip("/")
 
 
 def _types(*types: RecordType) -> Mapping[str, RecordType]:
