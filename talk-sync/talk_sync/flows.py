@@ -77,7 +77,7 @@ class Row:
     asana: str | None
     custompms: str | None
     note: str = ""
-    #: How the Asana side reads, where it is not just the field (``owner.email``).
+    #: How the Asana side reads (reStructuredText), where it is not just the field.
     asana_label: str | None = None
     #: The Custompms data type as the checklist shows it, where the field type says too little.
     custompms_type: str | None = None
@@ -385,9 +385,9 @@ FLOWS: tuple[Flow, ...] = (
             Row(
                 "organization",
                 "parent_id",
-                "the workspace's customer; set on create (the parent's workspace, else "
+                "the workspace's customer (a new team goes to the parent's workspace, else "
                 "``workspace_gid``)",
-                asana_label="organization.gid",
+                asana_label="``organization.gid``",
             ),
             Row("permalink_url", "url"),
         ),
@@ -431,9 +431,9 @@ FLOWS: tuple[Flow, ...] = (
             Row(
                 "team",
                 "customer_id",
-                "the team's customer, else the workspace's; set on create (a workspace "
-                "customer gives a project in that workspace)",
-                asana_label="team.gid, else workspace.gid",
+                "the team's customer, else the workspace's (a workspace customer gives a "
+                "project in that workspace)",
+                asana_label="``team.gid``, else ``workspace.gid``",
             ),
             Row("name", "name"),
             Row("notes", "description", "a rich description is written as ``html_notes``"),
@@ -451,7 +451,7 @@ FLOWS: tuple[Flow, ...] = (
             ),
             Row("start_on", "start_date", "dates stay dates"),
             Row("due_on", "end_date"),
-            Row("owner", "owner_email", _BY_EMAIL, asana_label="owner.email"),
+            Row("owner", "owner_email", _BY_EMAIL, asana_label="``owner.email``"),
             Row("permalink_url", "url"),
         ),
         not_synced=(
@@ -480,7 +480,7 @@ FLOWS: tuple[Flow, ...] = (
                 None,
                 "customer_id",
                 "the customer of the board's own Custompms project",
-                asana_label="the board (memberships[].project.gid)",
+                asana_label="the board (``memberships[].project.gid``)",
             ),
             Row("name", "name"),
             Row("notes", "description", "a rich description is written as ``html_notes``"),
@@ -493,7 +493,7 @@ FLOWS: tuple[Flow, ...] = (
             ),
             Row("start_on", "start_date"),
             Row("due_on", "end_date", "``due_on``, else the date of ``due_at``"),
-            Row("assignee", "owner_email", _BY_EMAIL, asana_label="assignee.email"),
+            Row("assignee", "owner_email", _BY_EMAIL, asana_label="``assignee.email``"),
             Row("permalink_url", "url"),
         ),
         creates_on=frozenset({C}),
@@ -544,13 +544,13 @@ FLOWS: tuple[Flow, ...] = (
                 "project_id",
                 "a top-level task's first project; a subtask's ``project_id`` is its "
                 "parent's project; a task under a board task becomes its subtask",
-                asana_label="memberships[].project.gid",
+                asana_label="first ``memberships[].project.gid``",
             ),
             Row(
                 "parent",
                 "parent_task_id",
                 "null when the parent is a board task (which is the project)",
-                asana_label="parent.gid",
+                asana_label="``parent.gid``",
             ),
             Row("name", "name"),
             Row(
@@ -566,7 +566,7 @@ FLOWS: tuple[Flow, ...] = (
             ),
             Row("start_on", "start_date", "a start date is sent with the due date"),
             Row("due_on", "due_date", "``due_on``, else the date of ``due_at``"),
-            Row("assignee", "assignee_email", _BY_EMAIL, asana_label="assignee.email"),
+            Row("assignee", "assignee_email", _BY_EMAIL, asana_label="``assignee.email``"),
             Row("completed_at", "completed_at", "Asana sets it"),
         ),
         not_synced=(
