@@ -394,6 +394,8 @@ FLOWS: tuple[Flow, ...] = (
         not_synced=(
             "``visibility``: Asana access control, no counterpart in Custompms",
             "customer ``email_domains``: a team has none",
+            "timestamps: Asana teams carry none, so a conflict on a team goes to Custompms "
+            "under ``newer_wins``",
         ),
     ),
     Flow(
@@ -446,7 +448,8 @@ FLOWS: tuple[Flow, ...] = (
             Row(
                 "completed",
                 "status",
-                "Custompms ``planned`` compares equal to ``active``",
+                "Custompms ``planned`` compares equal to ``active``, so Asana never resets a "
+                "planned project",
                 custompms_type="``planned`` | ``active`` | ``completed`` | ``archived``",
             ),
             Row("start_on", "start_date", "dates stay dates"),
