@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYPROJECTS := $(wildcard */pyproject.toml)
 
-.PHONY: install test lint demo bench crash-campaign clean openapi
+.PHONY: install test lint demo bench crash-campaign clean openapi qa-checklist
 
 $(STAMP): requirements-dev.txt $(PYPROJECTS)
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ crash-campaign: install
 openapi: install
 	$(BIN)/python -m custompms.contract --write
 	cp custompms/openapi.json tap-custompms/tap_custompms/schemas/openapi.json
+
+# Regenerate docs/qa-checklist.rst from the flow descriptions (talk-sync/talk_sync/flows.py);
+# talk-sync's tests fail when the committed file differs.
+qa-checklist: install
+	$(BIN)/python -m talk_sync.qa_checklist --write
 
 clean:
 	rm -rf $(VENV) .meltano .demo .crash-campaign

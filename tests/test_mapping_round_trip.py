@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from local_stack import PROJECT_ROOT
 from singer_sdk.mapper import PluginMapper
 from talk_sync import Side, get_flow
-from talk_sync.apply import synced_values
 from talk_sync.normalize import FieldType, same
+from talk_sync.records import synced_values
 
 
 @cache

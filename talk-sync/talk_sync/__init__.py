@@ -3,7 +3,8 @@
 The targets import what they need from here; each name lives in one module:
 
 - :mod:`talk_sync.refs`: ``Side``, ``Ref``, ``parse_ref``, ``format_ref``
-- :mod:`talk_sync.flows`: ``Flow``, ``FLOWS``, ``get_flow``, ``flow_for``
+- :mod:`talk_sync.flows`: ``Flow``, ``FLOWS``, ``get_flow``, ``flow_for`` (the flow descriptions)
+- :mod:`talk_sync.records`: ``synced_values`` (a record read as a flow's values)
 - :mod:`talk_sync.normalize`: ``FieldType``, ``canonical``, ``same`` and conversions
 - :mod:`talk_sync.diff`: ``diff``, ``apply_changes``
 - :mod:`talk_sync.merge`: ``merge``, ``ConflictPolicy``, ``Conflict``, ``policy_for``
@@ -25,6 +26,7 @@ from talk_sync.link_status import LinkStatus
 from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge, policy_for
 from talk_sync.normalize import FieldType, canonical, same
 from talk_sync.plan import Action, Plan, plan
+from talk_sync.records import synced_values
 from talk_sync.refs import Ref, RefError, Side, format_ref, parse_ref
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
         WriteOutcome,
         Written,
         delete_policy_for,
-        synced_values,
     )
     from talk_sync.linkstore import Link, LinkError, LinkStore, Reject
     from talk_sync.report import Outcome, RunReport
@@ -68,7 +69,6 @@ _EXPORTS = {
     "WriteOutcome": "talk_sync.apply",
     "Written": "talk_sync.apply",
     "delete_policy_for": "talk_sync.apply",
-    "synced_values": "talk_sync.apply",
     "Link": "talk_sync.linkstore",
     "LinkError": "talk_sync.linkstore",
     "LinkStore": "talk_sync.linkstore",

@@ -61,8 +61,9 @@ from talk_sync.linkstore import (
 from talk_sync.merge import merge as merge_fields
 from talk_sync.merge import policy_for
 from talk_sync.models import utcnow
-from talk_sync.normalize import FieldType, is_empty, parse_timestamp, to_jsonable
+from talk_sync.normalize import is_empty, parse_timestamp, to_jsonable
 from talk_sync.plan import Action, Plan, plan
+from talk_sync.records import synced_values
 from talk_sync.refs import Ref, Side, format_ref, parse_ref
 from talk_sync.report import Outcome, RunReport
 
@@ -373,53 +374,6 @@ class Destination(ABC):
         which an idempotent destination answers with the record it created first.
         """
         return None
-
-
-# --- source values ---------------------------------------------------------------------------
-
-
-def synced_values(
-    flow: Flow | int | str,
-    side: Side | str,
-    record: Mapping[str, Any],
-    *,
-    keep_extra: bool = False,
-) -> dict[str, Any]:
-    """The synced values of ``side`` in one of its API records, in their snapshot shape.
-
-    Compact references (``{"gid": ..., "name": ...}``) become their key, users (``EMAIL``
-    fields) their email, and an Asana task's ``project`` its first membership's project
-    (subtasks have none). Fields missing from ``record`` are left out. With ``keep_extra``
-    the other fields are kept as they are (e.g. ``version``, ``updated_at``).
-    """
-    flow, side = get_flow(flow), Side(side)
-    values: dict[str, Any] = dict(record) if keep_extra else {}
-    for name, kind in flow.fields(side).items():
-        if name in record:
-            values[name] = _flat(record[name], kind)
-        elif name == "project" and side is Side.ASANA and flow.asana_type == "task":
-            homes = _home_projects(record)
-            if homes is not None:
-                values[name] = _flat(homes[0] if homes else None, kind)
-    return values
-
-
-def _home_projects(record: Mapping[str, Any]) -> list[Any] | None:
-    """An Asana task's projects, from ``memberships`` (or ``projects``); None if neither
-    was read. A membership without a project (Asana may add kinds) is passed over."""
-    memberships = record.get("memberships")
-    if memberships is not None:
-        return [m["project"] for m in memberships if isinstance(m, Mapping) and m.get("project")]
-    projects = record.get("projects")
-    return None if projects is None else [p for p in projects if p]
-
-
-def _flat(value: Any, kind: FieldType) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    if kind is FieldType.EMAIL:
-        return value.get("email")
-    return value.get("gid", value.get("id"))
 
 
 # --- the engine ------------------------------------------------------------------------------

@@ -18,20 +18,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from talk_sync.flows import Flow, get_flow
+from talk_sync.flows import RECORD_TYPES, Flow, get_flow
 from talk_sync.normalize import FieldType, NormalizeError, canonical, to_jsonable
 from talk_sync.refs import Side
 
 #: The fields that place a record on each side, per record type, most specific first (a
 #: subtask lives under its parent, a top-level task in its project).
 CONTAINER_FIELDS: Mapping[tuple[Side, str], tuple[str, ...]] = {
-    (Side.ASANA, "workspace"): (),
-    (Side.ASANA, "team"): ("organization",),
-    (Side.ASANA, "project"): ("team",),
-    (Side.ASANA, "task"): ("parent", "project"),
-    (Side.CUSTOMPMS, "customer"): ("parent_id",),
-    (Side.CUSTOMPMS, "project"): ("customer_id",),
-    (Side.CUSTOMPMS, "task"): ("parent_task_id", "project_id"),
+    (side, name): record_type.containers
+    for side, types in RECORD_TYPES.items()
+    for name, record_type in types.items()
 }
 
 _SPACES = re.compile(r"\s+")

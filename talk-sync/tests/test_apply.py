@@ -21,7 +21,6 @@ from talk_sync.apply import (
     WriteOp,
     WriteOutcome,
     Written,
-    synced_values,
 )
 from talk_sync.flows import Flow, get_flow
 from talk_sync.linkstore import Backoff, LinkStatus, LinkStore
@@ -365,30 +364,6 @@ def test_transient_failure_fails_the_run_after_recording_the_others(
         engine.apply([WORKSPACE, other])
     assert store.find("asana-workspace:9").status is LinkStatus.LINKED
     assert store.find("asana-workspace:1").status is LinkStatus.PENDING
-
-
-def test_synced_values_flattens_asana_references() -> None:
-    task = {
-        "gid": "5",
-        "name": "Kickoff",
-        "assignee": {"gid": "9", "email": "Priya@Example.com"},
-        "parent": {"gid": "4", "name": "ERP"},
-        "memberships": [{"project": {"gid": "3", "name": "Board"}}],
-        "custom_fields": [],
-    }
-    assert synced_values(5, "asana", task) == {
-        "name": "Kickoff",
-        "assignee": "Priya@Example.com",
-        "parent": "4",
-        "project": "3",
-    }
-    assert synced_values(5, "asana", {"memberships": []}) == {"project": None}
-    # A membership of another kind (no project) is passed over, not taken for the home.
-    other_kind = {"memberships": [{"section": None}, {"project": None}, *task["memberships"]]}
-    assert synced_values(5, "asana", other_kind) == {"project": "3"}
-    assert synced_values(5, "asana", {"memberships": [{"section": None}]}) == {"project": None}
-    team = {"gid": "2", "name": "Delivery", "organization": {"gid": "1"}}
-    assert synced_values(2, "asana", team)["organization"] == "1"
 
 
 def test_delete_forgets_a_record_kept_under_another_flow(

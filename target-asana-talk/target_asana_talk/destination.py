@@ -65,48 +65,52 @@ from talk_sync import (
     same,
     synced_values,
 )
-from talk_sync.normalize import format_timestamp, parse_timestamp, to_jsonable
+from talk_sync.flows import (
+    RECORD_TYPES,
+    Access,
+    fields_of,
+    read_fields,
+    reference_fields,
+    unwritable,
+)
+from talk_sync.normalize import FieldType, format_timestamp, parse_timestamp, to_jsonable
 from talk_sync.rich_text import RichTextError, carry_edit, is_rich
 from typing_extensions import override
 
 from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply, TransientError
 
+_TYPES = RECORD_TYPES[Side.ASANA]
 #: Fields read for each Asana record type (``opt_fields``): the synced ones and timestamps,
 #: and the rich text of notes (a description edit must keep its formatting).
-OPT_FIELDS = {
-    "workspace": "name,email_domains",
-    "team": "name,description,html_description,organization,permalink_url",
-    "project": (
-        "name,notes,html_notes,archived,completed,start_on,due_on,owner.email,team,workspace,"
-        "permalink_url,created_at,modified_at"
-    ),
-    "task": (
-        "name,notes,html_notes,completed,completed_at,start_on,due_on,due_at,assignee.email,"
-        "parent,memberships.project,workspace,permalink_url,created_at,modified_at"
-    ),
-}
+OPT_FIELDS = {name: ",".join(read_fields(Side.ASANA, name)) for name in _TYPES}
 #: Collection path of each record type.
-PATHS = {"workspace": "/workspaces", "team": "/teams", "project": "/projects", "task": "/tasks"}
-#: Synced fields Asana lets a client write with ``PUT``/``POST``, per record type.
+PATHS = {name: record_type.path for name, record_type in _TYPES.items()}
+#: Synced fields Asana lets a client write with ``PUT``/``POST``, per record type (moves of
+#: references go through their own calls).
 WRITABLE = {
-    "workspace": ("name",),
-    "team": ("name", "description"),
-    "project": ("name", "notes", "archived", "start_on", "due_on", "owner"),
-    "task": ("name", "notes", "completed", "start_on", "due_on", "assignee"),
+    name: tuple(
+        f.name
+        for f in fields_of(Side.ASANA, name)
+        if f.access is Access.WRITABLE and f.references is None
+    )
+    for name in _TYPES
 }
 #: Synced fields Asana does not let a client change: reported per record, never sent.
-UNSUPPORTED = {
-    ("workspace", "email_domains"): "Asana cannot change a workspace's email domains",
-    ("team", "organization"): "Asana cannot move a team to another organization",
-    ("project", "team"): "Asana cannot move a project to another team",
-    ("project", "completed"): "a project's completed is read-only in Asana's API",
-}
+UNSUPPORTED = {key: f.why for key, f in unwritable(Side.ASANA).items()}
+_ACCESS = {key: f.access for key, f in unwritable(Side.ASANA).items()}
 #: The plain text field of each record type that Asana also keeps as rich text (``html_`` +).
-RICH_TEXT = {"project": "notes", "task": "notes", "team": "description"}
+RICH_TEXT = {name: t.rich_text for name, t in _TYPES.items() if t.rich_text}
 #: Text fields Asana wants as strings (``None`` is sent as ``""``).
-_TEXT = frozenset({"name", "notes", "description"})
+_TEXT = frozenset(
+    f.name
+    for name in _TYPES
+    for f in fields_of(Side.ASANA, name)
+    if f.name in WRITABLE[name] and f.type in (FieldType.TEXT, FieldType.OPTIONAL_TEXT)
+)
 #: Fields holding a user: the values are emails, Asana wants user gids.
-_USERS = frozenset({"assignee", "owner"})
+_USERS = frozenset(
+    f.name for name in _TYPES for f in fields_of(Side.ASANA, name) if f.type is FieldType.EMAIL
+)
 #: Leeway for clock differences between this machine and Asana when finding a lost create.
 CLOCK_SKEW = timedelta(minutes=5)
 #: Sends of one create whose answer is lost before the run fails.
@@ -144,12 +148,7 @@ class AsanaDestination(Destination):
     """Writes talk-sync operations to Asana (flows 1-5) through :class:`AsanaClient`."""
 
     side = Side.ASANA
-    reference_fields: ClassVar[Mapping[str, str]] = {
-        "organization": "workspace",
-        "team": "team",
-        "project": "project",
-        "parent": "task",
-    }
+    reference_fields: ClassVar[Mapping[str, str]] = reference_fields(Side.ASANA)
 
     def __init__(
         self,
@@ -251,10 +250,7 @@ class AsanaDestination(Destination):
 
     @override
     def candidate_scope(self, flow: Flow, values: Mapping[str, Any]) -> Hashable | None:
-        if flow.asana_type == "workspace" or (flow.asana_type, flow.custompms_type) == (
-            "task",
-            "project",
-        ):
+        if not flow.creates(Side.ASANA):
             return None  # never created here (new projects become projects, not board tasks)
         listing = self._container(flow.asana_type, self.placement(flow, values))
         if listing is None:
@@ -382,9 +378,10 @@ class AsanaDestination(Destination):
         values = to_jsonable(dict(op.values))
         for name in values:
             reason = UNSUPPORTED.get((asana_type, name))
-            # On a create only a set `completed` is out of reach (a team and organization
-            # are given then); on an update any change of these fields is.
-            if reason and (op.kind is OpKind.UPDATE or (name == "completed" and values[name])):
+            # On a create only a set refused field (a project's `completed`) is out of reach
+            # (a team and organization are given then); on an update any change of these is.
+            refused = _ACCESS.get((asana_type, name)) is Access.REFUSED
+            if reason and (op.kind is OpKind.UPDATE or (refused and values[name])):
                 self.limitations.append(Limitation(op.flow, op.source, name, reason))
                 write.unsent.add(name)
         body = {name: values[name] for name in WRITABLE[asana_type] if name in values}

@@ -5,7 +5,7 @@ project an Asana project (flow 3) or a board task (flow 4). The stream maps send
 customer to both ``workspace_customer`` and ``team_customer`` (each projects record to both
 ``project_project`` and ``board_task_project``), each with that flow's mapping; **the link
 decides**: a record already linked is applied only by the sink of its link's flow, and a
-record not linked yet only by the flow that creates (:data:`CREATING_FLOWS`): new customers
+record not linked yet only by the flow that creates (``Flow.creates_on``): new customers
 become teams, new projects Asana projects. A record whose ``counterpart`` (its
 ``external_id``, mapped) names an Asana record is applied by that record's flow: it was
 created from it, and is linked to it rather than created again.
@@ -21,15 +21,6 @@ from talk_sync.refs import asana_ref_in
 from talk_sync.target import DELETED_FIELD, SOURCE_FIELD, FlowSink
 from typing_extensions import override
 
-#: Fields a mapped record may carry that only a create uses (never diffed against Asana).
-CREATE_ONLY_FIELDS = ("organization",)
-#: Custompms record fields kept in the link's Custompms snapshot besides the synced ones:
-#: target-custompms sends ``version`` as its If-Match, so a Custompms edit made after this
-#: run is detected (412) and merged, never overwritten; and it sets an empty
-#: ``external_id`` to the linked Asana ref (``links rebuild`` reads the links there).
-SNAPSHOT_EXTRAS = ("version", "updated_at", "external_id")
-#: The flow that creates a Custompms record of each type when no link exists yet.
-CREATING_FLOWS = {"customer": "team_customer", "project": "project_project", "task": "task_task"}
 #: The mapped field naming the Asana record a Custompms record was created from (its
 #: ``external_id``); ``None`` or anything not an Asana ref means none.
 COUNTERPART_FIELD = "counterpart"
@@ -73,11 +64,18 @@ class AsanaFlowSink(FlowSink):
                 name: value
                 for name, value in record.items()
                 if name in self.flow.fields(Side.ASANA)
-                or (name in CREATE_ONLY_FIELDS and not linked)
+                # Where to create (e.g. a project's workspace): never diffed against Asana.
+                or (name in self.flow.placement_fields(Side.ASANA) and not linked)
             },
             source_values={
                 **synced_values(self.flow, Side.CUSTOMPMS, raw),
-                **{name: raw[name] for name in SNAPSHOT_EXTRAS if name in raw},
+                # Kept besides the synced values (see ``RecordType.snapshot_extras``): the
+                # version for If-Match, the external_id the link marker fills.
+                **{
+                    name: raw[name]
+                    for name in self.flow.snapshot_extras(Side.CUSTOMPMS)
+                    if name in raw
+                },
             },
             modified_at=raw.get("updated_at"),
             # The stream maps set the marker from the tombstone (``deleted_at``).
@@ -90,4 +88,4 @@ class AsanaFlowSink(FlowSink):
         """Whether this flow applies a record linked in ``linked_flow`` (``None``: no link)."""
         if linked_flow is not None:
             return linked_flow == self.flow.name
-        return CREATING_FLOWS[self.flow.custompms_type] == self.flow.name
+        return self.flow.creates(Side.ASANA)

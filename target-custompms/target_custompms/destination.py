@@ -34,6 +34,7 @@ from talk_sync import (
     WriteOutcome,
     Written,
 )
+from talk_sync.flows import RECORD_TYPES, reference_fields
 from talk_sync.normalize import to_jsonable
 from talk_sync.refs import asana_ref_in
 from typing_extensions import override
@@ -41,7 +42,7 @@ from typing_extensions import override
 from target_custompms.client import MAX_BULK_ITEMS, CustompmsClient, CustompmsError, TransientError
 
 #: Custompms resource (URL path) of each record type.
-RESOURCES = {"customer": "customers", "project": "projects", "task": "tasks"}
+RESOURCES = {name: t.path for name, t in RECORD_TYPES[Side.CUSTOMPMS].items()}
 
 #: Kept in a record's snapshot when another Custompms record (a tombstone, say) holds the
 #: Asana ref its ``external_id`` would record: not offered again while it does.
@@ -55,12 +56,7 @@ class CustompmsDestination(Destination):
     """Writes talk-sync operations to Custompms through bulk upserts of ``batch_size`` items."""
 
     side = Side.CUSTOMPMS
-    reference_fields: ClassVar[Mapping[str, str]] = {
-        "customer_id": "customer",
-        "parent_id": "customer",
-        "project_id": "project",
-        "parent_task_id": "task",
-    }
+    reference_fields: ClassVar[Mapping[str, str]] = reference_fields(Side.CUSTOMPMS)
 
     def __init__(self, client: CustompmsClient, *, batch_size: int = MAX_BULK_ITEMS) -> None:
         self.client = client
