@@ -65,11 +65,13 @@ from talk_sync import (
     same,
     synced_values,
 )
-from talk_sync.normalize import format_timestamp, parse_timestamp, to_jsonable
+from talk_sync.errors import ApiError, TransientApiError
+from talk_sync.normalize import to_jsonable
 from talk_sync.rich_text import RichTextError, carry_edit, is_rich
+from talk_sync.timestamps import format_timestamp, parse_timestamp
 from typing_extensions import override
 
-from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply, TransientError
+from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply
 
 #: Fields read for each Asana record type (``opt_fields``): the synced ones and timestamps,
 #: and the rich text of notes (a description edit must keep its formatting).
@@ -744,9 +746,9 @@ def _current(ref: Ref, reply: Reply) -> Mapping[str, Any] | None:
     return reply.data
 
 
-def _failure(what: str, reply: Reply) -> AsanaError:
+def _failure(what: str, reply: Reply) -> ApiError:
     error = (
-        TransientError
+        TransientApiError
         if reply.lost or reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR
         else AsanaError
     )
