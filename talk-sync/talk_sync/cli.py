@@ -29,14 +29,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 from talk_sync.leases import Lease, LeaseHeldError, Process, new_holder_id, sync_lock_name
 from talk_sync.links_cli import add_commands
 from talk_sync.linkstore import DEFAULT_PATH, LinkStore
 from talk_sync.meltano_runs import MeltanoRuns, state_ids
-from talk_sync.models import utcnow
 from talk_sync.run_lease import lease_ttl, lock_scope
+from talk_sync.timestamps import format_clock, utcnow
 
 #: The sync job's pipelines (meltano.yml), whose Meltano runs the lock looks after.
 DEFAULT_PIPELINES = "tap-custompms-to-target-asana-talk,tap-asana-talk-to-target-custompms"
@@ -46,10 +45,6 @@ LISTED = 20
 
 def _say(message: str) -> None:
     print(f"talk-sync: {message}", file=sys.stderr, flush=True)
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _store(args: argparse.Namespace) -> LinkStore:
@@ -66,7 +61,7 @@ def lock(args: argparse.Namespace) -> int:
                 name, new_holder_id(), Process.parent(), ttl=lease_ttl()
             )
         except LeaseHeldError as held:
-            expires = _clock(held.lease.expires_at)
+            expires = format_clock(held.lease.expires_at)
             _say(
                 f"another sync holds the lock ({held.lease.describe()}); this sync wrote "
                 f"nothing. Run it again when that one ends (if it died, its lock expires at "
@@ -104,10 +99,11 @@ def _settle_meltano_runs(pipelines: str, dead: Lease | None) -> str | None:
         now = utcnow()
         for run in runs.running(ids):
             if run.valid_until > now:
+                started = format_clock(run.started_at)
                 return (
-                    f"pipeline {run.state_id} is still running (started {_clock(run.started_at)}); "
+                    f"pipeline {run.state_id} is still running (started {started}); "
                     "this sync wrote nothing. Run it again when that one ends (if it died, "
-                    f"Meltano gives up on it at {_clock(run.valid_until)})"
+                    f"Meltano gives up on it at {format_clock(run.valid_until)})"
                 )
         return None
     finally:

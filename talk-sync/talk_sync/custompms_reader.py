@@ -12,7 +12,8 @@ from typing import Any
 
 import requests
 
-from talk_sync.http_client import BearerApiClient, TokenRefusedError
+from talk_sync.errors import ApiError, TokenRefusedError
+from talk_sync.http_client import BearerApiClient
 from talk_sync.ratelimit import retry_after_seconds
 
 #: Retries of a Custompms call that failed transiently (connection, 429, 5xx).
@@ -36,18 +37,12 @@ def live_records(
         params = {"limit": PAGE_SIZE, "cursor": cursor}
 
 
-class CustompmsReadError(RuntimeError):
+class CustompmsReadError(ApiError):
     """Custompms answered something other than a page of records."""
-
-
-class CustompmsUnavailableError(CustompmsReadError):
-    """Custompms kept failing (connection, 429, 5xx) after the retries."""
 
 
 class CustompmsReader(BearerApiClient):
     """Reads every live record of a Custompms resource, page by page (the contract's cursor)."""
-
-    transient_error = CustompmsUnavailableError
 
     def __init__(self, api_url: str, token: str, **options: Any) -> None:
         options.setdefault("timeout", 30.0)

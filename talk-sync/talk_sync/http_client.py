@@ -2,7 +2,8 @@
 
 Each client keeps its own request loop (Custompms retries every transient failure; Asana
 retries only what is safe to repeat) and calls :meth:`BearerApiClient.retry_or_raise`
-between attempts.
+between attempts, which raises :class:`~talk_sync.errors.TransientApiError` when they run
+out: the one "retry later" error, whichever API it came from.
 """
 
 from __future__ import annotations
@@ -11,25 +12,16 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import ClassVar
 
 import requests
+
+from talk_sync.errors import TransientApiError
 
 logger = logging.getLogger(__name__)
 
 
-class TokenRefusedError(RuntimeError):
-    """401: the API refused the token itself, so every further call would fail the same way."""
-
-    def __init__(self, api: str, setting: str) -> None:
-        super().__init__(f"{api} refused the token (401 Unauthorized): check the {setting} setting")
-
-
 class BearerApiClient:
     """A client for one API at ``api_url``, authenticated with a bearer token."""
-
-    #: Raised when retries run out (each API has its own exception family).
-    transient_error: ClassVar[type[Exception]] = RuntimeError
 
     def __init__(
         self,
@@ -67,7 +59,7 @@ class BearerApiClient:
         random factor in [0.5, 1] so that clients retrying together spread out.
         """
         if attempt > self.max_retries:
-            raise self.transient_error(f"{label} still failing after {attempt} attempts: {failure}")
+            raise TransientApiError(f"{label} still failing after {attempt} attempts: {failure}")
         delay = max(wait or 0.0, self.backoff_factor * 2 ** (attempt - 1) * random.uniform(0.5, 1))
         logger.info("%s: %s; retry %d in %.1fs", label, failure, attempt, delay)
         self._sleep(delay)

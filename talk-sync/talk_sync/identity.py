@@ -18,8 +18,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from talk_sync.errors import NormalizeError
 from talk_sync.flows import RECORD_TYPES, Flow, get_flow
-from talk_sync.normalize import FieldType, NormalizeError, canonical, to_jsonable
+from talk_sync.normalize import FieldType, canonical, to_jsonable
 from talk_sync.refs import Side
 
 #: The fields that place a record on each side, per record type, most specific first (a

@@ -27,14 +27,15 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psutil
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from talk_sync.models import LeaseRow, utcnow
+from talk_sync.models import LeaseRow
+from talk_sync.timestamps import as_utc, format_clock, utcnow
 
 if TYPE_CHECKING:
     from talk_sync.linkstore import LinkStore
@@ -118,16 +119,8 @@ class Lease:
 
     def describe(self) -> str:
         """E.g. ``pid 41 on web-1 since 10:02:03Z, renewed 10:04:33Z``, for messages."""
-        return f"{self.process} since {_clock(self.acquired_at)}, renewed {_clock(self.renewed_at)}"
-
-
-def _clock(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite gives back naive datetimes; everything we stored is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        acquired, renewed = format_clock(self.acquired_at), format_clock(self.renewed_at)
+        return f"{self.process} since {acquired}, renewed {renewed}"
 
 
 def _to_lease(row: LeaseRow) -> Lease:
@@ -135,9 +128,9 @@ def _to_lease(row: LeaseRow) -> Lease:
         name=row.name,
         holder=row.holder,
         process=Process(row.host, row.pid, row.pid_started),
-        acquired_at=_aware(row.acquired_at),
-        renewed_at=_aware(row.renewed_at),
-        expires_at=_aware(row.expires_at),
+        acquired_at=as_utc(row.acquired_at),
+        renewed_at=as_utc(row.renewed_at),
+        expires_at=as_utc(row.expires_at),
         info=dict(row.info or {}),
     )
 

@@ -44,6 +44,7 @@ from talk_sync.linkstore import Link, LinkError, LinkStore, LinkStoreConfigError
 from talk_sync.migrations import SchemaError
 from talk_sync.refs import Ref, RefError, Side, parse_ref
 from talk_sync.run_lease import lock_scope
+from talk_sync.timestamps import format_clock
 
 #: The Custompms resources ``rebuild`` reads, and their record types.
 RESOURCES = (("customers", "customer"), ("projects", "project"), ("tasks", "task"))
@@ -81,12 +82,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         ).rstrip()
 
     return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *map(line, cells[1:])])
-
-
-def _clock(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -189,9 +184,9 @@ def _reject_rows(rejects: Sequence[Reject]) -> list[list[object]]:
             _short(r.reason),
             r.field,
             r.attempts,
-            _clock(r.first_seen),
-            _clock(r.last_seen),
-            _clock(r.retry_at) or "next run",
+            format_clock(r.first_seen),
+            format_clock(r.last_seen),
+            format_clock(r.retry_at) or "next run",
             _short(r.stuck),
         ]
         for r in rejects
@@ -288,7 +283,7 @@ def links_list(args: argparse.Namespace, store: LinkStore) -> int:
             _ref(link.custompms),
             link.status.value,
             link.origin.value,
-            _clock(link.updated_at),
+            format_clock(link.updated_at),
             snapshots_state(link),
         ]
         for link in found
@@ -342,8 +337,8 @@ def _print_link(link: Link) -> None:
         ("status", link.status.value),
         ("origin", link.origin.value),
         ("snapshots", state),
-        ("created_at", _clock(link.created_at)),
-        ("updated_at", _clock(link.updated_at)),
+        ("created_at", format_clock(link.created_at)),
+        ("updated_at", format_clock(link.updated_at)),
         ("create_key", link.create_key),
         ("create_attempt", link.create_attempt),
         ("claimed_by", link.claimed_by),
@@ -545,8 +540,8 @@ def links_rebuild(args: argparse.Namespace, store: LinkStore) -> int:
             "no Custompms API token: set custompms_api_token (TALK_SYNC_CUSTOMPMS_API_TOKEN "
             "or CUSTOMPMS_API_TOKEN)"
         )
-    from talk_sync.custompms_reader import CustompmsReader, CustompmsReadError
-    from talk_sync.http_client import TokenRefusedError
+    from talk_sync.custompms_reader import CustompmsReader
+    from talk_sync.errors import ApiError
 
     reader = CustompmsReader(url, token)
     try:
@@ -555,7 +550,7 @@ def links_rebuild(args: argparse.Namespace, store: LinkStore) -> int:
             for resource, record_type in RESOURCES
             for record in sorted(reader.records(resource), key=lambda r: r["id"])
         ]
-    except (CustompmsReadError, TokenRefusedError) as error:
+    except ApiError as error:  # refused, unreadable, or still failing after the retries
         raise CommandFailedError(str(error)) from None
     finally:
         reader.close()

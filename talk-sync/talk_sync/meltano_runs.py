@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import MetaData, Table, create_engine, select, update
+
+from talk_sync.timestamps import as_utc, utcnow
 
 #: Meltano's own limit: a run whose heartbeat is older is stale (meltano.core.job).
 HEARTBEAT_VALID = timedelta(minutes=5)
@@ -45,11 +47,6 @@ def state_ids(environment: str, pipelines: Iterable[str], suffix: str | None) ->
     return [f"{environment}:{name}" + (f":{suffix}" if suffix else "") for name in pipelines]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # Meltano stores naive UTC datetimes.
-    return None if value is None else value.replace(tzinfo=timezone.utc)
-
-
 class MeltanoRuns:
     """Meltano's ``runs`` table in its system database (``$MELTANO_DATABASE_URI``)."""
 
@@ -71,14 +68,17 @@ class MeltanoRuns:
         )
         with self.engine.connect() as connection:
             return [
-                PipelineRun(row.id, row.job_name, _utc(row.started_at), _utc(row.last_heartbeat_at))
+                # Meltano stores naive UTC datetimes.
+                PipelineRun(
+                    row.id, row.job_name, as_utc(row.started_at), as_utc(row.last_heartbeat_at)
+                )
                 for row in connection.execute(query)
             ]
 
     def fail(self, rows: Iterable[PipelineRun], reason: str) -> int:
         """Mark ``rows`` failed, as Meltano does with stale runs; returns how many changed."""
         changed = 0
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = utcnow().replace(tzinfo=None)  # naive UTC, as Meltano stores them
         with self.engine.begin() as connection:
             for row in rows:
                 payload = connection.execute(

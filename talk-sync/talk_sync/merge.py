@@ -31,8 +31,9 @@ from enum import Enum
 from typing import Any
 
 from talk_sync.flows import Flow, get_flow
-from talk_sync.normalize import FieldType, parse_timestamp, same
+from talk_sync.normalize import FieldType, same
 from talk_sync.refs import Side
+from talk_sync.timestamps import parse_timestamp
 
 
 class ConflictPolicy(str, Enum):

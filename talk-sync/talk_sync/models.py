@@ -5,16 +5,13 @@ See :mod:`talk_sync.migrations` for how a schema change ships.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+from talk_sync.timestamps import utcnow
 
 
 class Base(DeclarativeBase):

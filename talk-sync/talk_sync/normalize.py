@@ -28,6 +28,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from talk_sync.errors import NormalizeError
+from talk_sync.timestamps import format_timestamp, parse_timestamp
+
 
 class FieldType(str, Enum):
     """How a synced field's values are compared and written."""
@@ -46,50 +49,12 @@ class FieldType(str, Enum):
     ANY = "any"  #: compared as is, except that "" equals None
 
 
-class NormalizeError(ValueError):
-    """A value cannot be read as its field type; the message names the value."""
-
-
 def is_empty(value: object) -> bool:
     """True for ``None`` and ``""``: the one empty value of optional fields."""
     return value is None or value == ""
 
 
 # --- dates and timestamps ------------------------------------------------------------------
-
-
-def parse_timestamp(value: object) -> datetime | None:
-    """Read an RFC 3339 timestamp (``Z`` or an offset) or a ``datetime`` as an aware datetime.
-
-    Empty values give ``None``; a naive value is taken as UTC.
-    """
-    if is_empty(value):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        # Python 3.10's fromisoformat rejects "Z" and fractions other than 3 or 6 digits.
-        if text[-1:] in "zZ":
-            text = text[:-1] + "+00:00"
-        text = _pad_fraction(text)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise NormalizeError(f"not an RFC 3339 timestamp: {value!r}") from None
-    else:
-        raise NormalizeError(f"not a timestamp: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _pad_fraction(text: str) -> str:
-    """Pad or cut a fractional second to 6 digits so ``fromisoformat`` accepts it."""
-    head, dot, rest = text.partition(".")
-    if not dot:
-        return text
-    digits = len(rest) - len(rest.lstrip("0123456789"))
-    fraction, tail = rest[:digits], rest[digits:]
-    return f"{head}.{(fraction + '000000')[:6]}{tail}"
 
 
 def date_of(value: object) -> date | None:
@@ -116,14 +81,6 @@ def format_date(value: object) -> str | None:
     """``YYYY-MM-DD`` for anything :func:`date_of` reads; ``None`` when empty."""
     day = date_of(value)
     return day.isoformat() if day else None
-
-
-def format_timestamp(value: object) -> str | None:
-    """RFC 3339 in UTC with microseconds and ``Z``, the Custompms form; ``None`` when empty."""
-    instant = parse_timestamp(value)
-    if instant is None:
-        return None
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _instant(value: object) -> datetime | None:

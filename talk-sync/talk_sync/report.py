@@ -18,10 +18,10 @@ from typing import Any
 
 from talk_sync.flows import FLOWS, Flow, get_flow
 from talk_sync.merge import Conflict
-from talk_sync.models import utcnow
 from talk_sync.normalize import to_jsonable
 from talk_sync.private_dirs import make_private_dir
 from talk_sync.refs import Ref, Side
+from talk_sync.timestamps import utcnow
 
 
 class Outcome(str, Enum):

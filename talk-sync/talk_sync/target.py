@@ -27,8 +27,8 @@ from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
+from talk_sync.errors import TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
-from talk_sync.http_client import TokenRefusedError
 from talk_sync.linkstore import DEFAULT_PATH, Backoff, LinkStore, LinkStoreConfigError
 from talk_sync.merge import ConflictPolicy, policy_for
 from talk_sync.migrations import SchemaError

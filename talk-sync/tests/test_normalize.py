@@ -10,22 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from talk_sync.diff import diff
+from talk_sync.errors import NormalizeError
 from talk_sync.normalize import (
     FieldType,
-    NormalizeError,
     asana_due_date,
     canonical,
     completed_from_status,
     date_of,
     format_date,
-    format_timestamp,
-    parse_timestamp,
     project_status_from_asana,
     same,
     status_from_completed,
     to_jsonable,
 )
 from talk_sync.testing import respell, values
+from talk_sync.timestamps import format_timestamp, parse_timestamp
 
 # No deadline: the CPUs are shared with other suites, and speed is not what is tested.
 PROPERTY = settings(max_examples=100, deadline=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Generator, Iterator
-from functools import cached_property
+from functools import cached_property, partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlparse
@@ -14,19 +14,17 @@ from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
-from talk_sync.http_client import TokenRefusedError
+from talk_sync import asana_api
+from talk_sync.errors import TokenRefusedError
 from typing_extensions import override
 
-from tap_asana_talk.schemas import opt_fields
+from tap_asana_talk.schemas import OWN_FIELDS
 
 if TYPE_CHECKING:
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
 
     from tap_asana_talk.tap import TapAsanaTalk
-
-#: Asana's maximum page size.
-PAGE_SIZE = 100
 
 #: Longest wait between two attempts at one request, in seconds.
 MAX_BACKOFF_SECONDS = 30.0
@@ -59,15 +57,6 @@ class SyncTokenExpiredError(FatalAPIError):
         self.sync = sync
 
 
-def asana_error_text(response: requests.Response) -> str:
-    """The messages of Asana's ``{"errors": [{"message": ...}]}`` body, if any."""
-    try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
-        return ""
-    return "; ".join(str(error.get("message", "")) for error in errors if isinstance(error, dict))
-
-
 class AsanaStream(RESTStream):
     """Base stream: Bearer auth, ``next_page.offset`` paging, shared rate-limited session.
 
@@ -77,7 +66,7 @@ class AsanaStream(RESTStream):
     """
 
     records_jsonpath = "$.data[*]"
-    next_page_token_jsonpath = "$.next_page.offset"  # noqa: S105 (a JSONPath)
+    next_page_token_jsonpath = asana_api.NEXT_PAGE_OFFSET_JSONPATH
     extra_retry_statuses: ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
     primary_keys: ClassVar[list[str]] = ["gid"]
 
@@ -112,7 +101,7 @@ class AsanaStream(RESTStream):
     @cached_property
     def opt_fields(self) -> str:
         """Exactly the fields this stream's schema emits."""
-        return opt_fields(self.schema)
+        return asana_api.opt_fields(self.schema, own_fields=OWN_FIELDS)
 
     @override
     def get_new_paginator(self) -> BaseAPIPaginator:
@@ -122,7 +111,7 @@ class AsanaStream(RESTStream):
     def get_url_params(
         self, context: Context | None, next_page_token: Any | None
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": PAGE_SIZE, "opt_fields": self.opt_fields}
+        params: dict[str, Any] = {"limit": asana_api.PAGE_SIZE, "opt_fields": self.opt_fields}
         if next_page_token:
             params["offset"] = next_page_token
         return params
@@ -153,7 +142,7 @@ class AsanaStream(RESTStream):
         # Path and Asana's own message only: no query string, headers or credentials.
         path = urlparse(response.url).path
         message = f"{response.status_code} {response.reason} for {path}"
-        detail = asana_error_text(response)
+        detail = asana_api.error_text(_json_or_empty(response))
         return f"{message}: {detail}" if detail else message
 
     @override
@@ -206,22 +195,16 @@ class AsanaStream(RESTStream):
         An expired offset starts the listing again from its first page; records already
         yielded are not yielded twice, and none is skipped.
         """
-        first = {"limit": PAGE_SIZE, **(params or {})}
         seen: set[str] = set()
         for restart in range(MAX_LISTING_RESTARTS + 1):
-            query = first
             try:
-                while True:
-                    body = self.get_json(path, query)
-                    for record in body.get("data") or []:
+                for page in asana_api.pages(partial(self.get_json, path), params or {}):
+                    for record in page.get("data") or []:
                         gid = str(record.get("gid"))
                         if gid not in seen:
                             seen.add(gid)
                             yield record
-                    offset = (body.get("next_page") or {}).get("offset")
-                    if not offset:
-                        return
-                    query = {**first, "offset": offset}
+                return
             except OffsetExpiredError as exc:
                 if restart == MAX_LISTING_RESTARTS:
                     raise

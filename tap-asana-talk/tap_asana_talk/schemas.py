@@ -2,13 +2,11 @@
 
 Dates (``due_on``, ``start_on``) are ``format: date`` and timestamps ``format: date-time``,
 as the description declares them. Each schema also decides what is requested: the
-``opt_fields`` a stream sends are derived from its schema by :func:`opt_fields`, so a
-field is fetched if and only if it is emitted.
+``opt_fields`` a stream sends are derived from its schema by
+:func:`talk_sync.asana_api.opt_fields`, so a field is fetched if and only if it is emitted.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from singer_sdk import typing as th
 
@@ -90,6 +88,8 @@ USER_RECORD = th.PropertiesList(
 
 #: Our own field: a task or project deleted in Asana arrives as ``{"gid", "is_deleted": true}``.
 IS_DELETED = "is_deleted"
+#: The fields the tap adds, not Asana's: never requested through ``opt_fields``.
+OWN_FIELDS = frozenset({IS_DELETED})
 
 PROJECT = th.PropertiesList(
     _gid(),
@@ -159,31 +159,3 @@ TASK = th.PropertiesList(
         description="Not an Asana field: true when the task was deleted in Asana.",
     ),
 ).to_dict()
-
-#: Fields Asana always returns or that are ours; never requested through ``opt_fields``.
-_NOT_REQUESTED = frozenset({"gid", "resource_type", IS_DELETED})
-
-
-def opt_fields(schema: dict[str, Any]) -> str:
-    """The ``opt_fields`` value that asks Asana for exactly the schema's properties.
-
-    Objects are requested by their leaf paths (``assignee.email``); an object whose only
-    property is its gid is requested by name, which renders it compactly.
-    """
-    return ",".join(_paths(schema))
-
-
-def _paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
-    paths: list[str] = []
-    for name, prop in schema.get("properties", {}).items():
-        if name in _NOT_REQUESTED:
-            continue
-        node = prop.get("items", prop) if "array" in _types(prop) else prop
-        children = _paths(node, f"{prefix}{name}.") if "properties" in node else []
-        paths.extend(children or [f"{prefix}{name}"])
-    return paths
-
-
-def _types(prop: dict[str, Any]) -> list[str]:
-    kind = prop.get("type", [])
-    return [kind] if isinstance(kind, str) else kind

@@ -4,35 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from talk_sync.timestamps import format_asana_timestamp, require_timestamp, utcnow
 from typing_extensions import override
 
 from tap_asana_talk import schemas, unreadable
 from tap_asana_talk.client import AsanaStream, ResourceUnavailableError
 from tap_asana_talk.concurrency import ordered_map
 from tap_asana_talk.events import deleted_record
-from tap_asana_talk.task_sync import (
-    ProjectCursor,
-    ProjectResult,
-    ProjectTaskReader,
-    format_timestamp,
-    parse_timestamp,
-)
+from tap_asana_talk.task_sync import ProjectCursor, ProjectResult, ProjectTaskReader
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def now() -> datetime:
-    """The current time in UTC."""
-    return datetime.now(timezone.utc)
 
 
 class WorkspacesStream(AsanaStream):
@@ -193,7 +183,9 @@ class ProjectsStream(AsanaStream):
         deleted = []
         for gid, (_project, error) in self._concurrently(self._read, sorted(known - listed)):
             if error is not None and error.status == HTTPStatus.NOT_FOUND:
-                deleted.append(deleted_record(gid, format_timestamp(now()), schemas.PROJECT))
+                deleted.append(
+                    deleted_record(gid, format_asana_timestamp(utcnow()), schemas.PROJECT)
+                )
                 continue
             still.add(gid)  # out of the listing but not gone: not a delete
             if error is not None:
@@ -206,7 +198,7 @@ class ProjectsStream(AsanaStream):
         start = self.get_starting_timestamp(context)
         for project in self.in_scope:
             modified = project.get("modified_at")
-            if start is None or modified is None or parse_timestamp(modified) >= start:
+            if start is None or modified is None or require_timestamp(modified) >= start:
                 yield project
         for record in self._deleted({p["gid"] for p in self.in_scope}):
             self.logger.info("Project %s was deleted in Asana", record["gid"])

@@ -9,12 +9,12 @@ import requests
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from talk_sync.http_client import TokenRefusedError
+from talk_sync.errors import TokenRefusedError
 from talk_sync.ratelimit import rate_limited_session
+from talk_sync.timestamps import format_asana_timestamp, require_timestamp
 from typing_extensions import override
 
 from tap_asana_talk import streams
-from tap_asana_talk.task_sync import format_timestamp, parse_timestamp
 from tap_asana_talk.unreadable import UnreadableLog
 
 _S = TypeVar("_S", bound=Stream)
@@ -158,7 +158,7 @@ class TapAsanaTalk(Tap):
         start_date = self.config.get("start_date")
         if start_date:
             try:
-                parse_timestamp(str(start_date))
+                require_timestamp(str(start_date))
             except ValueError:
                 problem = f"start_date {start_date!r} is not an ISO 8601 date-time"
                 if raise_errors:
@@ -186,7 +186,7 @@ class TapAsanaTalk(Tap):
     def start_date(self) -> str | None:
         """``start_date`` normalised to Asana's timestamp format, if set."""
         value = self.config.get("start_date")
-        return format_timestamp(parse_timestamp(str(value))) if value else None
+        return format_asana_timestamp(require_timestamp(str(value))) if value else None
 
     @property
     def workspaces_stream(self) -> streams.WorkspacesStream:

@@ -26,26 +26,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+
+from talk_sync.timestamps import format_asana_timestamp, require_timestamp, utcnow
 
 from tap_asana_talk.client import ResourceUnavailableError, SyncTokenExpiredError
 from tap_asana_talk.events import TaskChanges, deleted_record
 
 if TYPE_CHECKING:
     from tap_asana_talk.client import AsanaStream
-
-
-def parse_timestamp(value: str) -> datetime:
-    """Parse Asana's ISO 8601 timestamps (``...Z``) on Python 3.10 too."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def format_timestamp(value: datetime) -> str:
-    """Render a timestamp the way Asana does (UTC, ``Z``)."""
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -88,7 +79,7 @@ class ProjectTaskReader:
         start_date: str | None,
         lookback: timedelta,
         full_scan_interval: timedelta,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
         """``pool`` runs the per-task requests (subtasks, single tasks) of a project."""
         self._stream = stream
@@ -143,7 +134,7 @@ class ProjectTaskReader:
     def _scan_due(self, cursor: ProjectCursor) -> bool:
         if cursor.scanned is None:
             return True  # a cursor from before full rescans existed
-        return self._now() - parse_timestamp(cursor.scanned) >= self._full_scan_interval
+        return self._now() - require_timestamp(cursor.scanned) >= self._full_scan_interval
 
     def _full_scan(
         self, project: str, token: str | None, cursor: ProjectCursor, changes: TaskChanges
@@ -163,7 +154,7 @@ class ProjectTaskReader:
         if cursor.scanned is None:
             found = everything
         else:
-            window = format_timestamp(parse_timestamp(cursor.scanned) - self._lookback)
+            window = format_asana_timestamp(require_timestamp(cursor.scanned) - self._lookback)
             found = {
                 gid: record
                 for gid, record in everything.items()
@@ -173,7 +164,7 @@ class ProjectTaskReader:
         advanced = self._advance(cursor, token, records)
         return ProjectResult(
             order_parents_first(records) + deletions,
-            ProjectCursor(advanced.sync, advanced.since, format_timestamp(began)),
+            ProjectCursor(advanced.sync, advanced.since, format_asana_timestamp(began)),
         )
 
     def _incremental(
@@ -206,7 +197,7 @@ class ProjectTaskReader:
             if task is not None:
                 found[gid] = task
             elif gone:
-                changes.deleted.setdefault(gid, format_timestamp(self._now()))
+                changes.deleted.setdefault(gid, format_asana_timestamp(self._now()))
         if with_subtasks:
             entered = [found[gid] for gid in sorted(changes.entered & found.keys())]
             for subtask in self._subtask_trees(entered):
@@ -229,8 +220,8 @@ class ProjectTaskReader:
         """
         params = self._task_params(project=project)
         if cursor.since:
-            since = parse_timestamp(cursor.since) - self._lookback
-            params["modified_since"] = format_timestamp(since)
+            since = require_timestamp(cursor.since) - self._lookback
+            params["modified_since"] = format_asana_timestamp(since)
         return {
             task["gid"]: task
             for task in self._stream.paginate("/tasks", params)
@@ -278,16 +269,18 @@ class ProjectTaskReader:
         self, cursor: ProjectCursor, token: str | None, records: Iterable[dict[str, Any]]
     ) -> ProjectCursor:
         """The cursor after ``records``: newest ``modified_at`` seen (or now, if none yet)."""
-        stamps = [parse_timestamp(r["modified_at"]) for r in records if r.get("modified_at")]
+        stamps = [require_timestamp(r["modified_at"]) for r in records if r.get("modified_at")]
         if cursor.since:
-            stamps.append(parse_timestamp(cursor.since))
+            stamps.append(require_timestamp(cursor.since))
         since = max(stamps) if stamps else self._now()
-        return ProjectCursor(token, format_timestamp(since), cursor.scanned)
+        return ProjectCursor(token, format_asana_timestamp(since), cursor.scanned)
 
 
 def _newer(task: dict[str, Any], since: str | None) -> bool:
     modified = task.get("modified_at")
-    return since is None or modified is None or parse_timestamp(modified) > parse_timestamp(since)
+    return (
+        since is None or modified is None or require_timestamp(modified) > require_timestamp(since)
+    )
 
 
 def order_parents_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

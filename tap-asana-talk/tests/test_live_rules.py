@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from asana_sandbox.testing import SandboxServer, running_sandbox
-from tap_asana_talk import client
+from talk_sync import asana_api
 from tap_asana_talk.client import AsanaStream
 from tap_asana_talk_testkit import run_tap, tap_config
 
@@ -48,7 +48,7 @@ def test_a_subtask_edit_missing_from_its_projects_events_arrives_with_the_full_s
 def test_an_expired_offset_restarts_the_listing_and_skips_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(client, "PAGE_SIZE", 5)
+    monkeypatch.setattr(asana_api, "PAGE_SIZE", 5)
     with running_sandbox(extra_args=["--offset-ttl-s", "1"]) as sandbox:
         config = tap_config(sandbox)
         expected = run_tap(config)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from talk_sync import asana_api
 from tap_asana_talk import schemas
 from tap_asana_talk.events import TaskChanges
 from tap_asana_talk.task_sync import ProjectCursor, order_parents_first
 
 
 def test_opt_fields_request_exactly_the_schema() -> None:
-    fields = schemas.opt_fields(schemas.TASK).split(",")
+    fields = asana_api.opt_fields(schemas.TASK, own_fields=schemas.OWN_FIELDS).split(",")
     for wanted in (
         "name",
         "due_on",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -13,6 +12,7 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.pagination import JSONPathPaginator
 from talk_sync.ratelimit import parse_retry_after
+from talk_sync.timestamps import format_custompms_timestamp
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
@@ -68,7 +68,7 @@ class CustompmsStream(RESTStream[str]):
         # The starting bookmark stays fixed for the whole walk, so every page repeats the
         # same filter (inclusive: see post_process).
         if (since := self.get_starting_timestamp(context)) is not None:
-            params["updated_since"] = _rfc3339(since)
+            params["updated_since"] = format_custompms_timestamp(since)
         if next_page_token:
             params["cursor"] = next_page_token
         return params
@@ -130,11 +130,6 @@ class CustompmsStream(RESTStream[str]):
         """`GET /api/v1/<resource>`: method and path, without the query string."""
         method = response.request.method if response.request is not None else "GET"
         return f"{method} {urlsplit(response.url).path or self.path}"
-
-
-def _rfc3339(moment: datetime) -> str:
-    """Format like the server does: UTC, microseconds, trailing 'Z'."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _retry_after_seconds(exception: Exception) -> float | None:

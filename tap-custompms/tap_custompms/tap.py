@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from talk_sync.timestamps import require_timestamp
 from typing_extensions import override
 
 from tap_custompms import streams
@@ -113,8 +113,7 @@ def _semantic_config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     start_date = config.get("start_date")
     if isinstance(start_date, str):
         try:
-            # fromisoformat accepts 'Z' from Python 3.11 only: normalise it for 3.10.
-            datetime.fromisoformat(start_date.replace("Z", "+00:00"))
+            require_timestamp(start_date)
         except ValueError:
             errors.append(f"start_date must be an RFC 3339 timestamp, got {start_date!r}")
     return errors

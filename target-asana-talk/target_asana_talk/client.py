@@ -10,6 +10,7 @@
   idempotency key, so a create whose answer was lost raises :class:`LostAnswerError` and the
   caller looks the record up before creating it again. Only a 429 is resent (Asana did not
   run the call); a 5xx, like a dropped connection, says nothing about whether it ran.
+  Retries run out in :class:`~talk_sync.errors.TransientApiError`.
 - :meth:`AsanaClient.call_many` packs up to 10 calls into one ``POST /batch`` (saving round
   trips, not quota), no more than the bucket can grant at once (2 at 150 a minute), and
   answers one :class:`Reply` per call.
@@ -24,11 +25,14 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
 import requests
-from talk_sync.http_client import BearerApiClient, TokenRefusedError
+from talk_sync import asana_api
+from talk_sync.errors import ApiError, TokenRefusedError, TransientApiError
+from talk_sync.http_client import BearerApiClient
 from talk_sync.ratelimit import TokenBucket, rate_limited_session
 
 logger = logging.getLogger(__name__)
@@ -39,8 +43,6 @@ MAX_BATCH_ACTIONS = 10
 _SAFE_METHODS = frozenset({"get", "put", "delete"})
 #: Calls that only set a membership (repeating one is a no-op).
 _SAFE_POSTS = re.compile(r"^/tasks/[^/]+/(addProject|removeProject|setParent)$")
-#: An Asana error message naming its field: ``"name: Missing input"``.
-_FIELD_PREFIX = re.compile(r"^([a-z_][a-z_.]*): ")
 _TRANSPORT_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -48,19 +50,15 @@ _TRANSPORT_ERRORS = (
 )
 
 
-class AsanaError(RuntimeError):
-    """A request Asana refused or that kept failing; never carries the token."""
+class AsanaError(ApiError):
+    """A request Asana refused, with the ``status`` it answered; never carries the token."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class TransientError(AsanaError):
-    """Still failing after every retry (connection error, 429 or 5xx)."""
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message, status)
+        self.status: int = status
 
 
-class LostAnswerError(TransientError):
+class LostAnswerError(TransientApiError):
     """A create was sent but its answer was lost: it may or may not have happened."""
 
 
@@ -111,8 +109,7 @@ class Reply:
     @property
     def field(self) -> str | None:
         """The field an error message names (``"name: Missing input"`` -> ``name``)."""
-        match = _FIELD_PREFIX.match(self.message)
-        return match.group(1) if match else None
+        return asana_api.error_field(self.message)
 
 
 def _retriable(status: int) -> bool:
@@ -127,19 +124,8 @@ def _not_run(status: int) -> bool:
     return status == HTTPStatus.TOO_MANY_REQUESTS
 
 
-def error_message(body: Any, fallback: str) -> str:
-    """The first message of an Asana error body (``{"errors": [{"message": ...}]}``)."""
-    if isinstance(body, dict):
-        errors = body.get("errors") or []
-        if errors and isinstance(errors[0], dict) and errors[0].get("message"):
-            return str(errors[0]["message"])
-    return fallback
-
-
 class AsanaClient(BearerApiClient):
     """A Personal Access Token client for the Asana API at ``api_url`` (``.../api/1.0``)."""
-
-    transient_error = TransientError
 
     def __init__(
         self,
@@ -172,8 +158,8 @@ class AsanaClient(BearerApiClient):
     def request(self, call: Call) -> Any:
         """Send ``call``, retrying what is safe to retry; the ``data`` of the answer.
 
-        Raises :class:`AsanaError` for a refusal (4xx), :class:`TransientError` when retries
-        run out, and :class:`LostAnswerError` when a create's answer was lost.
+        Raises :class:`AsanaError` for a refusal (4xx), :class:`TransientApiError` when
+        retries run out, and :class:`LostAnswerError` when a create's answer was lost.
         """
         return (self.send(call) or {}).get("data")
 
@@ -200,7 +186,7 @@ class AsanaClient(BearerApiClient):
                     return response.json() if response.content else None
                 if status == HTTPStatus.UNAUTHORIZED:
                     raise TokenRefusedError("Asana", "access_token")
-                message = error_message(_json(response), response.reason or "")
+                message = asana_api.first_error_message(_json(response), response.reason or "")
                 if not _retriable(status):
                     raise AsanaError(f"{status} {message}", status)
                 if not call.safe and not _not_run(status):
@@ -217,14 +203,12 @@ class AsanaClient(BearerApiClient):
     def list(self, path: str, **params: Any) -> list[dict[str, Any]]:
         """Every record of a paginated list (``limit=100``, following ``next_page``)."""
         records: list[dict[str, Any]] = []
-        params = {**params, "limit": 100}
-        while True:
-            page = self.send(Call("get", path, params=dict(params))) or {}
+        for page in asana_api.pages(partial(self._page, path), params):
             records.extend(page.get("data") or [])
-            offset = (page.get("next_page") or {}).get("offset")
-            if not offset:
-                return records
-            params["offset"] = offset
+        return records
+
+    def _page(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        return self.send(Call("get", path, params=params)) or {}
 
     # --- several calls -------------------------------------------------------------------
 
@@ -234,7 +218,7 @@ class AsanaClient(BearerApiClient):
         Never raises for one call: a refusal is a :class:`Reply` with its status and message;
         a create whose answer was lost is a :class:`Reply` with status 0 (look the record up
         before resending it).
-        Raises :class:`TransientError` when Asana keeps failing, and :class:`AsanaError` for
+        Raises :class:`TransientApiError` when Asana keeps failing, and :class:`AsanaError` for
         401/403 (every call would fail the same way).
         """
         replies: list[Reply] = []
@@ -248,8 +232,6 @@ class AsanaClient(BearerApiClient):
             return [Reply(HTTPStatus.OK, self.request(call))]
         except LostAnswerError as error:
             return [Reply(0, message=str(error))]
-        except TransientError:
-            raise
         except AsanaError as error:
             if error.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN) and call.safe:
                 raise
@@ -275,9 +257,11 @@ class AsanaClient(BearerApiClient):
             elif _retriable(status) and (call.safe or _not_run(status)):
                 replies.extend(self._one(call))
             elif _retriable(status):
-                replies.append(Reply(0, message=f"{status} {error_message(body, '')}"))
+                message = asana_api.first_error_message(body, "")
+                replies.append(Reply(0, message=f"{status} {message}"))
             else:
-                replies.append(Reply(status, message=error_message(body, str(status))))
+                message = asana_api.first_error_message(body, str(status))
+                replies.append(Reply(status, message=message))
         return replies
 
 

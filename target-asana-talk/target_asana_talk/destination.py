@@ -65,6 +65,7 @@ from talk_sync import (
     same,
     synced_values,
 )
+from talk_sync.errors import ApiError, TransientApiError
 from talk_sync.flows import (
     RECORD_TYPES,
     Access,
@@ -73,11 +74,12 @@ from talk_sync.flows import (
     reference_fields,
     unwritable,
 )
-from talk_sync.normalize import FieldType, format_timestamp, parse_timestamp, to_jsonable
+from talk_sync.normalize import FieldType, to_jsonable
 from talk_sync.rich_text import RichTextError, carry_edit, is_rich
+from talk_sync.timestamps import format_timestamp, parse_timestamp
 from typing_extensions import override
 
-from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply, TransientError
+from target_asana_talk.client import AsanaClient, AsanaError, Call, Reply
 
 _TYPES = RECORD_TYPES[Side.ASANA]
 #: Fields read for each Asana record type (``opt_fields``): the synced ones and timestamps,
@@ -741,9 +743,9 @@ def _current(ref: Ref, reply: Reply) -> Mapping[str, Any] | None:
     return reply.data
 
 
-def _failure(what: str, reply: Reply) -> AsanaError:
+def _failure(what: str, reply: Reply) -> ApiError:
     error = (
-        TransientError
+        TransientApiError
         if reply.lost or reply.status >= HTTPStatus.INTERNAL_SERVER_ERROR
         else AsanaError
     )

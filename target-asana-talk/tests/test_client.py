@@ -8,15 +8,10 @@ from typing import Any
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
+from talk_sync.errors import TransientApiError
 from talk_sync.ratelimit import RateLimitedAdapter, TokenBucket
 from talk_sync.scripted_http import ScriptedSession, json_response
-from target_asana_talk.client import (
-    AsanaClient,
-    AsanaError,
-    Call,
-    LostAnswerError,
-    TransientError,
-)
+from target_asana_talk.client import AsanaClient, AsanaError, Call, LostAnswerError
 
 TOKEN = "s3cret-asana-token"
 
@@ -122,7 +117,7 @@ def test_a_create_answered_503_may_have_run_and_is_never_resent_blindly() -> Non
 
 def test_transient_failures_that_outlast_the_retries_raise() -> None:
     session = ScriptedSession(*[json_response(502) for _ in range(3)])
-    with pytest.raises(TransientError, match="still failing after 3 attempts"):
+    with pytest.raises(TransientApiError, match="still failing after 3 attempts"):
         client(session).request(Call("get", "/tasks/1"))
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import requests
 from talk_sync.custompms_reader import live_records
-from talk_sync.http_client import BearerApiClient, TokenRefusedError
+from talk_sync.errors import ApiError, TokenRefusedError
+from talk_sync.http_client import BearerApiClient
 from talk_sync.ratelimit import parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -31,23 +32,16 @@ def _retriable(status: int) -> bool:
     return status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-class CustompmsError(RuntimeError):
-    """A request Custompms refused (4xx) or that kept failing; never carries the token."""
+class CustompmsError(ApiError):
+    """A request Custompms refused (4xx), with its problem body; never carries the token."""
 
     def __init__(self, message: str, status: int | None = None, problem: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.problem = problem if isinstance(problem, dict) else {}
-
-
-class TransientError(CustompmsError):
-    """Still failing after every retry (connection error, 429 or 5xx)."""
 
 
 class CustompmsClient(BearerApiClient):
     """A Bearer-token client for the Custompms API at ``api_url`` (``.../api/v1``)."""
-
-    transient_error = TransientError
 
     def __init__(
         self,

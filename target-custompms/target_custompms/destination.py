@@ -34,12 +34,13 @@ from talk_sync import (
     WriteOutcome,
     Written,
 )
+from talk_sync.errors import TransientApiError
 from talk_sync.flows import RECORD_TYPES, reference_fields
 from talk_sync.normalize import to_jsonable
 from talk_sync.refs import asana_ref_in
 from typing_extensions import override
 
-from target_custompms.client import MAX_BULK_ITEMS, CustompmsClient, CustompmsError, TransientError
+from target_custompms.client import MAX_BULK_ITEMS, CustompmsClient, CustompmsError
 
 #: Custompms resource (URL path) of each record type.
 RESOURCES = {name: t.path for name, t in RECORD_TYPES[Side.CUSTOMPMS].items()}
@@ -83,7 +84,7 @@ class CustompmsDestination(Destination):
     def _upsert(self, resource: str, ops: list[WriteOp]) -> list[WriteOutcome]:
         try:
             results = self.client.bulk_upsert(resource, [_item(op) for op in ops])
-        except TransientError as error:
+        except TransientApiError as error:
             return [Failed(str(error))] * len(ops)
         except CustompmsError as error:
             if error.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):

@@ -6,13 +6,10 @@ from typing import Any
 
 import pytest
 import requests
+from talk_sync.errors import TransientApiError
 from talk_sync.ratelimit import MAX_RETRY_AFTER_SECONDS
 from talk_sync.scripted_http import ScriptedSession, json_response
-from target_custompms.client import (
-    CustompmsClient,
-    CustompmsError,
-    TransientError,
-)
+from target_custompms.client import CustompmsClient, CustompmsError
 
 TOKEN = "s3cret-token-value"
 
@@ -56,7 +53,8 @@ def test_connection_errors_and_5xx_back_off_exponentially_then_give_up() -> None
         json_response(500),
         json_response(502),
     )
-    with pytest.raises(TransientError, match="still failing after 3 attempts: HTTP 502") as error:
+    retries_out = "still failing after 3 attempts: HTTP 502"
+    with pytest.raises(TransientApiError, match=retries_out) as error:
         client(session, sleeps, max_retries=2, backoff_factor=1.0).get("tasks", 1)
     assert TOKEN not in str(error.value)
     assert len(sleeps) == 2

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from talk_sync import Failed, Gone, OpKind, Rejected, Stale, WriteOp, Written, get_flow, parse_ref
-from target_custompms.client import CustompmsError, TransientError
+from talk_sync.errors import TransientApiError
+from target_custompms.client import CustompmsError
 from target_custompms.destination import CustompmsDestination
 
 
@@ -90,7 +91,7 @@ def test_item_errors_become_outcomes() -> None:
 
 def test_request_failures_become_outcomes_or_stop_the_run() -> None:
     ops = [op(OpKind.CREATE, "task_task", "asana-task:1", name="a")]
-    transient = CustompmsDestination(FakeClient(TransientError("503 after 6 attempts")))  # type: ignore[arg-type]
+    transient = CustompmsDestination(FakeClient(TransientApiError("503 after 6 attempts")))  # type: ignore[arg-type]
     assert transient.write(ops) == [Failed("503 after 6 attempts")]
     refused = CustompmsDestination(FakeClient(CustompmsError("400 bad body", 400)))  # type: ignore[arg-type]
     assert refused.write(ops) == [Rejected(400, "400 bad body", None)]
