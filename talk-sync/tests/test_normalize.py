@@ -25,7 +25,7 @@ from talk_sync.normalize import (
     status_from_completed,
     to_jsonable,
 )
-from talk_sync.testing import respell, values
+from talk_sync.testing.strategies import respell, values
 
 # No deadline: the CPUs are shared with other suites, and speed is not what is tested.
 PROPERTY = settings(max_examples=100, deadline=None)
