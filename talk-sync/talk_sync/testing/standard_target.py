@@ -51,8 +51,8 @@ def flow_target_suite(
     ``properties``: the flow stream's schema properties; ``source_ref``: the field holding
     the namespaced source ref (``external_id``, ``source_ref``). Pass the suite to
     ``get_target_test_class(..., custom_suites=[suite], include_target_tests=False)`` and
-    give the test class a ``runner`` fixture whose config points at a live destination and
-    has a ``report_path``.
+    give the test class a ``runner`` fixture whose config points at a live destination,
+    with a ``link_store_url`` and a ``report_path`` of the test's own (they are checked).
     """
     rewrite = _Rewrite(stream, dict(properties), source_ref, flow_record)
     tests: list[type[TestTemplate]] = []
@@ -60,6 +60,7 @@ def flow_target_suite(
         if not issubclass(test, TargetFileTestTemplate):
             tests.append(test)  # e.g. cli_prints: no stream
             continue
+        # The tests that override test() expect the target to fail (pytest.raises).
         expects_failure = test.test is not TestTemplate.test
         tests.append(
             type(
