@@ -38,7 +38,7 @@ bench: install
 # directions, 24 trials (make test runs a fast subset). TRIALS=n, CAMPAIGN_ARGS=--postgres.
 TRIALS ?= 24
 crash-campaign: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tests/crash_campaign.py --trials $(TRIALS) $(CAMPAIGN_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m local_stack.crash_campaign --trials $(TRIALS) $(CAMPAIGN_ARGS)
 
 # Regenerate the committed Custompms contract, and tap-custompms's vendored copy of it
 # (its tests fail when the two drift apart).

@@ -15,12 +15,9 @@ costs more; it is printed too.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from asana_sandbox.seeds.synthetic import Shape, write
 from local_stack import LocalStack, install_plugins, local_stack

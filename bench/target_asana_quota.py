@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
 from asana_sandbox.seeds.synthetic import Shape, write
 from local_stack import LocalStack, install_plugins, local_stack
 

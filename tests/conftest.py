@@ -7,10 +7,9 @@ import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
-import crash_campaign
 import pytest
 from filelock import FileLock
-from local_stack import PROJECT_ROOT, LocalStack, install_plugins, local_stack
+from local_stack import PROJECT_ROOT, LocalStack, crash_campaign, install_plugins, local_stack
 from talk_sync.private_dirs import make_private_dir
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from local_stack import local_stack
-from systems import Systems
+from local_stack.systems import Systems
 
 pytestmark = pytest.mark.e2e
 

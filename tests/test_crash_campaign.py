@@ -1,7 +1,7 @@
 """The crash campaign's fast subset: `meltano run sync` killed -9 inside a write window.
 
 Each trial holds one write of one direction in its window with a proxy (see
-tests/write_gate.py), kills the whole process group there, reruns the sync until a run
+local_stack.write_gate), kills the whole process group there, reruns the sync until a run
 writes nothing, and compares both systems with a clean run's. The full campaign (24 trials,
 every direction and window) is `make crash-campaign`.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crash_campaign import Reference, Trial, render, run_trial
+from local_stack.crash_campaign import Reference, Trial, render, run_trial
 
 pytestmark = pytest.mark.e2e
 

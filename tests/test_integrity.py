@@ -1,6 +1,6 @@
 """Overlapping runs, lost answers and stuck records, through `meltano run` on both servers.
 
-The overlap scenarios hold one run's write in a proxy (tests/write_gate.py) and run the
+The overlap scenarios hold one run's write in a proxy (local_stack.write_gate) and run the
 other one to its end inside that window, then let the first go on. Every scenario ends
 with the sync rerun until quiet and both systems compared with a clean run's.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from crash_campaign import GatedStack, Reference, compare, gated_stack, world_of
+from local_stack.crash_campaign import GatedStack, Reference, compare, gated_stack, world_of
 
 pytestmark = pytest.mark.e2e
 

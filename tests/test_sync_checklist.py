@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from local_stack import local_stack
-from systems import Systems
+from local_stack.systems import Systems
 from talk_sync import LinkStatus, LinkStore
 
 pytestmark = pytest.mark.e2e

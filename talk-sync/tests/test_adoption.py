@@ -7,9 +7,9 @@ alone as ambiguous, whose values both sides end up with, and that nothing is wri
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from talk_sync.adoption import check_match_keys, retarget
@@ -17,74 +17,20 @@ from talk_sync.apply import (
     ApplyEngine,
     Destination,
     Incoming,
-    OpKind,
-    WriteOp,
-    WriteOutcome,
-    Written,
 )
-from talk_sync.flows import Flow, get_flow
+from talk_sync.flows import get_flow
 from talk_sync.linkstore import LinkStatus, LinkStore
-from talk_sync.refs import Ref, Side, parse_ref
+from talk_sync.refs import Side, parse_ref
+from talk_sync.testing import MemoryDestination
 
 TASK = get_flow("task_task")
 PROJECT = get_flow("project_project")
 OLD, NEW = "2026-03-01T00:00:00Z", "2026-09-01T00:00:00Z"
 
 
-class ExistingCustompms(Destination):
-    """Custompms projects and tasks that exist before the first sync."""
-
-    side = Side.CUSTOMPMS
-    reference_fields: ClassVar[Mapping[str, str]] = {
-        "customer_id": "customer",
-        "project_id": "project",
-        "parent_task_id": "task",
-    }
-
-    def __init__(self, records: Mapping[str, Mapping[str, Any]] = ()) -> None:
-        #: ``custompms-task:1`` -> record
-        self.records = {
-            ref: {"id": int(ref.split(":")[1]), **record} for ref, record in dict(records).items()
-        }
-        self.next_id = 100
-        self.ops: list[WriteOp] = []
-        self.listings: list[Hashable] = []
-
-    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
-        outcomes: list[WriteOutcome] = []
-        for op in ops:
-            self.ops.append(op)
-            if op.kind is OpKind.CREATE:
-                ref = f"custompms-{op.flow.custompms_type}:{self.next_id}"
-                self.records[ref] = {"id": self.next_id, **op.values}
-                self.next_id += 1
-            else:
-                ref = str(op.destination)
-                self.records[ref].update(op.values)
-            outcomes.append(Written(dict(self.records[ref])))
-        return outcomes
-
-    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
-        return {ref: self.records.get(str(ref)) for ref in refs}
-
-    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
-        return str(record["id"])
-
-    def candidate_scope(self, flow: Flow, values: Mapping[str, Any]) -> Hashable | None:
-        return flow.custompms_type
-
-    def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
-        self.listings.append(scope)
-        prefix = f"custompms-{scope}:"
-        return [dict(r) for ref, r in self.records.items() if ref.startswith(prefix)]
-
-    @property
-    def creates(self) -> list[WriteOp]:
-        return [op for op in self.ops if op.kind is OpKind.CREATE]
-
-    @property
-    def updates(self) -> list[WriteOp]:
-        return [op for op in self.ops if op.kind is OpKind.UPDATE]
+def existing_custompms(records: dict[str, dict[str, Any]] | None = None) -> MemoryDestination:
+    """Custompms projects and tasks that exist before the first sync, listed for adoption."""
+    return MemoryDestination(Side.CUSTOMPMS, records, adopts=True)
 
 
 @pytest.fixture
@@ -135,7 +81,7 @@ def run(store: LinkStore, destination: Destination, items: list[Incoming], **opt
 
 def test_a_task_both_sides_hold_is_linked_not_copied(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Design  review")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Design  review")})
     report = run(store, pms, [asana_task(70, "design review"), asana_task(71, "Write docs")])
 
     assert store.resolve("asana-task:70") == parse_ref("custompms-task:7")
@@ -160,7 +106,7 @@ def test_a_task_both_sides_hold_is_linked_not_copied(store: LinkStore) -> None:
 
 def test_differences_go_to_the_newer_side_and_both_keep_them(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms(
+    pms = existing_custompms(
         {
             "custompms-task:7": pms_task("Build", due_date="2026-10-01"),  # edited 2026-06
             "custompms-task:8": pms_task("Test", description="from custompms"),
@@ -196,7 +142,7 @@ def test_differences_go_to_the_newer_side_and_both_keep_them(store: LinkStore) -
 )
 def test_adopt_policy_names_the_winner(store: LinkStore, policy: str, winner: str) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Build", due_date="2026-10-01")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Build", due_date="2026-10-01")})
     task = asana_task(70, "Build", due_date="2026-12-24", _modified_at=NEW)
     report = run(store, pms, [task], adopt_policy={"task_task": policy})
     (difference,) = report.adoptions[0].differences
@@ -207,7 +153,7 @@ def test_adopt_policy_names_the_winner(store: LinkStore, policy: str, winner: st
 
 def test_two_candidates_are_ambiguous_nothing_linked_nor_created(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms(
+    pms = existing_custompms(
         {"custompms-task:7": pms_task("Review"), "custompms-task:8": pms_task("review ")}
     )
     report = run(store, pms, [asana_task(70, "Review")])
@@ -226,7 +172,7 @@ def test_two_candidates_are_ambiguous_nothing_linked_nor_created(store: LinkStor
 
 def test_one_candidate_two_records_want_is_ambiguous_for_both(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Review")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Review")})
     report = run(store, pms, [asana_task(70, "Review"), asana_task(71, "REVIEW")])
 
     assert pms.ops == []
@@ -236,7 +182,7 @@ def test_one_candidate_two_records_want_is_ambiguous_for_both(store: LinkStore) 
 
 def test_a_pair_linked_by_hand_is_merged_then_converges(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms(
+    pms = existing_custompms(
         {"custompms-task:7": pms_task("Review"), "custompms-task:8": pms_task("Review")}
     )
     task = asana_task(70, "Review", due_date="2026-12-24", _modified_at=NEW)
@@ -259,7 +205,7 @@ def test_a_pair_linked_by_hand_is_merged_then_converges(store: LinkStore) -> Non
 
 def test_subtasks_are_adopted_under_their_adopted_parent(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms(
+    pms = existing_custompms(
         {
             "custompms-task:7": pms_task("Build"),
             "custompms-task:9": pms_task("SAML", parent_task_id=7),
@@ -275,7 +221,7 @@ def test_subtasks_are_adopted_under_their_adopted_parent(store: LinkStore) -> No
 
 def test_match_keys_can_require_more_than_the_name(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Standup", due_date="2026-10-01")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Standup", due_date="2026-10-01")})
     keys = {"task_task": ["name", "due_on"]}  # either side's names
     run(store, pms, [asana_task(70, "Standup", due_date="2026-10-02")], match_keys=keys)
     assert [op.values["name"] for op in pms.creates] == ["Standup"]  # another day: a new one
@@ -294,7 +240,7 @@ def test_bad_match_keys_name_the_flow_and_field() -> None:
 
 def test_candidates_are_listed_once_per_run(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("A")})
+    pms = existing_custompms({"custompms-task:7": pms_task("A")})
     engine = ApplyEngine(store, pms, claim="run:me")
     engine.start()
     for gid in range(70, 80):
@@ -305,7 +251,7 @@ def test_candidates_are_listed_once_per_run(store: LinkStore) -> None:
 
 def test_a_record_unlinked_by_hand_is_not_adopted_again(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Review")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Review")})
     store.link(TASK, "asana-task:69", "custompms-task:7", origin=Side.ASANA)
     store.unlink("custompms-task:7")
     run(store, pms, [asana_task(70, "Review")])
@@ -315,7 +261,7 @@ def test_a_record_unlinked_by_hand_is_not_adopted_again(store: LinkStore) -> Non
 
 def test_adopt_existing_off_creates_as_before(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Review")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Review")})
     run(store, pms, [asana_task(70, "Review")], adopt_existing=False)
     assert len(pms.creates) == 1
     assert pms.listings == []
@@ -323,7 +269,7 @@ def test_adopt_existing_off_creates_as_before(store: LinkStore) -> None:
 
 def test_dry_run_previews_adoption_and_writes_nothing(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms(
+    pms = existing_custompms(
         {
             "custompms-task:7": pms_task("Build", due_date="2026-10-01"),
             "custompms-task:9": pms_task("SAML", parent_task_id=7),
@@ -358,7 +304,7 @@ def test_a_record_deleted_later_in_the_run_adopts_nothing(store: LinkStore) -> N
     # The projects board is linked; its Custompms project is customer 9's.
     snapshots = {"asana_snapshot": {}, "custompms_snapshot": {"customer_id": 9}}
     store.link(PROJECT, "asana-project:1", "custompms-project:5", origin=Side.ASANA, **snapshots)
-    pms = ExistingCustompms(
+    pms = existing_custompms(
         {"custompms-project:8": {"customer_id": 9, "name": "Payroll", "status": "active"}}
     )
     engine = ApplyEngine(store, pms, claim="run:me")
@@ -379,7 +325,7 @@ def test_a_record_deleted_later_in_the_run_adopts_nothing(store: LinkStore) -> N
 
 def test_a_candidate_linked_meanwhile_is_not_taken_twice(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
-    pms = ExistingCustompms({"custompms-task:7": pms_task("Review")})
+    pms = existing_custompms({"custompms-task:7": pms_task("Review")})
     engine = ApplyEngine(store, pms, claim="run:me")
     engine.start()
     engine.apply([asana_task(70, "Review")])

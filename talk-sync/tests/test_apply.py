@@ -13,11 +13,8 @@ from talk_sync.apply import (
     ApplyEngine,
     ApplyError,
     Destination,
-    Failed,
     Incoming,
     OpKind,
-    Rejected,
-    Stale,
     WriteOp,
     WriteOutcome,
     Written,
@@ -25,81 +22,7 @@ from talk_sync.apply import (
 from talk_sync.flows import Flow, get_flow
 from talk_sync.linkstore import Backoff, LinkStatus, LinkStore
 from talk_sync.refs import Ref, Side, parse_ref
-
-REFERENCE_FIELDS = {
-    "customer_id": "customer",
-    "parent_id": "customer",
-    "project_id": "project",
-    "parent_task_id": "task",
-}
-
-
-class FakeCustompms(Destination):
-    """Records per type with versions; creates idempotent by key, updates checked by version."""
-
-    side = Side.CUSTOMPMS
-    reference_fields = REFERENCE_FIELDS
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[int, dict[str, Any]]] = {}
-        self.by_key: dict[str, dict[str, Any]] = {}
-        self.writes: list[WriteOp] = []
-        self.reject_names: set[str] = set()  # names refused with reject_status
-        self.reject_status = 422
-        self.busy_names: set[str] = set()  # names refused with a refusal that passes by itself
-        self.fail_names: set[str] = set()  # names failing transiently
-        self.next_id = 1
-
-    # --- Destination -------------------------------------------------------------------------
-
-    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
-        return [self._one(op) for op in ops]
-
-    def _one(self, op: WriteOp) -> WriteOutcome:
-        self.writes.append(op)
-        kind = op.flow.custompms_type
-        if op.values.get("name") in self.fail_names:
-            return Failed("503 unavailable")
-        if op.values.get("name") in self.busy_names:
-            return Rejected(412, "changed during each merge", transient=True)
-        if op.values.get("name") in self.reject_names:
-            return Rejected(self.reject_status, "name is not allowed", "name")
-        if op.kind is OpKind.CREATE:
-            if op.create_key in self.by_key:  # an idempotent replay
-                return Written(dict(self.by_key[op.create_key]))
-            record = {**op.values, "id": self.next_id, "version": 1}
-            self.next_id += 1
-            self.records.setdefault(kind, {})[record["id"]] = record
-            self.by_key[op.create_key or str(record["id"])] = record
-            return Written(dict(record))
-        record = self.records[kind][int(op.destination.key)]  # type: ignore[union-attr]
-        if (op.snapshot or {}).get("version") != record["version"]:
-            return Stale(dict(record))
-        record.update(op.values, version=record["version"] + 1)
-        return Written(dict(record))
-
-    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
-        return {ref: self.records.get(ref.type, {}).get(int(ref.key)) for ref in refs}
-
-    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
-        return str(record["id"])
-
-    # --- test helpers ------------------------------------------------------------------------
-
-    def edit(self, kind: str, key: int, **changes: Any) -> None:
-        """Someone edits the record in Custompms."""
-        record = self.records[kind][key]
-        record.update(changes, version=record["version"] + 1, updated_at=changes.get("at"))
-        record.pop("at", None)
-
-    def one(self, kind: str, **match: Any) -> dict[str, Any]:
-        found = [
-            r
-            for r in self.records.get(kind, {}).values()
-            if all(r.get(k) == v for k, v in match.items())
-        ]
-        assert len(found) == 1, found
-        return found[0]
+from talk_sync.testing import MemoryDestination
 
 
 def incoming(flow: str, source: str, desired: dict[str, Any], **extra: Any) -> Incoming:
@@ -119,8 +42,9 @@ def store(tmp_path: Path) -> Iterator[LinkStore]:
 
 
 @pytest.fixture
-def pms() -> FakeCustompms:
-    return FakeCustompms()
+def pms() -> MemoryDestination:
+    """Custompms records with versions; creates idempotent by key, updates checked by version."""
+    return MemoryDestination(Side.CUSTOMPMS)
 
 
 class Clock:
@@ -179,7 +103,7 @@ ALL = [WORKSPACE, TEAM, BOARD, BOARD_TASK, SUBTASK, SUBSUBTASK]
 
 
 def test_children_before_parents_resolve_at_the_end_of_the_run(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     # Streams arrive in any order: tasks first, workspaces last.
     report = run(store, pms, [[SUBSUBTASK, SUBTASK, BOARD_TASK], [BOARD], [TEAM], [WORKSPACE]])
@@ -203,16 +127,16 @@ def test_children_before_parents_resolve_at_the_end_of_the_run(
     assert store.rejects() == []
 
 
-def test_second_run_without_edits_writes_nothing(store: LinkStore, pms: FakeCustompms) -> None:
+def test_second_run_without_edits_writes_nothing(store: LinkStore, pms: MemoryDestination) -> None:
     run(store, pms, [ALL])
-    writes = len(pms.writes)
+    writes = len(pms.ops)
     report = run(store, pms, [ALL])
-    assert len(pms.writes) == writes
+    assert len(pms.ops) == writes
     assert report.writes == 0
     assert report.totals()["unchanged"] == 6
 
 
-def test_update_sends_only_changed_fields(store: LinkStore, pms: FakeCustompms) -> None:
+def test_update_sends_only_changed_fields(store: LinkStore, pms: MemoryDestination) -> None:
     run(store, pms, [ALL])
     edited = incoming(
         "task_task",
@@ -220,19 +144,21 @@ def test_update_sends_only_changed_fields(store: LinkStore, pms: FakeCustompms) 
         {**SUBTASK.desired, "name": "Kickoff!", "description": "  spaced  "},
     )
     report = run(store, pms, [[edited]])
-    assert pms.writes[-1].kind is OpKind.UPDATE
-    assert pms.writes[-1].values == {"name": "Kickoff!", "description": "  spaced  "}
+    assert pms.ops[-1].kind is OpKind.UPDATE
+    assert pms.ops[-1].values == {"name": "Kickoff!", "description": "  spaced  "}
     assert report.counters["task_task"]["updated"] == 1
     assert pms.one("task", name="Kickoff!")["description"] == "  spaced  "
 
 
-def test_concurrent_edit_of_another_field_survives(store: LinkStore, pms: FakeCustompms) -> None:
+def test_concurrent_edit_of_another_field_survives(
+    store: LinkStore, pms: MemoryDestination
+) -> None:
     run(store, pms, [ALL])
     kickoff = pms.one("task", name="Kickoff")
-    pms.edit("task", kickoff["id"], due_date="2026-05-01")
+    pms.edit(f"custompms-task:{kickoff['id']}", due_date="2026-05-01")
     edited = incoming("task_task", "asana-task:5", {**SUBTASK.desired, "description": "agenda"})
     report = run(store, pms, [[edited]])
-    record = pms.records["task"][kickoff["id"]]
+    record = pms.records[f"custompms-task:{kickoff['id']}"]
     assert (record["due_date"], record["description"]) == ("2026-05-01", "agenda")
     assert report.conflicts == []
     assert store.find("asana-task:5").custompms_snapshot["version"] == record["version"]
@@ -243,11 +169,11 @@ def test_concurrent_edit_of_another_field_survives(store: LinkStore, pms: FakeCu
     [("newer_wins", "from asana"), ("custompms_wins", "from pms"), ("asana_wins", "from asana")],
 )
 def test_conflicting_edit_follows_the_policy_and_is_reported(
-    store: LinkStore, pms: FakeCustompms, policy: str, winner: str
+    store: LinkStore, pms: MemoryDestination, policy: str, winner: str
 ) -> None:
     run(store, pms, [ALL])
     kickoff = pms.one("task", name="Kickoff")
-    pms.edit("task", kickoff["id"], description="from pms", at="2026-01-01T00:00:00Z")
+    pms.edit(f"custompms-task:{kickoff['id']}", description="from pms", at="2026-01-01T00:00:00Z")
     edited = Incoming(
         SUBTASK.flow,
         SUBTASK.source,
@@ -255,14 +181,14 @@ def test_conflicting_edit_follows_the_policy_and_is_reported(
         modified_at="2026-02-01T00:00:00Z",
     )
     report = run(store, pms, [[edited]], conflict_policy={"task_task": policy})
-    assert pms.records["task"][kickoff["id"]]["description"] == winner
+    assert pms.records[f"custompms-task:{kickoff['id']}"]["description"] == winner
     (conflict,) = report.conflicts
     assert (conflict.record, conflict.field) == ("asana-task:5", "description")
     assert (conflict.asana, conflict.custompms) == ("from asana", "from pms")
 
 
 def test_rejected_record_is_kept_reported_and_retried_after_its_backoff(
-    store: LinkStore, pms: FakeCustompms, clock: Clock
+    store: LinkStore, pms: MemoryDestination, clock: Clock
 ) -> None:
     pms.reject_names.add("Delivery")
     report = run(store, pms, [ALL])
@@ -286,7 +212,7 @@ def test_rejected_record_is_kept_reported_and_retried_after_its_backoff(
 
 
 def test_crash_after_begin_create_resumes_with_the_same_key(
-    store: LinkStore, pms: FakeCustompms, monkeypatch: pytest.MonkeyPatch
+    store: LinkStore, pms: MemoryDestination, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = ApplyEngine(store, pms)
     monkeypatch.setattr(engine, "_record", _boom)
@@ -294,9 +220,9 @@ def test_crash_after_begin_create_resumes_with_the_same_key(
         engine.apply([WORKSPACE])  # written, but the process dies before the links commit
     assert store.find("asana-workspace:1").status is LinkStatus.PENDING
     run(store, pms, [[WORKSPACE]])
-    assert len(pms.records["customer"]) == 1
+    assert len(pms.of_type("customer")) == 1
     assert store.find("asana-workspace:1").status is LinkStatus.LINKED
-    assert pms.writes[0].create_key == pms.writes[1].create_key
+    assert pms.ops[0].create_key == pms.ops[1].create_key
 
 
 def _boom(*_args: Any) -> None:
@@ -304,22 +230,24 @@ def _boom(*_args: Any) -> None:
 
 
 def test_find_created_links_an_interrupted_create_without_writing(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
-    class Lookup(FakeCustompms):
+    class Lookup(MemoryDestination):
         def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
-            return next(iter(self.records.get("customer", {}).values()), None)
+            return next(iter(self.of_type("customer")), None)
 
     lookup = Lookup()
     store.begin_create(1, "asana-workspace:1")
-    lookup.records["customer"] = {7: {"id": 7, "name": "Acme", "version": 1}}
+    lookup.put("custompms-customer:7", {"name": "Acme", "version": 1})
     report = run(store, lookup, [[WORKSPACE]])
-    assert lookup.writes == []
+    assert lookup.ops == []
     assert store.resolve("asana-workspace:1") == Ref(Side.CUSTOMPMS, "customer", "7")
     assert report.totals()["unchanged"] == 1
 
 
-def test_delete_unlinks_by_default_and_can_be_ignored(store: LinkStore, pms: FakeCustompms) -> None:
+def test_delete_unlinks_by_default_and_can_be_ignored(
+    store: LinkStore, pms: MemoryDestination
+) -> None:
     run(store, pms, [ALL])
     deleted = Incoming(get_flow("task_task"), parse_ref("asana-task:4"), {}, is_deleted=True)
     ignored = run(store, pms, [[deleted]], delete_policy={"board_task_project": "ignore"})
@@ -335,13 +263,13 @@ def test_delete_unlinks_by_default_and_can_be_ignored(store: LinkStore, pms: Fak
 
 
 def test_dry_run_plans_and_reports_but_changes_nothing(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     run(store, pms, [[WORKSPACE, TEAM]])
     links = store.links()
     edited = incoming("team_customer", "asana-team:2", {**TEAM.desired, "name": "Delivery!"})
     report = run(store, pms, [[edited, SUBSUBTASK, BOARD_TASK, BOARD]], dry_run=True)
-    assert len(pms.writes) == 2
+    assert len(pms.ops) == 2
     assert store.links() == links
     assert store.rejects() == []
     changes = {(c.record, c.outcome) for c in report.changes}
@@ -355,7 +283,7 @@ def test_dry_run_plans_and_reports_but_changes_nothing(
 
 
 def test_transient_failure_fails_the_run_after_recording_the_others(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     pms.fail_names.add("Acme")
     other = incoming("workspace_customer", "asana-workspace:9", {"name": "Beta"})
@@ -367,7 +295,7 @@ def test_transient_failure_fails_the_run_after_recording_the_others(
 
 
 def test_delete_forgets_a_record_kept_under_another_flow(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     pms.reject_names.add("Northwind: ERP")
     run(store, pms, [ALL])
@@ -377,16 +305,16 @@ def test_delete_forgets_a_record_kept_under_another_flow(
     pms.reject_names.clear()
     run(store, pms, [[deleted]])
     assert "asana-task:4" not in {r.source_key for r in store.rejects()}
-    assert [r for r in pms.records["project"].values() if r["name"] == "Northwind: ERP"] == []
+    assert [r for r in pms.of_type("project") if r["name"] == "Northwind: ERP"] == []
 
 
 def test_a_create_answered_with_another_pairs_record_is_rejected_not_relinked(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     run(store, pms, [[WORKSPACE]])
     acme = pms.one("customer", name="Acme")
 
-    class Confused(FakeCustompms):
+    class Confused(MemoryDestination):
         def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
             return [Written(acme) for _ in ops]
 
@@ -400,7 +328,7 @@ def test_a_create_answered_with_another_pairs_record_is_rejected_not_relinked(
 
 
 def test_waiting_records_are_kept_at_a_checkpoint_only_if_still_waiting(
-    store: LinkStore, pms: FakeCustompms, monkeypatch: pytest.MonkeyPatch
+    store: LinkStore, pms: MemoryDestination, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kept: list[str] = []
     record_reject = store.record_reject
@@ -424,7 +352,7 @@ def test_waiting_records_are_kept_at_a_checkpoint_only_if_still_waiting(
 
 
 def test_unchanged_record_refreshes_its_source_snapshot_only_when_it_differs(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     run(store, pms, [[WORKSPACE]])
     respelled = Incoming(
@@ -437,12 +365,12 @@ def test_unchanged_record_refreshes_its_source_snapshot_only_when_it_differs(
 
 @pytest.mark.parametrize("status", [422, 403])  # a 403 (e.g. needs an admin) is no different
 def test_a_refused_record_is_sent_again_when_it_changes_or_its_backoff_ends(
-    store: LinkStore, pms: FakeCustompms, clock: Clock, status: int
+    store: LinkStore, pms: MemoryDestination, clock: Clock, status: int
 ) -> None:
     pms.reject_status = status
     pms.reject_names.update({"Acme", "Acme Inc"})
     backoff = Backoff(first=timedelta(minutes=15), cap=timedelta(minutes=45))
-    sent = lambda: sum(op.values.get("name", "").startswith("Acme") for op in pms.writes)  # noqa: E731
+    sent = lambda: sum(op.values.get("name", "").startswith("Acme") for op in pms.ops)  # noqa: E731
 
     first = run(store, pms, [[WORKSPACE]], retry_backoff=backoff)
     assert sent() == 1
@@ -493,7 +421,7 @@ def test_a_refused_record_is_sent_again_when_it_changes_or_its_backoff_ends(
 
 
 def test_a_deferred_record_is_still_reported_stuck_and_a_delete_ends_it(
-    store: LinkStore, pms: FakeCustompms, clock: Clock
+    store: LinkStore, pms: MemoryDestination, clock: Clock
 ) -> None:
     pms.reject_names.add("Acme")
     run(store, pms, [[WORKSPACE]])
@@ -510,7 +438,7 @@ def test_a_deferred_record_is_still_reported_stuck_and_a_delete_ends_it(
 
 
 def test_a_failure_that_passes_by_itself_is_not_backed_off(
-    store: LinkStore, pms: FakeCustompms, clock: Clock
+    store: LinkStore, pms: MemoryDestination, clock: Clock
 ) -> None:
     # A transient failure keeps nothing: the run fails, STATE stays, and the tap sends the
     # record again on the next run, which writes it again.
@@ -518,7 +446,7 @@ def test_a_failure_that_passes_by_itself_is_not_backed_off(
     for _ in range(2):
         with pytest.raises(ApplyError):
             run(store, pms, [[WORKSPACE]])
-    assert (len(pms.writes), store.rejects()) == (2, [])
+    assert (len(pms.ops), store.rejects()) == (2, [])
     # A refusal that passes by itself (a record changing during every merge) is kept and
     # retried on the next run.
     pms.fail_names.clear()
@@ -526,10 +454,10 @@ def test_a_failure_that_passes_by_itself_is_not_backed_off(
     run(store, pms, [[WORKSPACE]])
     assert store.rejects()[0].retry_at is None
     assert run(store, pms, []).deferred == []
-    assert len(pms.writes) == 4
+    assert len(pms.ops) == 4
 
 
-class UnknownOwners(FakeCustompms):
+class UnknownOwners(MemoryDestination):
     """Holds no owner email it does not know: such a value is left out, as target-asana-talk
     does with an email that names no Asana user."""
 
@@ -567,7 +495,7 @@ def test_a_value_the_destination_keeps_as_it_was_is_the_source_snapshots_value(
 
     # The record arrives again (a changed name): the owner is still left out, and the
     # owner Custompms gained meanwhile is what the source snapshot records.
-    pms.edit("project", created["id"], owner_email="lena@known.example")
+    pms.edit(f"custompms-project:{created['id']}", owner_email="lena@known.example")
     store.update_snapshots(
         "asana-project:3",
         custompms={**link.custompms_snapshot, "owner_email": "lena@known.example"},
@@ -578,7 +506,7 @@ def test_a_value_the_destination_keeps_as_it_was_is_the_source_snapshots_value(
         source_values={"name": "Clients", "owner": "ghost@elsewhere.example"},
     )
     run(store, pms, [[renamed]])
-    assert pms.writes[-1].values == {"name": "Clients"}
+    assert pms.ops[-1].values == {"name": "Clients"}
     assert store.find("asana-project:3").asana_snapshot == {
         "name": "Clients",
         "owner": "lena@known.example",
@@ -586,7 +514,7 @@ def test_a_value_the_destination_keeps_as_it_was_is_the_source_snapshots_value(
 
 
 def test_a_deleted_parents_subtasks_follow_it_when_their_own_deletes_never_arrive(
-    store: LinkStore, pms: FakeCustompms
+    store: LinkStore, pms: MemoryDestination
 ) -> None:
     """Events are at most once: the parent's delete alone unlinks its subtasks, any depth."""
     tasks = get_flow("task_task")
@@ -612,14 +540,14 @@ def test_a_deleted_parents_subtasks_follow_it_when_their_own_deletes_never_arriv
     assert report.counters["task_task"]["unlinked"] == 3
 
 
-class HoldingBack(FakeCustompms):
+class HoldingBack(MemoryDestination):
     """Takes every field but ``description``, which it keeps as it is (``Written.kept``)."""
 
-    def _one(self, op: WriteOp) -> WriteOutcome:
+    def write_one(self, op: WriteOp) -> WriteOutcome:
         if op.kind is OpKind.CREATE or "description" not in op.values:
-            return super()._one(op)
+            return super().write_one(op)
         values = {name: value for name, value in op.values.items() if name != "description"}
-        outcome = super()._one(
+        outcome = super().write_one(
             WriteOp(op.kind, op.flow, op.source, values, op.destination, op.snapshot)
         )
         held = frozenset({"description"})

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from talk_sync.diff import apply_changes, diff
 from talk_sync.flows import FLOWS
 from talk_sync.normalize import canonical_record
-from talk_sync.testing import records, respell_record
+from talk_sync.testing.strategies import records, respell_record
 
 # No deadline: the CPUs are shared with other suites, and speed is not what is tested.
 PROPERTY = settings(max_examples=100, deadline=None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from talk_sync.apply import (
@@ -21,57 +21,24 @@ from talk_sync.apply import (
     WriteOutcome,
     Written,
 )
-from talk_sync.flows import Flow, get_flow
+from talk_sync.flows import get_flow
 from talk_sync.identity import match_key, normalize_name
 from talk_sync.leases import Process
 from talk_sync.linkstore import LinkStatus, LinkStore
-from talk_sync.refs import Ref, Side, parse_ref
+from talk_sync.refs import Side, parse_ref
+from talk_sync.testing import MemoryDestination
 
 TASK = get_flow("task_task")
 
 
-class FakeAsana(Destination):
-    """Tasks by gid; creates counted (Asana has no idempotency key)."""
-
-    side = Side.ASANA
-    reference_fields: ClassVar[Mapping[str, str]] = {"project": "project", "parent": "task"}
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self.creates: list[WriteOp] = []
-        self.next_gid = 500
-
-    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
-        outcomes: list[WriteOutcome] = []
-        for op in ops:
-            if op.kind is OpKind.CREATE:
-                self.creates.append(op)
-                gid, self.next_gid = str(self.next_gid), self.next_gid + 1
-                self.records[gid] = {**op.values, "gid": gid}
-            else:
-                gid = op.destination.key  # type: ignore[union-attr]
-                self.records.setdefault(gid, {"gid": gid}).update(op.values)
-            outcomes.append(Written(dict(self.records[gid])))
-        return outcomes
-
-    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
-        return {ref: self.records.get(ref.key) for ref in refs}
-
-    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
-        return str(record["gid"])
+def fake_asana() -> MemoryDestination:
+    """Asana tasks by gid; creates counted (Asana has no idempotency key)."""
+    return MemoryDestination(Side.ASANA)
 
 
-class FakeCustompms(FakeAsana):
+def fake_custompms() -> MemoryDestination:
     """The same, as Custompms (integer ids)."""
-
-    side = Side.CUSTOMPMS
-    reference_fields: ClassVar[Mapping[str, str]] = {
-        "project_id": "project",
-        "parent_task_id": "task",
-    }
-
-    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
-        return str(record["gid"])
+    return MemoryDestination(Side.CUSTOMPMS)
 
 
 @pytest.fixture
@@ -151,7 +118,7 @@ def test_a_custompms_record_naming_a_pending_asana_create_completes_that_link(
         claim=dead_claim(),
         asana_snapshot={"name": "Spec", "project": "9"},
     )
-    asana = FakeAsana()
+    asana = fake_asana()
 
     report = run(store, asana, [custompms_task(10, "Spec", counterpart="asana-task:77")])
 
@@ -162,7 +129,7 @@ def test_a_custompms_record_naming_a_pending_asana_create_completes_that_link(
     assert str(link.asana) == "asana-task:77"
     assert report.totals()["created"] == 0
     # The resumed Asana -> Custompms create then finds the link complete: nothing to write.
-    pms = FakeCustompms()
+    pms = fake_custompms()
     again = run(store, pms, [asana_task("77", "Spec")])
     assert pms.creates == []
     assert again.writes == 0
@@ -171,7 +138,7 @@ def test_a_custompms_record_naming_a_pending_asana_create_completes_that_link(
 def test_a_counterpart_linked_to_another_record_is_stuck_not_copied(store: LinkStore) -> None:
     store.link(get_flow(3), "asana-project:9", "custompms-project:9", origin="asana")
     store.link(TASK, "asana-task:77", "custompms-task:10", origin="asana")
-    asana = FakeAsana()
+    asana = fake_asana()
 
     report = run(store, asana, [custompms_task(11, "Spec copy", counterpart="asana-task:77")])
 
@@ -187,7 +154,7 @@ def test_a_counterpart_deleted_before_its_link_completed_is_not_recreated(
 ) -> None:
     store.begin_create(TASK, "asana-task:77")
     store.cancel_create("asana-task:77")  # the Asana task was deleted meanwhile
-    asana = FakeAsana()
+    asana = fake_asana()
     report = run(store, asana, [custompms_task(10, "Spec", counterpart="asana-task:77")])
     assert asana.creates == []
     assert report.totals()["skipped"] == 1
@@ -212,7 +179,8 @@ def test_an_asana_record_made_by_a_crashed_create_is_linked_not_copied(
 ) -> None:
     store.link(get_flow(3), "asana-project:900", "custompms-project:9", origin="asana")
     pending_from_custompms(store, 5, "Review", dead_claim())
-    pms = FakeCustompms()
+    pms = fake_custompms()
+    pms.put("custompms-task:5", {"name": "Review", "project_id": 9})  # the crashed create's
 
     run(store, pms, [asana_task("300", "review ")])
 
@@ -227,7 +195,7 @@ def test_while_the_creating_run_lives_the_record_waits_and_is_kept(store: LinkSt
     store.link(get_flow(3), "asana-project:900", "custompms-project:9", origin="asana")
     claim = live_claim(store)
     pending_from_custompms(store, 5, "Review", claim)
-    pms = FakeCustompms()
+    pms = fake_custompms()
 
     report = run(store, pms, [asana_task("300", "Review")])
 
@@ -250,7 +218,7 @@ def test_two_unfinished_creates_that_look_alike_are_never_guessed(
     store.link(get_flow(3), "asana-project:900", "custompms-project:9", origin="asana")
     pending_from_custompms(store, 5, "Review", dead_claim())
     pending_from_custompms(store, 6, "Review", dead_claim())
-    pms = FakeCustompms()
+    pms = fake_custompms()
     report = run(store, pms, [asana_task("300", "Review")])
     assert pms.creates == []
     [stuck] = report.stuck_records
@@ -263,7 +231,7 @@ def test_a_record_older_than_the_unfinished_create_is_not_its_result(
     store.link(get_flow(3), "asana-project:900", "custompms-project:9", origin="asana")
     pending_from_custompms(store, 5, "Review", dead_claim())
     long_ago = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
-    pms = FakeCustompms()
+    pms = fake_custompms()
     run(store, pms, [asana_task("300", "Review", created_at=long_ago)])
     assert len(pms.creates) == 1  # a different record that happens to share the name
 
@@ -275,7 +243,7 @@ def test_a_create_another_live_run_claimed_is_not_sent_twice(store: LinkStore) -
     store.link(get_flow(3), "asana-project:9", "custompms-project:9", origin="asana")
     claim = live_claim(store)
     store.begin_create(TASK, "custompms-task:10", claim=claim)  # that run is sending it
-    asana = FakeAsana()
+    asana = fake_asana()
 
     run(store, asana, [custompms_task(10, "Spec")])
 
@@ -292,7 +260,7 @@ def test_a_create_another_live_run_claimed_is_not_sent_twice(store: LinkStore) -
 
 
 def test_a_new_record_under_a_deleted_parent_is_stuck_with_its_cause(store: LinkStore) -> None:
-    pms = FakeCustompms()
+    pms = fake_custompms()
     deleted = Incoming(
         get_flow(3), parse_ref("asana-project:900"), {"name": "Gone"}, is_deleted=True
     )
@@ -304,7 +272,7 @@ def test_a_new_record_under_a_deleted_parent_is_stuck_with_its_cause(store: Link
 
 
 def test_a_record_kept_longer_than_stuck_after_is_reported_stuck(store: LinkStore) -> None:
-    pms = FakeCustompms()
+    pms = fake_custompms()
     waiting = asana_task("300", "Waits")  # its project is never linked
     first = run(store, pms, [waiting], stuck_after=timedelta(hours=1))
     assert first.stuck_records == []
@@ -314,8 +282,11 @@ def test_a_record_kept_longer_than_stuck_after_is_reported_stuck(store: LinkStor
     assert "not linked yet: project_id asana-project:900" in stuck.reason
 
 
-class FindingAsana(FakeAsana):
+class FindingAsana(MemoryDestination):
     """Finds what an interrupted create made (by name), as the Asana target does."""
+
+    def __init__(self) -> None:
+        super().__init__(Side.ASANA)
 
     def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
         return next((r for r in self.records.values() if r["name"] == op.values["name"]), None)
@@ -329,7 +300,7 @@ def test_a_resumed_create_writes_only_source_edits_not_what_the_destination_deri
     sent = {"name": "Spec", "project": "9", "notes": None}
     store.begin_create(TASK, "custompms-task:10", claim=dead_claim(), asana_snapshot=sent)
     asana = FindingAsana()  # the crashed run's create ran; Asana filled in the notes
-    asana.records["700"] = {**sent, "gid": "700", "notes": "Created from a template"}
+    asana.put("asana-task:700", {**sent, "notes": "Created from a template"})
 
     item = custompms_task(10, "Spec")
     desired = {
@@ -341,19 +312,22 @@ def test_a_resumed_create_writes_only_source_edits_not_what_the_destination_deri
 
     assert asana.creates == []
     assert str(store.find("custompms-task:10").asana) == "asana-task:700"  # type: ignore[union-attr]
-    record = asana.records["700"]
+    record = asana.records["asana-task:700"]
     assert record["notes"] == "Created from a template"  # not pushed back to empty
     assert record.get("assignee") == ("ann@example.com" if edited_since else None)
 
 
-class DerivingAsana(FakeAsana):
+class DerivingAsana(MemoryDestination):
     """Fills in what a create leaves empty, as Asana makes a project's creator its owner."""
+
+    def __init__(self) -> None:
+        super().__init__(Side.ASANA)
 
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         outcomes = super().write(ops)
         for op, outcome in zip(ops, outcomes, strict=True):
             if op.kind is OpKind.CREATE and not op.values.get("notes"):
-                record = self.records[outcome.record["gid"]]  # type: ignore[union-attr]
+                record = self.records[self.ref_of("task", outcome.record)]  # type: ignore[union-attr]
                 record["notes"] = "derived"
                 outcomes[outcomes.index(outcome)] = Written(dict(record))
         return outcomes
@@ -366,10 +340,10 @@ def test_what_the_destination_derived_is_not_undone_by_the_next_run(store: LinkS
     item = custompms_task(10, "Spec")
     created = Incoming(TASK, item.source, {**item.desired, "notes": None}, item.source_values)
     run(store, asana, [created])
-    [gid] = asana.records
-    assert asana.records[gid]["notes"] == "derived"
+    [ref] = asana.records
+    assert asana.records[ref]["notes"] == "derived"
 
     again = run(store, asana, [created])
 
     assert again.writes == 0
-    assert asana.records[gid]["notes"] == "derived"
+    assert asana.records[ref]["notes"] == "derived"

@@ -11,7 +11,7 @@ from talk_sync.flows import FLOWS
 from talk_sync.merge import ConflictPolicy, merge, policy_for
 from talk_sync.normalize import FieldType, canonical, same
 from talk_sync.refs import Side
-from talk_sync.testing import changed, records, respell_record
+from talk_sync.testing.strategies import changed, records, respell_record
 
 # No deadline: the CPUs are shared with other suites, and speed is not what is tested.
 PROPERTY = settings(max_examples=60, deadline=None)

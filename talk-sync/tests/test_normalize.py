@@ -23,7 +23,7 @@ from talk_sync.normalize import (
     status_from_completed,
     to_jsonable,
 )
-from talk_sync.testing import respell, values
+from talk_sync.testing.strategies import respell, values
 from talk_sync.timestamps import format_timestamp, parse_timestamp
 
 # No deadline: the CPUs are shared with other suites, and speed is not what is tested.

@@ -11,7 +11,7 @@ from talk_sync.flows import get_flow
 from talk_sync.linkstore import LinkStore
 from talk_sync.plan import Action, plan
 from talk_sync.refs import Side
-from talk_sync.testing import records, respell_record
+from talk_sync.testing.strategies import records, respell_record
 
 TASK = get_flow("task_task")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,41 +18,14 @@ from typing import Any, ClassVar
 import pytest
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from talk_sync.apply import Destination, Incoming, WriteOp, WriteOutcome, Written
-from talk_sync.flows import Flow
+from talk_sync.apply import Incoming
 from talk_sync.linkstore import LinkStatus, LinkStore
-from talk_sync.refs import Ref, Side
+from talk_sync.refs import Side
 from talk_sync.target import REPORT_DIR_ENV, FlowSink, SyncTarget, sync_settings
+from talk_sync.testing import MemoryDestination
 from typing_extensions import override
 
 STATE = {"bookmarks": {"workspaces": {"done": True}}}
-
-
-class MemoryCustompms(Destination):
-    """Customers in a dict; every write succeeds."""
-
-    side = Side.CUSTOMPMS
-    reference_fields: ClassVar[dict[str, str]] = {}
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-
-    @override
-    def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
-        outcomes: list[WriteOutcome] = []
-        for op in ops:
-            key = op.destination.key if op.destination else str(len(self.records) + 1)
-            self.records[key] = {**self.records.get(key, {}), **op.values, "id": key}
-            outcomes.append(Written(dict(self.records[key])))
-        return outcomes
-
-    @override
-    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
-        return {ref: self.records.get(ref.key) for ref in refs}
-
-    @override
-    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
-        return str(record["id"])
 
 
 class MemoryFlowSink(FlowSink):
@@ -75,15 +48,15 @@ class MemoryTarget(SyncTarget):
     name = "target-memory"
     source = Side.ASANA
     default_sink_class = MemoryFlowSink
-    destination: MemoryCustompms
+    destination: MemoryDestination
     config_jsonschema: ClassVar[dict] = th.PropertiesList(
         *sync_settings(source),
         th.Property("batch_size", th.IntegerType, default=10, description="Records per batch."),
     ).to_dict()
 
     @override
-    def make_destination(self, store: LinkStore) -> MemoryCustompms:
-        return MemoryCustompms()
+    def make_destination(self, store: LinkStore) -> MemoryDestination:
+        return MemoryDestination(Side.CUSTOMPMS)
 
     @override
     def sent_summary(self) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from asana_sandbox.testing import SandboxServer
 from tap_asana_talk.streams import TasksStream
-from tap_asana_talk_testkit import run_tap, tap_config
+from tap_asana_talk.testing import run_tap, tap_config
 
 # In the demo seed: the "Client projects" board, one engagement with three subtasks, and
 # two more engagements with subtasks of their own.

@@ -10,7 +10,7 @@ import pytest
 from asana_sandbox.testing import SandboxServer, running_sandbox
 from talk_sync import asana_api
 from tap_asana_talk.client import AsanaStream
-from tap_asana_talk_testkit import run_tap, tap_config
+from tap_asana_talk.testing import run_tap, tap_config
 
 RENAMED = "1200000000000023"  # a top-level task
 SUBTASK = "1200000000000020"  # a subtask of a board task

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from asana_sandbox.testing import SandboxServer, running_sandbox
-from tap_asana_talk_testkit import run_tap, tap_config
+from tap_asana_talk.testing import run_tap, tap_config
 
 STREAMS = ("workspaces", "teams", "users", "projects", "tasks")
 SECRET = "1/1200000000000003:very-secret-token"

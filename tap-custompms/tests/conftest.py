@@ -8,7 +8,7 @@ import pytest
 
 # A fresh, empty reference server per test, for the test modules that need one.
 from custompms.testing import custompms_server  # noqa: F401
-from tap_custompms_testkit import StubApi
+from tap_custompms.testing import StubApi
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

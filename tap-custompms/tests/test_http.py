@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from singer_sdk.exceptions import FatalAPIError
-from tap_custompms_testkit import STUB_TOKEN, Reply, StubApi, customer, run_tap
+from tap_custompms.testing import STUB_TOKEN, Reply, StubApi, customer, run_tap
 
 if t.TYPE_CHECKING:
     from custompms.testing import CustompmsServer

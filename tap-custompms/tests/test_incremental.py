@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing as t
 
 import requests
-from tap_custompms_testkit import run_tap
+from tap_custompms.testing import run_tap
 
 if t.TYPE_CHECKING:
     from custompms.testing import CustompmsServer

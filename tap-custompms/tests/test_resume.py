@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from tap_custompms_testkit import STUB_TOKEN, Reply, StubApi, customer, run_tap
+from tap_custompms.testing import STUB_TOKEN, Reply, StubApi, customer, run_tap
 
 STAMPS = [f"2026-03-01T00:00:00.00000{i}Z" for i in range(1, 7)]
 

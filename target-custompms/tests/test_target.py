@@ -9,8 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,9 @@ import pytest
 from custompms.testing import CustompmsServer, running_server
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.testing import get_target_test_class
+from singer_sdk.testing.runners import TargetTestRunner
 from talk_sync import LinkStatus, LinkStore
+from talk_sync.testing.standard_target import flow_target_suite
 from target_custompms.target import TargetCustompms
 
 STATE = {"bookmarks": {"workspaces": {"done": True}}}
@@ -182,19 +183,33 @@ def test_missing_token_is_named() -> None:
     assert any("api_token" in line for line in error.value.errors)
 
 
-# The SDK's standard target tests: their canned streams are not flows, so the target must
-# read them all and skip them, and still follow the Singer spec (schemas before records,
-# key properties present).
+# The SDK's standard target tests, their canned streams rewritten as Asana workspaces (flow
+# workspace_customer) that the target writes to the reference server as customers.
+def standard_workspace(number: int, name: str, canned: Mapping[str, Any]) -> dict[str, Any]:
+    """An Asana workspace, mapped: a canned string (e.g. an encoded one) ends its name."""
+    extra = canned.get("info") or canned.get("clientName")
+    if isinstance(extra, str):
+        name = f"{name} {extra}"
+    return workspace(str(number), name)
+
+
+STANDARD_SUITE = flow_target_suite(
+    stream="workspace_customer",
+    properties=json.loads(messages().splitlines()[0])["schema"]["properties"],
+    source_ref="external_id",
+    flow_record=standard_workspace,
+)
 StandardTargetTests = get_target_test_class(
     target_class=TargetCustompms,
-    config={
-        "api_url": "http://127.0.0.1:9/api/v1",
-        "api_token": "t",
-        "link_store_url": "sqlite://",  # in memory: nothing to write for these streams
-        "report_path": str(Path(tempfile.gettempdir()) / "target-custompms-standard-tests.json"),
-    },
+    config={},  # the runner fixture below gives each test the server's
+    custom_suites=[STANDARD_SUITE],
+    include_target_tests=False,
 )
 
 
 class TestTargetCustompms(StandardTargetTests):  # type: ignore[valid-type,misc]
-    """Standard target tests."""
+    """Standard target tests, against the reference server."""
+
+    @pytest.fixture
+    def runner(self, server: CustompmsServer, tmp_path: Path) -> TargetTestRunner:
+        return TargetTestRunner(TargetCustompms, config=settings(server, tmp_path))

@@ -1,4 +1,7 @@
-"""Test kit for tap-custompms: a scripted local HTTP stub and an in-process tap runner."""
+"""Test kit for tap-custompms: a scripted local HTTP stub and an in-process tap runner.
+
+For the tap's tests and the monorepo's; the standard library and the tap only.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tap_custompms.tap import TapCustompms
 
-STUB_TOKEN = "stub-secret-token-4f9a"
+STUB_TOKEN = "stub-secret-token-4f9a"  # noqa: S105 (the stub's own, not a secret)
 
 
 @dataclass

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from local_stack import LocalStack
 from talk_sync import LinkStatus, LinkStore
+
+from local_stack.stack import LocalStack
 
 #: The Asana opt_fields the checks read, per record type.
 FIELDS = {

@@ -1,4 +1,8 @@
-"""Test kit for tap-asana-talk: an in-process tap runner and sandbox config."""
+"""Test kit for tap-asana-talk: an in-process tap runner and the config for a sandbox.
+
+For the tap's tests and the monorepo's; imports nothing the tap does not need (the sandbox
+is named for type checkers only).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import contextlib
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asana_sandbox.testing import SandboxServer
 from tap_asana_talk.tap import TapAsanaTalk
+
+if TYPE_CHECKING:
+    from asana_sandbox.testing import SandboxServer
 
 
 @dataclass

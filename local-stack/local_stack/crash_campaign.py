@@ -16,8 +16,8 @@ compared with a clean run's: records that appear more often (duplicates), less o
 (lost) or with other values (mismatched). The last rerun is the idle check: it must write
 nothing.
 
-    .venv/bin/python tests/crash_campaign.py --trials 24           # the full campaign
-    .venv/bin/python tests/crash_campaign.py --trials 6 --postgres # against PostgreSQL
+    .venv/bin/python -m local_stack.crash_campaign --trials 24           # the full campaign
+    .venv/bin/python -m local_stack.crash_campaign --trials 6 --postgres # against PostgreSQL
 
 tests/test_crash_campaign.py runs a fast subset in `make test`; `make crash-campaign`
 runs the full one.
@@ -44,9 +44,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
-from local_stack import (
+from local_stack.stack import (
     MELTANO,
     PROJECT_ROOT,
     LocalStack,
@@ -54,7 +52,7 @@ from local_stack import (
     install_plugins,
     local_stack,
 )
-from write_gate import WINDOWS, WriteGate, asana_write, custompms_write
+from local_stack.write_gate import WINDOWS, WriteGate, asana_write, custompms_write
 
 #: Which server's writes a direction makes.
 DIRECTIONS = {"custompms-to-asana": "asana", "asana-to-custompms": "custompms"}

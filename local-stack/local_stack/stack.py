@@ -1,7 +1,7 @@
 """Both local servers plus the Meltano environment that points the plugins at them.
 
-The demo (scripts/demo.py) and the end-to-end tests (tests/) use this one module, so they
-start the servers and wire the plugins exactly the same way.
+The demo (scripts/demo.py), the benchmarks (bench/) and the end-to-end tests (tests/) use
+this one module, so they start the servers and wire the plugins exactly the same way.
 
 The plugins read their URLs, tokens and the link store location from the environment
 variables that meltano.yml refers to (ASANA_API_URL, ASANA_ACCESS_TOKEN, ASANA_WORKSPACE_GID,
@@ -31,7 +31,17 @@ from asana_sandbox.testing import SandboxServer, running_sandbox
 from custompms.testing import CustompmsServer, running_server
 from talk_sync.private_dirs import make_private_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The monorepo (the folder of meltano.yml): this package is installed editable from it."""
+    here = Path(__file__).resolve()
+    for folder in here.parents:
+        if (folder / "meltano.yml").is_file():
+            return folder
+    return Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 
 
