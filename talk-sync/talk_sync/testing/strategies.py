@@ -17,7 +17,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from talk_sync.normalize import FieldType, canonical, date_of, parse_timestamp
+from talk_sync.normalize import FieldType, canonical, date_of
+from talk_sync.timestamps import parse_timestamp
 
 _OFFSETS = st.integers(min_value=-14 * 4, max_value=14 * 4).map(
     lambda quarter_hours: timezone(timedelta(minutes=15 * quarter_hours))
