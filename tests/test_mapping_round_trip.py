@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from local_stack import PROJECT_ROOT
 from singer_sdk.mapper import PluginMapper
 from talk_sync import Side, get_flow
-from talk_sync.apply import synced_values
+from talk_sync.incoming import synced_values
 from talk_sync.normalize import FieldType, same
 
 

@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from talk_sync.flows import FLOWS, Flow, get_flow
 from talk_sync.identity import DEFAULT_MATCH_FIELDS, adoption_key, match_fields
+from talk_sync.incoming import synced_values
 from talk_sync.merge import Conflict, ConflictPolicy, merge
 from talk_sync.normalize import same
 from talk_sync.refs import Ref, Side
 
 if TYPE_CHECKING:
-    from talk_sync.apply import Destination, Incoming
+    from talk_sync.destination import Destination
+    from talk_sync.incoming import Incoming
 
 
 #: Keys a ``match_keys`` mapping accepts: flow names and numbers.
@@ -121,7 +123,6 @@ class CandidateIndex:
         known = self._indexes.get((flow.name, scope))
         if known is not None:
             return known
-        from talk_sync.apply import synced_values  # the engine module imports this one
 
         side = self.destination.side
         fields = match_keys_for(self.match_keys, flow, side)

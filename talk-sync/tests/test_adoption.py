@@ -13,16 +13,10 @@ from typing import Any, ClassVar
 
 import pytest
 from talk_sync.adoption import check_match_keys, retarget
-from talk_sync.apply import (
-    ApplyEngine,
-    Destination,
-    Incoming,
-    OpKind,
-    WriteOp,
-    WriteOutcome,
-    Written,
-)
+from talk_sync.apply import ApplyEngine
+from talk_sync.destination import Destination, OpKind, WriteOp, WriteOutcome, Written
 from talk_sync.flows import Flow, get_flow
+from talk_sync.incoming import Incoming
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Ref, Side, parse_ref
 

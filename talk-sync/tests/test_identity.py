@@ -12,17 +12,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from talk_sync.apply import (
-    ApplyEngine,
-    Destination,
-    Incoming,
-    OpKind,
-    WriteOp,
-    WriteOutcome,
-    Written,
-)
+from talk_sync.apply import ApplyEngine
+from talk_sync.destination import CreateAttempt, Destination, OpKind, WriteOp, WriteOutcome, Written
 from talk_sync.flows import Flow, get_flow
 from talk_sync.identity import match_key, normalize_name
+from talk_sync.incoming import Incoming
 from talk_sync.leases import Process
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Ref, Side, parse_ref
@@ -317,8 +311,8 @@ def test_a_record_kept_longer_than_stuck_after_is_reported_stuck(store: LinkStor
 class FindingAsana(FakeAsana):
     """Finds what an interrupted create made (by name), as the Asana target does."""
 
-    def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
-        return next((r for r in self.records.values() if r["name"] == op.values["name"]), None)
+    def find_created(self, op: WriteOp, attempt: CreateAttempt) -> list[Mapping[str, Any]]:
+        return [r for r in self.records.values() if r["name"] == op.values["name"]][:1]
 
 
 @pytest.mark.parametrize("edited_since", [False, True])
