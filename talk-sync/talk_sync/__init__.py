@@ -7,11 +7,14 @@ The targets import what they need from here; each name lives in one module:
 - :mod:`talk_sync.records`: ``synced_values`` (a record read as a flow's values)
 - :mod:`talk_sync.normalize`: ``FieldType``, ``canonical``, ``same`` and conversions
 - :mod:`talk_sync.diff`: ``diff``, ``apply_changes``
-- :mod:`talk_sync.merge`: ``merge``, ``ConflictPolicy``, ``Conflict``, ``policy_for``
+- :mod:`talk_sync.merge`: ``merge``, ``ConflictPolicy``, ``Conflict``
+- :mod:`talk_sync.policies`: ``policy_for``, ``DeletePolicy`` (the per-flow policies)
 - :mod:`talk_sync.linkstore`: ``LinkStore``, ``Link``, ``LinkStatus``, ``Reject``
 - :mod:`talk_sync.plan`: ``plan``, ``Plan``, ``Action`` (the per-record decision)
 - :mod:`talk_sync.report`: ``RunReport``, ``Outcome``
-- :mod:`talk_sync.apply`: ``ApplyEngine``, ``Destination``, ``Incoming`` (the batch engine)
+- :mod:`talk_sync.incoming`: ``Incoming`` (the engine's input)
+- :mod:`talk_sync.destination`: ``Destination``, ``WriteOp``, the write outcomes
+- :mod:`talk_sync.apply`: ``ApplyEngine`` (the batch engine)
 - :mod:`talk_sync.testing`: hypothesis strategies (needs the ``testing`` extra)
 """
 
@@ -23,52 +26,51 @@ from typing import TYPE_CHECKING, Any
 from talk_sync.diff import apply_changes, diff
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
 from talk_sync.link_status import LinkStatus
-from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge, policy_for
+from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge
 from talk_sync.normalize import FieldType, canonical, same
 from talk_sync.plan import Action, Plan, plan
+from talk_sync.policies import DeletePolicy, policy_for
 from talk_sync.records import synced_values
 from talk_sync.refs import Ref, RefError, Side, format_ref, parse_ref
 
 if TYPE_CHECKING:
-    from talk_sync.apply import (
+    from talk_sync.apply import ApplyEngine
+    from talk_sync.destination import (
         CREATE_CONTEXT,
-        ApplyEngine,
-        ApplyError,
-        DeletePolicy,
+        CreateAttempt,
         Destination,
         Failed,
         Gone,
-        Incoming,
         OpKind,
         Rejected,
         Stale,
         WriteOp,
         WriteOutcome,
         Written,
-        delete_policy_for,
     )
+    from talk_sync.incoming import Incoming
     from talk_sync.linkstore import Link, LinkError, LinkStore, Reject
+    from talk_sync.recording import ApplyError
     from talk_sync.report import Outcome, RunReport
 
 #: The names whose modules need SQLAlchemy, imported on first use: a plugin or the CLI that
 #: needs one small module (e.g. ``talk_sync.ratelimit``) does not pay for SQLAlchemy's ORM and
 #: the whole engine at start-up (about 1.5 s per process).
 _EXPORTS = {
-    "CREATE_CONTEXT": "talk_sync.apply",
+    "CREATE_CONTEXT": "talk_sync.destination",
     "ApplyEngine": "talk_sync.apply",
-    "ApplyError": "talk_sync.apply",
-    "DeletePolicy": "talk_sync.apply",
-    "Destination": "talk_sync.apply",
-    "Failed": "talk_sync.apply",
-    "Gone": "talk_sync.apply",
-    "Incoming": "talk_sync.apply",
-    "OpKind": "talk_sync.apply",
-    "Rejected": "talk_sync.apply",
-    "Stale": "talk_sync.apply",
-    "WriteOp": "talk_sync.apply",
-    "WriteOutcome": "talk_sync.apply",
-    "Written": "talk_sync.apply",
-    "delete_policy_for": "talk_sync.apply",
+    "ApplyError": "talk_sync.recording",
+    "CreateAttempt": "talk_sync.destination",
+    "Destination": "talk_sync.destination",
+    "Failed": "talk_sync.destination",
+    "Gone": "talk_sync.destination",
+    "Incoming": "talk_sync.incoming",
+    "OpKind": "talk_sync.destination",
+    "Rejected": "talk_sync.destination",
+    "Stale": "talk_sync.destination",
+    "WriteOp": "talk_sync.destination",
+    "WriteOutcome": "talk_sync.destination",
+    "Written": "talk_sync.destination",
     "Link": "talk_sync.linkstore",
     "LinkError": "talk_sync.linkstore",
     "LinkStore": "talk_sync.linkstore",
@@ -85,6 +87,7 @@ __all__ = [
     "ApplyError",
     "Conflict",
     "ConflictPolicy",
+    "CreateAttempt",
     "DeletePolicy",
     "Destination",
     "Failed",
@@ -112,7 +115,6 @@ __all__ = [
     "Written",
     "apply_changes",
     "canonical",
-    "delete_policy_for",
     "diff",
     "flow_for",
     "format_ref",

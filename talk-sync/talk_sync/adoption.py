@@ -33,7 +33,8 @@ from talk_sync.records import synced_values
 from talk_sync.refs import Ref, Side
 
 if TYPE_CHECKING:
-    from talk_sync.apply import Destination, Incoming
+    from talk_sync.destination import Destination
+    from talk_sync.incoming import Incoming
 
 
 #: Keys a ``match_keys`` mapping accepts: flow names and numbers.

@@ -1,8 +1,9 @@
 """The batch apply engine: DESIGN.md §4 carried out for a batch of mapped records.
 
-Both targets run the same engine; each supplies a :class:`Destination` (its API client
-seen as batch writes with per-operation outcomes). For every :class:`Incoming` record the
-engine decides with :func:`talk_sync.plan.plan`, then:
+Both targets run the same engine; each supplies a
+:class:`~talk_sync.destination.Destination` (its API client seen as batch writes with
+per-operation outcomes). For every :class:`~talk_sync.incoming.Incoming` record the engine
+decides with :func:`talk_sync.plan.plan`, then:
 
 1. creates: ``begin_create`` for all of the batch, committed *before* the write, so a crash
    mid-write is resumed with the same create key (or found with ``find_created``);
@@ -11,9 +12,11 @@ engine decides with :func:`talk_sync.plan.plan`, then:
    (:func:`talk_sync.merge.merge`, the flow's conflict policy), reports every conflict and
    writes only what the merge says;
 4. records links, snapshots (the destination record as written; the source values) and
-   rejects in **one** store transaction after the writes: the target emits STATE after this.
+   rejects in **one** store transaction after the writes (:mod:`talk_sync.recording`): the
+   target emits STATE after this.
 
-Records whose references are not linked yet (``WAIT``) are queued and retried at each
+Records whose references are not linked yet (``WAIT``) are queued
+(:class:`~talk_sync.retry.RetryState`) and retried at each
 :meth:`ApplyEngine.checkpoint` (which the target calls before it emits STATE) until no more
 progress is made, so a parent applied later in the run resolves its children; what still
 waits is then kept in the link store as a reject and retried on the next run
@@ -28,15 +31,11 @@ destination or the link store.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import Enum
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
 
 from talk_sync.adoption import (
     AdoptionMerge,
@@ -47,25 +46,45 @@ from talk_sync.adoption import (
     choose,
     retarget,
 )
-from talk_sync.flows import Flow, get_flow
+from talk_sync.destination import (
+    CREATE_CONTEXT,
+    CreateAttempt,
+    Destination,
+    Gone,
+    OpKind,
+    Rejected,
+    Stale,
+    WriteOp,
+    Written,
+)
 from talk_sync.identity import match_key
+from talk_sync.incoming import Incoming
 from talk_sync.linkstore import (
     Backoff,
     ClaimedElsewhereError,
     Link,
     LinkError,
+    LinkMap,
     LinkStatus,
     LinkStore,
     Reject,
 )
 from talk_sync.merge import merge as merge_fields
-from talk_sync.merge import policy_for
-from talk_sync.models import utcnow
-from talk_sync.normalize import is_empty, parse_timestamp, to_jsonable
+from talk_sync.normalize import is_empty, to_jsonable
 from talk_sync.plan import Action, Plan, plan
-from talk_sync.records import synced_values
+from talk_sync.policies import DeletePolicy, policy_for
+from talk_sync.recording import (
+    ApplyError,
+    Effect,
+    Pending,
+    Recorder,
+    snapshots,
+    source_values,
+)
 from talk_sync.refs import Ref, Side, format_ref, parse_ref
 from talk_sync.report import Outcome, RunReport
+from talk_sync.retry import RetryState
+from talk_sync.timestamps import parse_timestamp, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -79,316 +98,7 @@ DEFAULT_BACKOFF = Backoff(first=timedelta(minutes=15), cap=timedelta(hours=24))
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-# --- input -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One mapped source record, as a target hands it to the engine."""
-
-    flow: Flow
-    #: The source record, e.g. ``asana-task:77``.
-    source: Ref
-    #: Desired destination values in the destination's field names; references are
-    #: namespaced source refs (``customer_id: "asana-team:12"``).
-    desired: Mapping[str, Any]
-    #: The source side's synced values (see :func:`synced_values`): the source snapshot.
-    source_values: Mapping[str, Any] = field(default_factory=dict)
-    #: The source record's own modification timestamp (``None`` when it has none).
-    modified_at: Any = None
-    is_deleted: bool = False
-    #: The record on the other side this one says it is (a Custompms record's
-    #: ``external_id`` names the Asana record it was created from): it is linked to that
-    #: record, never created again.
-    counterpart: Ref | None = None
-    #: When the source record was created (``None`` when its system does not say).
-    created_at: Any = None
-    #: Fields the destination cannot hold as desired, and why (set by the engine from
-    #: :meth:`Destination.fit`): ``desired`` holds what the destination can hold instead,
-    #: or leaves the field out (the destination keeps its value).
-    held: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        """Identity within a run: a later copy of the same record replaces an earlier one."""
-        return (self.flow.name, str(self.source))
-
-    @property
-    def fingerprint(self) -> str:
-        """A hash of what the record asks of the destination: kept with a refusal, so that
-        the same values are not sent again before their back-off ends, and new ones are."""
-        asked = to_jsonable({"desired": dict(self.desired), "is_deleted": self.is_deleted})
-        return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, stored with a reject so the next run can replay it."""
-        return to_jsonable(
-            {
-                "flow": self.flow.name,
-                "source": str(self.source),
-                "desired": dict(self.desired),
-                "source_values": dict(self.source_values),
-                "modified_at": self.modified_at,
-                "is_deleted": self.is_deleted,
-                "counterpart": str(self.counterpart) if self.counterpart else None,
-                "created_at": self.created_at,
-                "held": dict(self.held),
-            }
-        )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Incoming:
-        """Read back :meth:`to_dict`."""
-        return cls(
-            flow=get_flow(data["flow"]),
-            source=parse_ref(data["source"]),
-            desired=dict(data.get("desired") or {}),
-            source_values=dict(data.get("source_values") or {}),
-            modified_at=data.get("modified_at"),
-            is_deleted=bool(data.get("is_deleted")),
-            counterpart=parse_ref(data["counterpart"]) if data.get("counterpart") else None,
-            created_at=data.get("created_at"),
-            held=dict(data.get("held") or {}),
-        )
-
-
-class DeletePolicy(str, Enum):
-    """What a delete in the source does to a linked pair (the other side is never deleted)."""
-
-    UNLINK = "unlink"  #: drop the link and report it; the destination record stays
-    IGNORE = "ignore"  #: keep the link as is; the delete is reported as skipped
-
-    def __str__(self) -> str:
-        return self.value
-
-
-def delete_policy_for(
-    setting: DeletePolicy | str | Mapping[str, str] | None, flow: Flow | int | str
-) -> DeletePolicy:
-    """The delete policy of ``flow``: one policy, or a mapping by flow name/number + ``default``."""
-    if setting is None or isinstance(setting, (DeletePolicy, str)):
-        return DeletePolicy(setting or DeletePolicy.UNLINK)
-    flow = get_flow(flow)
-    for key in (flow.name, str(flow.number), flow.number, "default"):
-        if key in setting:
-            return DeletePolicy(setting[key])  # type: ignore[index]
-    return DeletePolicy.UNLINK
-
-
-# --- the destination -------------------------------------------------------------------------
-
-
-class OpKind(str, Enum):
-    """A write operation's kind."""
-
-    CREATE = "create"
-    UPDATE = "update"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclass(frozen=True)
-class WriteOp:
-    """One create or update for the destination to carry out."""
-
-    kind: OpKind
-    flow: Flow
-    source: Ref
-    #: What to send, in destination field names, references resolved to destination keys.
-    values: dict[str, Any]
-    #: The record to update (``UPDATE`` only).
-    destination: Ref | None = None
-    #: The destination's last-known record (``UPDATE``): carries e.g. the version for If-Match.
-    snapshot: Mapping[str, Any] | None = None
-    #: Idempotency key of a create, stable across reruns (``CREATE`` only).
-    create_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Written:
-    """The destination holds ``record`` (as it answered the write).
-
-    ``unsent``: fields of the op the destination could not take (e.g. Asana's read-only
-    fields): they were not written.
-    ``kept``: of those, the fields where each side keeps its own value (e.g. a plain-text
-    description Asana's rich text cannot take as it stands): the source's snapshot records
-    the destination's value for them, so the way back does not overwrite the source's.
-    """
-
-    record: Mapping[str, Any]
-    unsent: frozenset[str] = frozenset()
-    kept: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Stale:
-    """The destination record changed since its snapshot; ``current`` is what it holds now.
-
-    ``current=None`` makes the engine fetch it with :meth:`Destination.fetch`.
-    """
-
-    current: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """The destination refused the operation for good (a 4xx, a 403 included): kept, and
-    sent again when the record's values change or after a growing back-off.
-
-    ``transient``: a refusal that passes by itself (the record changed again during every
-    merge): retried on the next run, without back-off.
-    """
-
-    status: int
-    reason: str
-    field: str | None = None
-    transient: bool = False
-
-
-@dataclass(frozen=True)
-class Gone:
-    """The destination record was deleted there: the link is dropped per the delete policy."""
-
-    reason: str = "deleted in the destination"
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A transient failure that outlasted the destination's own retries: the run fails."""
-
-    reason: str
-
-
-WriteOutcome = Written | Stale | Rejected | Gone | Failed
-
-
-#: Key of the create context (:meth:`Destination.create_context`) in a pending row's
-#: destination snapshot: not a field, so never compared or written.
-CREATE_CONTEXT = "_create_context"
-
-
-class Destination(ABC):
-    """What the engine needs from a destination system (implemented by each target)."""
-
-    #: The side the target writes.
-    side: Side
-    #: Reference fields of the destination's records and the record type each one names,
-    #: e.g. ``{"customer_id": "customer", "project_id": "project"}``.
-    reference_fields: Mapping[str, str] = {}
-
-    @abstractmethod
-    def write(self, ops: Sequence[WriteOp]) -> Sequence[WriteOutcome]:
-        """Carry out ``ops`` (in batches as the API allows); one outcome per op, in order."""
-
-    @abstractmethod
-    def fetch(self, refs: Sequence[Ref]) -> dict[Ref, Mapping[str, Any] | None]:
-        """The current records of ``refs`` (``None`` for one that no longer exists)."""
-
-    @abstractmethod
-    def key_of(self, flow: Flow, record: Mapping[str, Any]) -> str:
-        """The key of a destination record (e.g. its ``id`` or ``gid``)."""
-
-    def snapshot_of(self, flow: Flow, record: Mapping[str, Any]) -> dict[str, Any]:
-        """What to keep as the destination's last-known snapshot of ``record``."""
-        return synced_values(flow, self.side, record, keep_extra=True)
-
-    def modified_at(self, flow: Flow, record: Mapping[str, Any]) -> Any:
-        """The record's own modification timestamp, for the ``newer_wins`` policy."""
-        return record.get("updated_at") or record.get("modified_at")
-
-    def fit(self, flow: Flow, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-        """The values this destination would hold of ``values``, and why it would not hold
-        the others (``{field: reason}``), e.g. a start date Asana refuses without a due date.
-
-        A field it cannot hold is set to what it would hold instead (an empty start date),
-        or left out: the destination then keeps its own value (an owner email that names no
-        user). The engine writes only what the destination can hold, reports the rest per
-        record, and keeps the source's value on the way back. The default holds everything.
-        """
-        return dict(values), {}
-
-    def unplaceable(self, flow: Flow, values: Mapping[str, Any]) -> str | None:
-        """Why a record with ``values`` has no place here (None: it has one).
-
-        E.g. a Custompms task needs a project, and an Asana task in no project (only in
-        someone's My Tasks, or a membership of a kind the mapping does not know) has none.
-        Such a record is skipped and reported, not rejected and re-sent every run.
-        """
-        return None
-
-    def placement(self, flow: Flow, values: Mapping[str, Any]) -> dict[str, Any]:
-        """``values`` as the record a create makes would hold them here: override when the
-        destination fills in what the values leave empty (e.g. a default container)."""
-        return dict(values)
-
-    def match_key(self, op: WriteOp) -> str | None:
-        """What the record a create makes will look like here (:mod:`talk_sync.identity`).
-
-        Recorded with the pending link, so that the reverse direction recognises the record
-        before the link is complete.
-        """
-        return match_key(op.flow, self.side, self.placement(op.flow, op.values))
-
-    def candidate_scope(self, flow: Flow, values: Mapping[str, Any]) -> Hashable | None:
-        """Where a create of ``values`` would go, as a key for :meth:`list_candidates` (e.g.
-        the project of a task); ``None``: nothing of ``flow`` is adopted here. The default
-        adopts nothing."""
-        return None
-
-    def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
-        """The records of ``flow``'s type in ``scope``, which a new source record may already
-        be (:mod:`talk_sync.adoption`): asked once per run and scope, never per record."""
-        return []
-
-    def candidate_flow(self, flow: Flow, record: Mapping[str, Any]) -> Flow:
-        """The flow that links ``record``, one of :meth:`list_candidates` for ``flow``: a
-        listing may hold records of a sibling flow (the default: ``flow``)."""
-        return flow
-
-    def counterpart_of(self, record: Mapping[str, Any]) -> Ref | None:
-        """The source record ``record`` says it is the copy of (a Custompms ``external_id``
-        naming an Asana record), if any: it is adopted by that record only."""
-        return None
-
-    def link_marker(self, flow: Flow, source: Ref, snapshot: Mapping[str, Any]) -> dict[str, Any]:
-        """Values that record, on a linked destination record, which source record it is
-        linked to (Custompms: ``external_id``), when its ``snapshot`` shows it does not yet:
-        the links can then be rebuilt from the systems alone. The default records nothing."""
-        return {}
-
-    def create_context(self, ops: Sequence[WriteOp]) -> list[Mapping[str, Any] | None]:
-        """What to record with each create's pending row before it is sent, one per op.
-
-        Kept under :data:`CREATE_CONTEXT` in the pending row's destination snapshot (a
-        resumed create keeps the context of its first attempt) for :meth:`find_created`,
-        e.g. which records of the same name existed before the create began. The default
-        records nothing.
-        """
-        return [None] * len(ops)
-
-    def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
-        """Find the record an interrupted create made (systems without idempotency keys).
-
-        The default finds nothing: the create is replayed with the same ``create_key``,
-        which an idempotent destination answers with the record it created first.
-        """
-        return None
-
-
 # --- the engine ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Pending:
-    """A planned write and what the engine needs to record its outcome."""
-
-    item: Incoming
-    decision: Plan
-    op: WriteOp
-    outcome: WriteOutcome | None = None
-    #: A stale update whose merge left nothing of ours to write.
-    merged_away: bool = False
 
 
 @dataclass(frozen=True)
@@ -403,10 +113,6 @@ class _Held:
 #: Rounds of adoption at the end of a run: each adopts a level (customers, projects, tasks,
 #: subtasks) whose records only then find their candidates.
 MAX_ADOPTION_ROUNDS = 20
-
-
-class ApplyError(RuntimeError):
-    """Some writes failed transiently; what was written is recorded, the run must fail."""
 
 
 class ApplyEngine:
@@ -449,21 +155,22 @@ class ApplyEngine:
         self.stuck_after = stuck_after
         self.retry_backoff = retry_backoff
         self.report = RunReport(self.side.other, dry_run=dry_run)
-        #: Records to retry at the end of the run (waiting, or replayed rejects), by key.
-        self._retry: dict[tuple[str, str], Incoming] = {}
-        #: Why each queued record waits, and the first field it waits on.
-        self._wait_reasons: dict[tuple[str, str], tuple[str, str | None]] = {}
+        #: Records waiting for a retry in this run, and those kept in the link store.
+        self.retry = RetryState()
+        self.recorder = Recorder(
+            store,
+            destination,
+            self.report,
+            self.retry,
+            retry_backoff=retry_backoff,
+            delete_policy=delete_policy,
+        )
+        # A create whose answer was lost is never taken for another pair's record.
+        destination.linked = lambda refs: set(store.find_many(refs))
         #: Dry run: sources that would be created, so their dependants would be too.
         self._would_create: set[str] = set()
-        #: What is stored as a reject, by key: a retry pass re-stores only a newer version.
-        self._kept: dict[tuple[str, str], Incoming] = {}
         #: Fields reported as not held by the destination in this run, by record key.
         self._reported_held: set[tuple[tuple[str, str], str]] = set()
-        #: Fingerprints of the values refused and not to be sent again yet, by record key
-        #: (kept by earlier runs, or refused in this one).
-        self._backoff: dict[tuple[str, str], str] = {}
-        #: Records kept by earlier runs whose back-off is not over: reported as deferred.
-        self._deferred: dict[tuple[str, str], Reject] = {}
         self.adopt_policy = adopt_policy
         #: The destination's records by adoption key (``None``: never adopt).
         self.candidates = CandidateIndex(destination, match_keys) if adopt_existing else None
@@ -493,18 +200,16 @@ class ApplyEngine:
                 if not self.dry_run:
                     self.store.clear_reject(self.side, reject.stream, reject.source_key)
                 continue
-            self._kept[item.key] = item
-            if self.retry_backoff is not None and reject.fingerprint and not reject.due(now):
-                self._backoff[item.key] = reject.fingerprint
-                self._deferred[item.key] = reject
-            else:
-                self._retry[item.key] = item
-        return len(self._retry)
+            backing_off = bool(
+                self.retry_backoff is not None and reject.fingerprint and not reject.due(now)
+            )
+            self.retry.load(item, reject, backing_off=backing_off)
+        return len(self.retry)
 
     @property
     def deferred(self) -> list[Reject]:
         """Refused records not sent again in this run: same values, back-off not over."""
-        return list(self._deferred.values())
+        return self.retry.deferred
 
     def checkpoint(self) -> None:
         """Retry the queued records until no more progress; keep the rest durably.
@@ -514,27 +219,25 @@ class ApplyEngine:
         here, so a first sync whose parents arrive after their children (taps emit streams
         in any order) writes no reject at all.
         """
-        while self._retry:
-            before = set(self._retry)
-            batch = sorted(self._retry.values(), key=lambda item: item.flow.number)
-            self._retry.clear()
+        while self.retry:
+            before = self.retry.queued()
+            batch = sorted(self.retry.take(), key=lambda item: item.flow.number)
             self.apply(batch)
-            if set(self._retry) == before:
+            if self.retry.queued() == before:
                 break
         if self.dry_run:
             return
-        adopting = ("it may be a record the destination holds: decided at the end of the run", None)
-        waiting = [(key, item, self._wait_reasons.get(key)) for key, item in self._retry.items()]
-        waiting += [(key, held.item, adopting) for key, held in self._held.items()]
+        adopting = "it may be a record the destination holds: decided at the end of the run"
+        waiting = list(self.retry.waiting())
+        waiting += [(key, held.item, adopting, None) for key, held in self._held.items()]
         with self.store.transaction():
-            for key, item, why in waiting:
-                if self._kept.get(key) == item:
+            for key, item, reason, field_name in waiting:
+                if self.retry.is_kept(key, item):
                     continue  # stored already, by an earlier run or checkpoint
-                reason, field_name = why or ("kept for the next run", None)
                 self.store.record_reject(
                     self.side, item.flow.name, item.source, item.to_dict(), reason, field_name
                 )
-                self._kept[key] = item
+                self.retry.keep(item)
 
     def finish(self) -> RunReport:
         """A last :meth:`checkpoint`; what still waits is counted ``skipped``. The report.
@@ -549,10 +252,9 @@ class ApplyEngine:
                 break
             self._adopt_held()
             self.checkpoint()  # their dependants resolve now, and may be held in turn
-        for key, item in self._retry.items():
-            reason = self._wait_reasons.get(key, ("kept for the next run", None))[0]
+        for _key, item, reason, _field in self.retry.waiting():
             self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=reason)
-        for reject in self._deferred.values():
+        for reject in self.retry.deferred:
             self.report.defer(
                 reject.stream,
                 reject.source_key,
@@ -584,27 +286,28 @@ class ApplyEngine:
         latest: dict[tuple[str, str], Incoming] = {}
         for item in items:
             item = self._fitted(item)
-            if self._backing_off(item):
+            if self.retry.backing_off(item):
                 continue  # refused with these very values, and not due again yet
             latest[item.key] = item  # a record seen twice: its last version wins
         for orphan in self._subtasks_of_deleted(latest.values()):
             latest.setdefault(orphan.key, orphan)
         for item in latest.values():
             self._report_held(item)
-        effects: list[_Effect] = []
-        pending: list[_Pending] = []
+        effects: list[Effect] = []
+        pending: list[Pending] = []
         planned: list[tuple[Incoming, Plan]] = []
         with self.store.transaction():  # one consistent read of the links for the batch
+            links = self._links_of(latest.values())
             for item in latest.values():
-                self._retry.pop(item.key, None)
+                self.retry.unqueue(item.key)
                 self._held.pop(item.key, None)
                 if item.is_deleted:
-                    effects.append(self._delete(item))
+                    effects.append(self._delete(item, links))
                 elif why := self.destination.unplaceable(item.flow, item.desired):
                     self.report.count(item.flow, Outcome.SKIPPED, record=item.source, detail=why)
-                    effects.append(_Effect(item, clear=True))
+                    effects.append(Effect(item, clear=True))
                 else:
-                    planned.append((item, self._plan(item)))
+                    planned.append((item, self._plan(item, links)))
         if self.dry_run and self.candidates is not None:  # the records they name, in one read
             named = {item.counterpart for item, d in planned if d.action is Action.CREATE}
             named -= {None, *self._counterparts}
@@ -627,7 +330,19 @@ class ApplyEngine:
             return
         self._begin_creates(pending)
         self._write(pending)
-        self._record(effects, pending)
+        self.recorder.record(effects, pending)
+
+    def _links_of(self, items: Iterable[Incoming]) -> LinkMap:
+        """The links of a batch's records and of the records they reference, read in one
+        query: everything planning the batch looks up."""
+        refs: list[Ref] = []
+        for item in items:
+            refs.append(item.source)
+            for name in self.destination.reference_fields:
+                value = item.desired.get(name)
+                if not is_empty(value):
+                    refs.append(parse_ref(value))
+        return LinkMap(self.store, refs)
 
     def _subtasks_of_deleted(self, items: Iterable[Incoming]) -> list[Incoming]:
         """The linked subtasks, at any depth, of the Asana tasks deleted in ``items``.
@@ -666,7 +381,7 @@ class ApplyEngine:
         take the destination's value for an edit of the source's. A field set to another
         value (an empty start date) takes it here; a field left out, in which the
         destination keeps its own value, takes that value when the record is recorded
-        (:meth:`_source_values`). Fitting a fitted record keeps what it noted.
+        (:func:`talk_sync.recording.source_values`). Fitting a fitted record keeps what it noted.
         """
         if item.is_deleted:
             return item
@@ -690,40 +405,15 @@ class ApplyEngine:
                     item.flow, Outcome.SKIPPED, record=item.source, fields=[name], detail=reason
                 )
 
-    def _source_values(
-        self, item: Incoming, destination_values: Mapping[str, Any] | None
-    ) -> dict[str, Any]:
-        """The source snapshot of ``item`` once the destination holds ``destination_values``
-        (its record as written, or its last-known snapshot).
+    def _plan(self, item: Incoming, links: LinkStore | LinkMap | None = None) -> Plan:
+        """What to do with ``item`` (:func:`talk_sync.plan.plan`), its references followed.
 
-        A field the destination could not hold and kept as it was (left out of ``desired``)
-        is recorded as the destination holds it: the reverse direction must not take that
-        value for an edit and write it back over the source's.
+        ``links``: the batch's links read at once (default: the store, as it is now).
         """
-        values = dict(item.source_values)
-        for name in item.held:
-            paired = item.flow.counterpart_field(self.side, name)
-            if name not in item.desired and paired in values and destination_values is not None:
-                values[paired] = destination_values.get(name)
-        return values
-
-    def _backing_off(self, item: Incoming) -> bool:
-        """Whether ``item`` asks for the very values the destination refused, and their
-        back-off is not over: it stays kept (and is reported deferred, when an earlier run
-        refused it). Other values, or a delete, end the back-off."""
-        refused = self._backoff.get(item.key)
-        if refused is None:
-            return False
-        if not item.is_deleted and refused == item.fingerprint:
-            return True
-        del self._backoff[item.key]
-        self._deferred.pop(item.key, None)
-        return False
-
-    def _plan(self, item: Incoming) -> Plan:
-        desired = self._follow(item.desired)
+        links = links if links is not None else self.store
+        desired = self._follow(item.desired, links)
         fields = [name for name in self.destination.reference_fields if name in desired]
-        decision = plan(self.store, item.flow, item.source, desired, reference_fields=fields)
+        decision = plan(links, item.flow, item.source, desired, reference_fields=fields)
         snapshot = decision.link.snapshot(self.side) if decision.link else None
         if decision.action in (Action.UPDATE, Action.UNCHANGED) and snapshot is not None:
             marker = self.destination.link_marker(item.flow, item.source, snapshot)
@@ -732,7 +422,7 @@ class ApplyEngine:
                 decision = replace(decision, action=Action.UPDATE, changes=changes)
         return decision
 
-    def _follow(self, desired: Mapping[str, Any]) -> dict[str, Any]:
+    def _follow(self, desired: Mapping[str, Any], links: LinkStore | LinkMap) -> dict[str, Any]:
         """Resolve linked references; follow those that land on another record type.
 
         A board task's customer is ``asana-project:<board>``, which lands on a Custompms
@@ -751,7 +441,7 @@ class ApplyEngine:
             if str(ref) in self._would_link:  # dry run: adopted, as far as this run goes
                 landed, snapshot = self._would_link[str(ref)]
             else:
-                link = self.store.find(ref)
+                link = links.find(ref)
                 if link is None or link.status is not LinkStatus.LINKED:
                     continue  # plan() waits for it
                 landed, snapshot = link.ref(self.side), link.snapshot(self.side)
@@ -791,15 +481,15 @@ class ApplyEngine:
         except ClaimedElsewhereError as error:
             return replace(decision, action=Action.WAIT, note=str(error))
         op = self._create_op(item, decision, link)
-        found = self.destination.find_created(op)
+        found = self.destination.created_record(op)
         if found is None:
             return replace(decision, link=link)
         destination = Ref(
             self.side, item.flow.record_type(self.side), self.destination.key_of(item.flow, found)
         )
-        snapshots = self._snapshots(item, found, sent=link.snapshot(self.side))
+        written = snapshots(self.destination, item, found, sent=link.snapshot(self.side))
         try:
-            self.store.complete_create(item.source, destination, **snapshots)
+            self.store.complete_create(item.source, destination, **written)
         except LinkError as error:
             return replace(decision, action=Action.STUCK, note=f"{error}; link it by hand")
         return self._plan(item)
@@ -905,7 +595,7 @@ class ApplyEngine:
             reason = ambiguity(item, candidates, rivals)
             self.report.ambiguous(item.flow, item.source, sorted(map(str, refs)), reason)
             if not self.dry_run:
-                self._keep(item, reason, stuck=reason)
+                self.recorder.keep(item, reason, stuck=reason)
         for key, candidate in chosen.items():
             # As a record of the candidate's flow (a customer adopting a workspace is the
             # workspace's), and linked: without the fields only a create uses.
@@ -938,7 +628,7 @@ class ApplyEngine:
         asana, custompms = sorted((item.source, candidate.ref), key=lambda ref: ref.side.value)
         snapshots = {
             f"{self.side.value}_snapshot": merged.snapshot,
-            f"{item.source.side.value}_snapshot": self._source_values(item, theirs),
+            f"{item.source.side.value}_snapshot": source_values(item, self.side, theirs),
         }
         try:
             self.store.link(flow, asana, custompms, origin=item.source.side, **snapshots)
@@ -999,7 +689,7 @@ class ApplyEngine:
                 item.source,
                 **{
                     self.side.value: merged.snapshot,
-                    item.source.side.value: self._source_values(item, theirs),
+                    item.source.side.value: source_values(item, self.side, theirs),
                 },
             )
             planned.append((item, self._plan(item)))
@@ -1007,36 +697,36 @@ class ApplyEngine:
 
     # --- decisions ---------------------------------------------------------------------------
 
-    def _decided(self, item: Incoming, decision: Plan, pending: list[_Pending]) -> _Effect:
+    def _decided(self, item: Incoming, decision: Plan, pending: list[Pending]) -> Effect:
         flow, source = item.flow, item.source
         if decision.action is Action.SKIP:
             self.report.count(flow, Outcome.SKIPPED, record=source, detail=decision.reason)
-            return _Effect(item)
+            return Effect(item)
         if decision.action is Action.STUCK:
             self.report.count(flow, Outcome.SKIPPED, record=source, detail=decision.reason)
-            return _Effect(item, stuck=decision.reason)
+            return Effect(item, stuck=decision.reason)
         waits_for = set(decision.unresolved.values())
         if decision.action is Action.WAIT and self.dry_run and waits_for <= self._would_create:
             # Its references would be created earlier in this run: so would it be.
             self._would_create.add(str(source))
             self.report.count(flow, Outcome.CREATED, record=source, fields=list(decision.values))
-            return _Effect(item)
+            return Effect(item)
         if decision.action is Action.WAIT:
             self._wait(item, decision.reason, min(decision.unresolved, default=None))
-            return _Effect(item)
+            return Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)
             link = decision.link
-            values = self._source_values(item, link.snapshot(self.side) if link else None)
+            values = source_values(item, self.side, link.snapshot(self.side) if link else None)
             known = link.snapshot(source.side) if link else None
             fresh = known != to_jsonable(values)
-            return _Effect(item, clear=True, source_snapshot=values if fresh else None)
+            return Effect(item, clear=True, source_snapshot=values if fresh else None)
         if self.dry_run:
             outcome = Outcome.CREATED if decision.action is Action.CREATE else Outcome.UPDATED
             if outcome is Outcome.CREATED:
                 self._would_create.add(str(source))
             self.report.count(flow, outcome, record=source, fields=list(decision.changes))
-            return _Effect(item)
+            return Effect(item)
         if decision.action is Action.CREATE:
             op = self._create_op(item, decision, decision.link)
         else:
@@ -1048,13 +738,12 @@ class ApplyEngine:
                 destination=decision.destination,
                 snapshot=decision.link.snapshot(self.side) if decision.link else None,
             )
-        pending.append(_Pending(item, decision, op))
-        return _Effect(item)
+        pending.append(Pending(item, decision, op))
+        return Effect(item)
 
     def _wait(self, item: Incoming, reason: str, field_name: str | None = None) -> None:
         """Queue ``item`` for a retry at the next checkpoint (and keep it for the next run)."""
-        self._retry[item.key] = item
-        self._wait_reasons[item.key] = (reason, field_name)
+        self.retry.wait(item, reason, field_name)
 
     def _create_op(self, item: Incoming, decision: Plan, link: Link | None) -> WriteOp:
         return WriteOp(
@@ -1063,31 +752,32 @@ class ApplyEngine:
             item.source,
             dict(decision.changes or decision.values),
             create_key=link.create_key if link else None,
+            attempt=_attempt(link, self.side),
         )
 
-    def _delete(self, item: Incoming) -> _Effect:
+    def _delete(self, item: Incoming, links: LinkMap) -> Effect:
         """A record deleted in the source: unlink (never delete the other side) or ignore."""
-        for key in [key for key in self._retry if key[1] == str(item.source)]:
-            del self._retry[key]  # kept under another flow (e.g. a board task): never replay
+        # Queued under another flow (e.g. a board task): never replayed.
+        self.retry.unqueue_source(item.source)
         for key in [key for key in self._held if key[1] == str(item.source)]:
             del self._held[key]  # a deleted record adopts nothing (its delete has no flow)
-        link = self.store.find(item.source)
+        link = links.find(item.source)
         flow = link.flow if link is not None else item.flow
-        if delete_policy_for(self.delete_policy, flow) is DeletePolicy.IGNORE:
+        if policy_for(self.delete_policy, flow, DeletePolicy.UNLINK) is DeletePolicy.IGNORE:
             detail = "deleted in the source; delete policy is ignore"
             self.report.count(flow, Outcome.SKIPPED, record=item.source, detail=detail)
-            return _Effect(item)
+            return Effect(item)
         if link is None:  # never synced: remembered, so its dependants know why they wait
-            return _Effect(item, clear=True, deleted=True)
+            return Effect(item, clear=True, deleted=True)
         if link.status is LinkStatus.UNLINKED:
-            return _Effect(item, clear=True)  # already unlinked: nothing to do
+            return Effect(item, clear=True)  # already unlinked: nothing to do
         detail = f"deleted in {self.side.other}; {link.ref(self.side) or 'pending create'} kept"
         self.report.count(flow, Outcome.UNLINKED, record=item.source, detail=detail)
-        return _Effect(item, clear=True, unlink=link)
+        return Effect(item, clear=True, unlink=link)
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _begin_creates(self, pending: list[_Pending]) -> None:
+    def _begin_creates(self, pending: list[Pending]) -> None:
         """Pending rows for every create, committed before the destination sees the writes.
 
         Each row is claimed by this run and carries the created record's match key. A
@@ -1098,7 +788,7 @@ class ApplyEngine:
             return
         contexts = self._create_contexts(creates)
 
-        def begin(_session: Any) -> list[_Pending]:
+        def begin(_session: Any) -> list[Pending]:
             claimed_elsewhere = []
             for entry, context in zip(creates, contexts, strict=True):
                 # What is sent, kept until the link completes: a resumed create then tells
@@ -1107,18 +797,20 @@ class ApplyEngine:
                 if context is not None:
                     sent[CREATE_CONTEXT] = context
                 try:
+                    source = entry.item.source
                     link = self.store.begin_create(
                         entry.item.flow,
-                        entry.item.source,
+                        source,
                         claim=self.claim,
                         match_key=self.destination.match_key(entry.op),
                         **{f"{self.side.value}_snapshot": sent},
-                        **self._source_snapshot(entry.item),
+                        **{f"{source.side.value}_snapshot": dict(entry.item.source_values)},
                     )
                 except ClaimedElsewhereError:
                     claimed_elsewhere.append(entry)
                 else:
-                    entry.op = replace(entry.op, create_key=link.create_key)
+                    attempt = CreateAttempt(link.created_at, context)
+                    entry.op = replace(entry.op, create_key=link.create_key, attempt=attempt)
             return claimed_elsewhere
 
         for entry in self.store.retrying(begin):
@@ -1126,11 +818,12 @@ class ApplyEngine:
             note = f"the create of {entry.item.source} is in flight in another run"
             self._wait(entry.item, note)
 
-    def _create_contexts(self, creates: list[_Pending]) -> list[Mapping[str, Any] | None]:
+    def _create_contexts(self, creates: list[Pending]) -> list[Mapping[str, Any] | None]:
         """Each create's context: its first attempt's when it resumes, else a fresh one."""
+        links = self.store.find_many([entry.item.source for entry in creates])
         kept: list[Mapping[str, Any] | None] = []
         for entry in creates:
-            link = self.store.find(entry.item.source)
+            link = links.get(entry.item.source)
             snapshot = link.snapshot(self.side) if link is not None else None
             kept.append((snapshot or {}).get(CREATE_CONTEXT))
         fresh = iter(
@@ -1140,7 +833,7 @@ class ApplyEngine:
         )
         return [context if context is not None else next(fresh) for context in kept]
 
-    def _write(self, pending: list[_Pending]) -> None:
+    def _write(self, pending: list[Pending]) -> None:
         """Send the ops; merge and resend the stale ones, up to :data:`MAX_MERGE_ROUNDS`."""
         todo = list(pending)
         for _round in range(MAX_MERGE_ROUNDS):
@@ -1162,7 +855,7 @@ class ApplyEngine:
                 412, "changed again during each merge; retried next run", transient=True
             )
 
-    def _merge(self, stale: list[_Pending]) -> list[_Pending]:
+    def _merge(self, stale: list[Pending]) -> list[Pending]:
         """Three-way merge each stale update; returns those that still need a write."""
         missing = [e.op.destination for e in stale if e.outcome.current is None]  # type: ignore[union-attr]
         fetched = self.destination.fetch(missing) if missing else {}
@@ -1198,221 +891,12 @@ class ApplyEngine:
             resend.append(entry)
         return resend
 
-    # --- recording ---------------------------------------------------------------------------
 
-    def _record(self, effects: list[_Effect], pending: list[_Pending]) -> None:
-        """Links, snapshots and rejects of the batch, in one transaction; then the report."""
-        kept, backoff = dict(self._kept), dict(self._backoff)
-
-        def record(_session: Any) -> tuple[list[_Count], list[str]]:
-            # A retried transaction starts from the same knowledge.
-            self._kept, self._backoff = dict(kept), dict(backoff)
-            counts: list[_Count] = []
-            failures: list[str] = []
-            for effect in effects:
-                self._record_effect(effect)
-            for entry in pending:
-                self._record_outcome(entry, counts, failures)
-            return counts, failures
-
-        counts, failures = self.store.retrying(record)
-        for count in counts:
-            if count.outcome is Outcome.REJECTED:
-                field_name = count.fields[0] if count.fields else None
-                self.report.reject(
-                    count.flow,
-                    count.source,
-                    count.detail or "",
-                    field_name,
-                    retry_at=count.retry_at,
-                )
-            else:
-                self.report.count(
-                    count.flow,
-                    count.outcome,
-                    record=count.source,
-                    fields=count.fields,
-                    detail=count.detail,
-                )
-        if failures:
-            raise ApplyError(
-                f"{len(failures)} writes failed after retries (first: {failures[0]}); "
-                "the others are recorded, and the run must be repeated"
-            )
-
-    def _record_effect(self, effect: _Effect) -> None:
-        item = effect.item
-        if effect.unlink is not None:
-            if effect.unlink.status is LinkStatus.PENDING:
-                self.store.cancel_create(item.source)
-            else:
-                self.store.unlink(item.source)
-        if effect.deleted:
-            self.store.record_deleted(item.flow, item.source)
-        if effect.source_snapshot is not None:
-            self.store.update_snapshots(
-                item.source, **{item.source.side.value: effect.source_snapshot}
-            )
-        if effect.stuck is not None:
-            self._keep(item, effect.stuck, stuck=effect.stuck)
-        if effect.clear:
-            self._clear(item)
-
-    def _keep(
-        self,
-        item: Incoming,
-        reason: str,
-        field: str | None = None,
-        *,
-        stuck: str | None = None,
-        backoff: Backoff | None = None,
-    ) -> Reject:
-        """Keep ``item`` in the link store for the next run (``stuck``: a person must act;
-        ``backoff``: refused, not to be sent again with the same values before it ends)."""
-        kept = self.store.record_reject(
-            self.side,
-            item.flow.name,
-            item.source,
-            item.to_dict(),
-            reason,
-            field,
-            stuck=stuck,
-            fingerprint=item.fingerprint,
-            backoff=backoff,
-        )
-        self._kept[item.key] = item
-        if backoff is not None:
-            self._backoff[item.key] = item.fingerprint
-        return kept
-
-    def _record_outcome(
-        self,
-        entry: _Pending,
-        counts: list[_Count],
-        failures: list[str],
-    ) -> None:
-        item, op, outcome = entry.item, entry.op, entry.outcome
-        flow, source = item.flow, item.source
-        stuck = None
-        if isinstance(outcome, Written) and op.kind is OpKind.CREATE:
-            key = self.destination.key_of(flow, outcome.record)
-            created = Ref(self.side, flow.record_type(self.side), key)
-            try:  # checked before anything changes, so the batch's transaction stays usable
-                sent = {k: v for k, v in op.values.items() if k not in outcome.unsent}
-                snapshots = self._snapshots(
-                    item, outcome.record, sent=sent, unsent=outcome.unsent, kept=outcome.kept
-                )
-                self.store.complete_create(source, created, **snapshots)
-            except LinkError as error:  # the destination answered with another pair's record
-                outcome = Rejected(409, str(error))
-                stuck = f"{error}: unlink one of the pairs, or clear the record's external_id"
-            else:
-                counts.append(_Count(flow, Outcome.CREATED, source, list(op.values), None))
-                self._clear(item)
-                return
-        if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
-            sent = None if entry.merged_away else op.values
-            snapshots = self._snapshots(
-                item, outcome.record, sent=sent, unsent=outcome.unsent, kept=outcome.kept
-            )
-            self.store.update_snapshots(
-                source,
-                **{side.removesuffix("_snapshot"): values for side, values in snapshots.items()},
-            )
-            written = [name for name in op.values if name not in outcome.unsent]
-            # Nothing written (a merge kept theirs, or every field was held back): unchanged.
-            kind = Outcome.UPDATED if written and not entry.merged_away else Outcome.UNCHANGED
-            counts.append(_Count(flow, kind, source, written, None))
-            self._clear(item)
-        elif isinstance(outcome, Rejected):
-            if op.kind is OpKind.CREATE:
-                self.store.fail_create(source)
-            backoff = None if outcome.transient else self.retry_backoff
-            kept = self._keep(item, outcome.reason, outcome.field, stuck=stuck, backoff=backoff)
-            reason = f"{outcome.status} {outcome.reason}"
-            fields = [outcome.field] if outcome.field else None
-            counts.append(_Count(flow, Outcome.REJECTED, source, fields, reason, kept.retry_at))
-        elif isinstance(outcome, Gone):
-            if op.kind is OpKind.CREATE:
-                self.store.cancel_create(source)
-            elif delete_policy_for(self.delete_policy, flow) is DeletePolicy.UNLINK:
-                self.store.unlink(source)
-            self._clear(item)
-            counts.append(_Count(flow, Outcome.UNLINKED, source, None, outcome.reason))
-        else:
-            failures.append(f"{source}: {getattr(outcome, 'reason', outcome)}")
-
-    def _clear(self, item: Incoming) -> None:
-        """Forget what was kept for the record, under any flow: it is applied (or deleted)."""
-        for key in [key for key in self._kept if key[1] == str(item.source)]:
-            self.store.clear_reject(self.side, key[0], item.source)
-            del self._kept[key]
-            self._backoff.pop(key, None)
-            self._deferred.pop(key, None)
-
-    def _source_snapshot(self, item: Incoming) -> dict[str, Any]:
-        return {f"{item.source.side.value}_snapshot": dict(item.source_values)}
-
-    def _snapshots(
-        self,
-        item: Incoming,
-        record: Mapping[str, Any],
-        *,
-        sent: Mapping[str, Any] | None = None,
-        unsent: frozenset[str] = frozenset(),
-        kept: frozenset[str] = frozenset(),
-    ) -> dict[str, Any]:
-        """``*_snapshot`` keywords for the source values and a destination record.
-
-        The fields this run ``sent`` keep the values sent: the destination may derive others
-        from them (Asana makes a project's creator its owner when none is given), and until
-        the reverse direction carries those back, the next run must not take them for edits
-        to undo. Fields the destination could not take (``unsent``, e.g. read-only ones) keep
-        what it holds. For the fields each side ``kept``, the source's snapshot records what
-        the destination holds too (as :meth:`_fitted` does): neither direction then sees an
-        edit to carry, and each side keeps its value until one of them is edited again.
-        """
-        written = self.destination.snapshot_of(item.flow, record)
-        fields = item.flow.fields(self.side)
-        for name, value in (sent or {}).items():
-            if name in fields and name not in unsent:
-                written[name] = value
-        source_values = self._source_values(item, written)
-        for name in kept:
-            paired = item.flow.counterpart_field(self.side, name)
-            if paired is not None and paired in source_values and name in written:
-                source_values[paired] = written[name]
-        return {
-            f"{item.source.side.value}_snapshot": source_values,
-            f"{self.side.value}_snapshot": written,
-        }
-
-
-@dataclass
-class _Effect:
-    """The link-store changes of a record that needs no write (or was decided without one)."""
-
-    item: Incoming
-    clear: bool = False
-    #: The source snapshot to store, when it differs from the link's.
-    source_snapshot: Mapping[str, Any] | None = None
-    unlink: Link | None = None
-    #: A record never linked was deleted: remember it (see ``LinkStore.record_deleted``).
-    deleted: bool = False
-    #: Why the record cannot be applied as things stand: kept and reported as stuck.
-    stuck: str | None = None
-
-
-class _Count(NamedTuple):
-    """A report line to add once the batch's transaction committed."""
-
-    flow: Flow
-    outcome: Outcome
-    source: Ref
-    fields: list[str] | None
-    detail: str | None
-    #: A refused record's next try with the same values (``None``: the next run).
-    retry_at: datetime | None = None
+def _attempt(link: Link | None, side: Side) -> CreateAttempt | None:
+    """A pending create as begun: when, and with which context (:data:`CREATE_CONTEXT`)."""
+    if link is None or link.status is not LinkStatus.PENDING:
+        return None
+    return CreateAttempt(link.created_at, (link.snapshot(side) or {}).get(CREATE_CONTEXT))
 
 
 def _duration(delta: timedelta) -> str:

@@ -9,7 +9,7 @@ current values. Per field:
 - changed on both sides to the same value: nothing to do, no conflict;
 - changed on both sides to different values: a :class:`Conflict`, decided by the policy.
 
-Policies (configurable per flow, see :func:`policy_for`):
+Policies (configurable per flow, see :func:`talk_sync.policies.policy_for`):
 
 - ``newer_wins`` (default): the side whose record was modified later, by each system's own
   timestamps (Asana ``modified_at``, Custompms ``updated_at``), wins. When the timestamps
@@ -30,7 +30,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from talk_sync.flows import Flow, get_flow
 from talk_sync.normalize import FieldType, same
 from talk_sync.refs import Side
 from talk_sync.timestamps import parse_timestamp
@@ -162,21 +161,3 @@ class _Decider:
             f"newer_wins: asana edited {asana_at.isoformat()}, "
             f"custompms edited {custompms_at.isoformat()}"
         )
-
-
-def policy_for(
-    setting: ConflictPolicy | str | Mapping[str, str] | None, flow: Flow | int | str
-) -> ConflictPolicy:
-    """The conflict policy of ``flow`` from a target's setting.
-
-    ``setting`` is one policy for every flow (``"asana_wins"``), or a mapping from flow names
-    or numbers to policies with an optional ``"default"`` key, e.g.
-    ``{"default": "newer_wins", "task_task": "custompms_wins"}``. Unset means ``newer_wins``.
-    """
-    if setting is None or isinstance(setting, (ConflictPolicy, str)):
-        return ConflictPolicy(setting or ConflictPolicy.NEWER_WINS)
-    flow = get_flow(flow)
-    for key in (flow.name, str(flow.number), flow.number, "default"):
-        if key in setting:
-            return ConflictPolicy(setting[key])  # type: ignore[index]
-    return ConflictPolicy.NEWER_WINS

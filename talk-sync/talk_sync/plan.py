@@ -19,7 +19,7 @@ from talk_sync.link_status import LinkStatus
 from talk_sync.refs import Ref, parse_ref
 
 if TYPE_CHECKING:
-    from talk_sync.linkstore import Link, LinkStore
+    from talk_sync.linkstore import Link, LinkMap, LinkStore
 
 
 class Action(str, Enum):
@@ -91,7 +91,7 @@ class Plan:
 
 
 def plan(
-    store: LinkStore,
+    store: LinkStore | LinkMap,
     flow: Flow | int | str,
     source: Ref | str,
     desired: Mapping[str, Any],
@@ -103,6 +103,7 @@ def plan(
     ``desired`` is in the destination's field names (after the stream maps), with
     references as namespaced source ids in ``reference_fields``. Fields are compared by the
     flow's destination field types, so an equal value spelled differently is no change.
+    ``store``: the link store, or a batch's links read at once (a ``LinkMap``).
     """
     flow, source = get_flow(flow), parse_ref(source)
     destination_side = source.side.other
@@ -133,6 +134,6 @@ def plan(
     return decided(action, destination=link.ref(destination_side), changes=changes, gone=gone)
 
 
-def _unlinked(store: LinkStore, ref: str) -> bool:
+def _unlinked(store: LinkStore | LinkMap, ref: str) -> bool:
     link = store.find(ref)
     return link is not None and link.status is LinkStatus.UNLINKED

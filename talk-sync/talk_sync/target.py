@@ -1,8 +1,8 @@
 """The Singer target both sync directions share: settings, engine lifecycle, sinks.
 
 ``target-custompms`` and ``target-asana-talk`` differ only in their API client, their
-:class:`~talk_sync.apply.Destination` and how a mapped record becomes an
-:class:`~talk_sync.apply.Incoming`. Everything else lives here once: the sync settings,
+:class:`~talk_sync.destination.Destination` and how a mapped record becomes an
+:class:`~talk_sync.incoming.Incoming`. Everything else lives here once: the sync settings,
 their checks, one :class:`~talk_sync.apply.ApplyEngine` per run, the run report, and STATE
 emitted only after the engine's checkpoint (never in a dry run).
 
@@ -26,12 +26,15 @@ from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
-from talk_sync.apply import ApplyEngine, DeletePolicy, Destination, Incoming, delete_policy_for
+from talk_sync.apply import ApplyEngine
+from talk_sync.destination import Destination
 from talk_sync.errors import TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
+from talk_sync.incoming import Incoming
 from talk_sync.linkstore import DEFAULT_PATH, Backoff, LinkStore, LinkStoreConfigError
-from talk_sync.merge import ConflictPolicy, policy_for
+from talk_sync.merge import ConflictPolicy
 from talk_sync.migrations import SchemaError
+from talk_sync.policies import DeletePolicy, policy_for
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport
 from talk_sync.run_lease import RunLease, SyncLockedError
@@ -260,10 +263,10 @@ class SyncTarget(Target):
         """Errors jsonschema cannot express, each naming the setting (never its secret)."""
         errors = list(self.check_destination_config())
         errors += check_match_keys(self.config.get("match_keys"))
-        for setting, reader in (
-            ("conflict_policy", policy_for),
-            ("adopt_policy", policy_for),
-            ("delete_policy", delete_policy_for),
+        for setting, default in (
+            ("conflict_policy", ConflictPolicy.NEWER_WINS),
+            ("adopt_policy", ConflictPolicy.NEWER_WINS),
+            ("delete_policy", DeletePolicy.UNLINK),
         ):
             value = self.config.get(setting)
             unknown = set(value if isinstance(value, dict) else {}) - _POLICY_KEYS
@@ -271,7 +274,7 @@ class SyncTarget(Target):
                 errors.append(f"{setting}: unknown flow(s) {sorted(unknown)}")
             try:
                 for flow in FLOWS:
-                    reader(value, flow)
+                    policy_for(value, flow, default)
             except ValueError as error:
                 errors.append(f"{setting}: {error}")
         if errors:

@@ -13,12 +13,10 @@ from typing import Any
 
 import pytest
 from talk_sync.adoption import check_match_keys, retarget
-from talk_sync.apply import (
-    ApplyEngine,
-    Destination,
-    Incoming,
-)
+from talk_sync.apply import ApplyEngine
+from talk_sync.destination import Destination
 from talk_sync.flows import get_flow
+from talk_sync.incoming import Incoming
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Side, parse_ref
 from talk_sync.testing import MemoryDestination

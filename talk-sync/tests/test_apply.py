@@ -9,18 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from talk_sync.apply import (
-    ApplyEngine,
-    ApplyError,
+from talk_sync.apply import ApplyEngine
+from talk_sync.destination import (
+    CreateAttempt,
     Destination,
-    Incoming,
     OpKind,
     WriteOp,
     WriteOutcome,
     Written,
 )
 from talk_sync.flows import Flow, get_flow
+from talk_sync.incoming import Incoming
 from talk_sync.linkstore import Backoff, LinkStatus, LinkStore
+from talk_sync.recording import ApplyError
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.testing import MemoryDestination
 
@@ -64,7 +65,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr("talk_sync.apply.utcnow", fake)
-    monkeypatch.setattr("talk_sync.linkstore.utcnow", fake)
+    monkeypatch.setattr("talk_sync.linkstore.rejects.utcnow", fake)
     return fake
 
 
@@ -215,7 +216,7 @@ def test_crash_after_begin_create_resumes_with_the_same_key(
     store: LinkStore, pms: MemoryDestination, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = ApplyEngine(store, pms)
-    monkeypatch.setattr(engine, "_record", _boom)
+    monkeypatch.setattr(engine.recorder, "record", _boom)
     with pytest.raises(KeyboardInterrupt):
         engine.apply([WORKSPACE])  # written, but the process dies before the links commit
     assert store.find("asana-workspace:1").status is LinkStatus.PENDING
@@ -233,8 +234,8 @@ def test_find_created_links_an_interrupted_create_without_writing(
     store: LinkStore, pms: MemoryDestination
 ) -> None:
     class Lookup(MemoryDestination):
-        def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
-            return next(iter(self.of_type("customer")), None)
+        def find_created(self, op: WriteOp, attempt: CreateAttempt) -> list[Mapping[str, Any]]:
+            return list(self.of_type("customer"))[:1]
 
     lookup = Lookup()
     store.begin_create(1, "asana-workspace:1")

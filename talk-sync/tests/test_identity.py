@@ -12,17 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from talk_sync.apply import (
-    ApplyEngine,
-    Destination,
-    Incoming,
-    OpKind,
-    WriteOp,
-    WriteOutcome,
-    Written,
-)
+from talk_sync.apply import ApplyEngine
+from talk_sync.destination import CreateAttempt, Destination, OpKind, WriteOp, WriteOutcome, Written
 from talk_sync.flows import get_flow
 from talk_sync.identity import match_key, normalize_name
+from talk_sync.incoming import Incoming
 from talk_sync.leases import Process
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Side, parse_ref
@@ -288,8 +282,8 @@ class FindingAsana(MemoryDestination):
     def __init__(self) -> None:
         super().__init__(Side.ASANA)
 
-    def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
-        return next((r for r in self.records.values() if r["name"] == op.values["name"]), None)
+    def find_created(self, op: WriteOp, attempt: CreateAttempt) -> list[Mapping[str, Any]]:
+        return [r for r in self.records.values() if r["name"] == op.values["name"]][:1]
 
 
 @pytest.mark.parametrize("edited_since", [False, True])

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from talk_sync.flows import FLOWS
-from talk_sync.merge import ConflictPolicy, merge, policy_for
+from talk_sync.merge import ConflictPolicy, merge
 from talk_sync.normalize import FieldType, canonical, same
+from talk_sync.policies import policy_for
 from talk_sync.refs import Side
 from talk_sync.testing.strategies import changed, records, respell_record
 

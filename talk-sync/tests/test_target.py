@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pytest
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
-from talk_sync.apply import Incoming
+from talk_sync.incoming import Incoming
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Side
 from talk_sync.target import REPORT_DIR_ENV, FlowSink, SyncTarget, sync_settings

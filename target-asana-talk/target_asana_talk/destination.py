@@ -47,12 +47,11 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 from talk_sync import (
-    CREATE_CONTEXT,
+    CreateAttempt,
     Destination,
     Failed,
     Flow,
     Gone,
-    LinkStore,
     OpKind,
     Ref,
     Rejected,
@@ -156,7 +155,6 @@ class AsanaDestination(Destination):
         self,
         client: AsanaClient,
         *,
-        store: LinkStore | None = None,
         workspace_gid: str | None = None,
         boards: Sequence[str] = (),
     ) -> None:
@@ -164,8 +162,6 @@ class AsanaDestination(Destination):
         #: The projects boards (gids or names) whose top-level tasks are Custompms projects
         #: (flow 4): a new Custompms project may already be one of their tasks.
         self.boards = frozenset(boards)
-        #: The link store: a lost create's candidates must not be linked already.
-        self.store = store
         #: The organization for new teams (and projects of customers with none).
         self.workspace_gid = workspace_gid
         #: Fields Asana could not take in this run.
@@ -294,23 +290,24 @@ class AsanaDestination(Destination):
         return flow
 
     @override
-    def find_created(self, op: WriteOp) -> Mapping[str, Any] | None:
-        """The record a create whose answer was lost made, if Asana has it (see module doc)."""
+    def find_created(self, op: WriteOp, attempt: CreateAttempt) -> list[Mapping[str, Any]]:
+        """The records a create whose answer was lost may have made, oldest first (see
+        module doc); the engine passes over those a link holds already."""
         asana_type, values = op.flow.asana_type, op.values
         listing = self._container(asana_type, values)
         if listing is None:
-            return None
+            return []
         path, params = listing
-        since = self._pending_since(op)
-        if since is not None and asana_type == "task" and "project" in params:
+        since = self._pending_since(attempt)
+        if asana_type == "task" and "project" in params:
             params["modified_since"] = format_timestamp(since)
         # Teams have no created_at: only a team that did not exist when the create began
         # can be its result (never "any team of that name"; a pre-context row finds none).
         existed: set[str] | None = None
         if asana_type == "team":
-            context = self._create_context_of(op)
+            context = self._create_context_of(attempt)
             if context is None:
-                return None
+                return []
             existed = set(context.get("existing") or [])
         name = values.get("name") or ""
         candidates = []
@@ -320,16 +317,10 @@ class AsanaDestination(Destination):
             if existed is not None and str(record["gid"]) in existed:
                 continue
             created = parse_timestamp(record["created_at"]) if record.get("created_at") else None
-            if since is not None and created is not None and created < since:
+            if created is not None and created < since:
                 continue
-            if self.store is not None and self.store.find(
-                Ref(Side.ASANA, asana_type, str(record["gid"]))
-            ):
-                continue  # another record's already
             candidates.append(record)
-        if not candidates:
-            return None
-        return min(candidates, key=lambda record: str(record.get("created_at") or ""))
+        return sorted(candidates, key=lambda record: str(record.get("created_at") or ""))
 
     @override
     def create_context(self, ops: Sequence[WriteOp]) -> list[Mapping[str, Any] | None]:
@@ -350,10 +341,8 @@ class AsanaDestination(Destination):
             contexts.append({"existing": existing})
         return contexts
 
-    def _create_context_of(self, op: WriteOp) -> Mapping[str, Any] | None:
-        link = self.store.find(op.source) if self.store is not None else None
-        snapshot = link.snapshot(Side.ASANA) if link is not None else None
-        return (snapshot or {}).get(CREATE_CONTEXT)
+    def _create_context_of(self, attempt: CreateAttempt) -> Mapping[str, Any] | None:
+        return attempt.context
 
     # --- planning the calls ----------------------------------------------------------------
 
@@ -642,7 +631,7 @@ class AsanaDestination(Destination):
                     write.outcome = self._refused(write, reply)
             pending = []
             for write in lost:
-                found = self.find_created(write.op)
+                found = self.created_record(write.op)
                 if found is not None:
                     write.outcome = Written(found, unsent=frozenset(write.unsent))
                 else:
@@ -677,10 +666,9 @@ class AsanaDestination(Destination):
             return f"/workspaces/{organization}/teams", params
         return None
 
-    def _pending_since(self, op: WriteOp) -> datetime | None:
+    def _pending_since(self, attempt: CreateAttempt) -> datetime:
         """When the create was begun (its pending link's time), less :data:`CLOCK_SKEW`."""
-        link = self.store.find(op.source) if self.store is not None else None
-        return link.created_at - CLOCK_SKEW if link is not None else None
+        return attempt.began_at - CLOCK_SKEW
 
 
 def date_rule_broken(asana_type: str, values: Mapping[str, Any]) -> str | None:

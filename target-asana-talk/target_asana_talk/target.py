@@ -116,7 +116,6 @@ class TargetAsanaTalk(SyncTarget):
         boards = self.config.get("stream_map_config") or {}
         return AsanaDestination(
             client,
-            store=store,
             workspace_gid=self.config.get("workspace_gid") or None,
             boards=[*boards.get("project_boards", ()), *boards.get("project_board_names", ())],
         )

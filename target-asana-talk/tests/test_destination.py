@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from asana_sandbox.testing import SandboxServer
 from talk_sync import (
     ApplyEngine,
+    CreateAttempt,
     Gone,
     Incoming,
     LinkStore,
@@ -65,7 +67,9 @@ def destination(
     sandbox: SandboxServer, store: LinkStore, *, losses: int = 0, **options: Any
 ) -> AsanaDestination:
     client = LosingClient(sandbox.api_url, sandbox.token, losses=losses, sleep=lambda _: None)
-    return AsanaDestination(client, store=store, **options)
+    asana = AsanaDestination(client, **options)
+    asana.linked = lambda refs: set(store.find_many(refs))  # as the engine does
+    return asana
 
 
 def task(sandbox: SandboxServer, gid: str) -> dict[str, Any]:
@@ -86,6 +90,12 @@ def create(source: str, **values: Any) -> WriteOp:
     return WriteOp(OpKind.CREATE, TASKS, parse_ref(source), values)
 
 
+def begun(store: LinkStore, op: WriteOp) -> WriteOp:
+    """``op`` once its pending link is stored, as the engine sends it."""
+    link = store.begin_create(op.flow, op.source)
+    return replace(op, attempt=CreateAttempt(link.created_at))
+
+
 def update(gid: str, snap: dict[str, Any], flow: Any = TASKS, **values: Any) -> WriteOp:
     asana_type = flow.asana_type
     return WriteOp(
@@ -102,7 +112,7 @@ def test_a_create_whose_answer_was_lost_is_found_again_not_duplicated(
     sandbox: SandboxServer, store: LinkStore
 ) -> None:
     op = create("custompms-task:501", name="Lost answer", project=WEBSITE, completed=False)
-    store.begin_create(TASKS, op.source)
+    op = begun(store, op)
     asana = destination(sandbox, store, losses=1)
     (outcome,) = asana.write([op])
     assert isinstance(outcome, Written)
@@ -115,7 +125,7 @@ def test_a_lost_create_that_did_not_happen_is_sent_again(
     sandbox: SandboxServer, store: LinkStore
 ) -> None:
     op = create("custompms-task:502", name="Never arrived", parent=AUDIT)
-    store.begin_create(TASKS, op.source)
+    op = begun(store, op)
     asana = destination(sandbox, store, losses=1)
     client = asana.client
     # The first send never reaches Asana; the second runs but its answer is lost too.

@@ -7,8 +7,8 @@ relies on it:
 - creates are idempotent by ``create_key`` (a replay answers the record the key made first,
   as Custompms's upserts do);
 - an update carries the snapshot's ``version``: a record that has one and has moved on since
-  answers :class:`~talk_sync.apply.Stale` with its current values (Custompms's If-Match);
-- an update of a record it does not hold answers :class:`~talk_sync.apply.Gone`;
+  answers :class:`~talk_sync.destination.Stale` with its current values (Custompms's If-Match);
+- an update of a record it does not hold answers :class:`~talk_sync.destination.Gone`;
 - records named in ``fail_names``, ``busy_names`` or ``reject_names`` fail transiently, are
   refused with a refusal that passes by itself, or are refused for good;
 - with ``adopts=True`` it lists its records of a flow's type as adoption candidates.
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from talk_sync.apply import (
+from talk_sync.destination import (
     Destination,
     Failed,
     Gone,

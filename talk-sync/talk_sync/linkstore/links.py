@@ -1,50 +1,23 @@
-"""The link store: which Asana record is linked to which Custompms record, and what each
-side last looked like.
-
-One row per linked pair (see DESIGN.md §4), unique on each side's key. SQLite by default
-(a file path), any SQLAlchemy URL otherwise (PostgreSQL when pipelines run on several
-machines). Every method runs in its own transaction unless called inside
-:meth:`LinkStore.transaction`, which commits all of them at once: a target writes its batch,
-records the links and snapshots in one transaction, and only then emits STATE.
-"""
+"""Links: which Asana record is linked to which Custompms record, and what each side last
+looked like (one row per pair, unique on each side's key)."""
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
-from talk_sync.leases import Leases
 from talk_sync.link_status import LinkStatus
-from talk_sync.migrations import migrate
-from talk_sync.models import LinkRow, RejectRow, utcnow
+from talk_sync.linkstore.database import Database
+from talk_sync.models import LinkRow
 from talk_sync.normalize import to_jsonable
-from talk_sync.private_dirs import make_private_dir
 from talk_sync.refs import Ref, Side, parse_ref
-
-logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-#: Transactions that lose a race to another process are run again this many times at most.
-RETRY_ATTEMPTS = 6
-
-#: Where the SQLite link store lives when no URL is configured (relative to the Meltano
-#: project, which is the working directory of both targets).
-DEFAULT_PATH = ".meltano/talk-sync/links.db"
+from talk_sync.timestamps import as_utc
 
 
 class LinkError(ValueError):
@@ -108,55 +81,6 @@ class Adopted:
     replaced: tuple[Link, ...] = ()
 
 
-@dataclass(frozen=True)
-class Reject:
-    """A record the destination refused, kept for retry on the next run."""
-
-    side: Side  #: the destination that refused it
-    stream: str
-    source_key: str  #: the record's namespaced source ref (or another stable key)
-    record: dict[str, Any]  #: the record as the target received it, to replay it
-    reason: str
-    field: str | None
-    attempts: int
-    first_seen: datetime
-    last_seen: datetime
-    #: Why it cannot be applied as things stand (a person must act); ``None``: retried.
-    stuck: str | None = None
-    #: The refused values, hashed: a record arriving with other values is sent at once.
-    fingerprint: str | None = None
-    #: When it is sent again with the same values (``None``: on the next run).
-    retry_at: datetime | None = None
-
-    def due(self, now: datetime) -> bool:
-        """Whether the next run may send it again as it is (its back-off is over)."""
-        return self.retry_at is None or self.retry_at <= now
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """How long a refused record waits before it is sent again with the same values.
-
-    ``first`` after the first refusal, then twice the previous wait per refusal of the same
-    values, at most ``cap``: 15 min, 30 min, 1 h ... 24 h by default, instead of a resend on
-    every run (96 a day on a 15-minute schedule). New values start again from ``first``.
-    """
-
-    first: timedelta = timedelta(minutes=15)
-    cap: timedelta = timedelta(hours=24)
-
-    def after(self, previous: timedelta | None) -> timedelta:
-        """The wait after a refusal; ``previous``: the wait before it (same values)."""
-        if previous is None:
-            return min(self.first, self.cap)
-        return min(max(previous * 2, self.first), self.cap)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite gives back naive datetimes; everything we stored is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _to_link(row: LinkRow) -> Link:
     def ref(side: Side, record_type: str, key: str | None) -> Ref | None:
         return None if key is None else Ref(side, record_type, key)
@@ -172,27 +96,10 @@ def _to_link(row: LinkRow) -> Link:
         status=LinkStatus(row.status),
         create_key=row.create_key,
         create_attempt=row.create_attempt,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
         claimed_by=row.claimed_by,
         match_key=row.match_key,
-    )
-
-
-def _to_reject(row: RejectRow) -> Reject:
-    return Reject(
-        side=Side(row.side),
-        stream=row.stream,
-        source_key=row.source_key,
-        record=row.record,
-        reason=row.reason,
-        field=row.field,
-        attempts=row.attempts,
-        first_seen=_aware(row.first_seen),
-        last_seen=_aware(row.last_seen),
-        stuck=row.stuck,
-        fingerprint=row.fingerprint,
-        retry_at=_aware(row.retry_at) if row.retry_at is not None else None,
     )
 
 
@@ -210,159 +117,8 @@ def create_key_for(source: Ref | str, destination_type: str, attempt: int = 1) -
     return f"talk-sync/{source}/{source.side.other.value}-{destination_type}/{attempt}"
 
 
-def _json_dumps(value: Any) -> str:
-    # Snapshots may hold dates or sets a target parsed; store them in their JSON spelling.
-    return json.dumps(to_jsonable(value), sort_keys=True)
-
-
-class LinkStoreConfigError(ValueError):
-    """The link store URL cannot be used as given (the message says what to do)."""
-
-
-#: The extra that installs each backend's driver.
-_DRIVER_EXTRAS = {"postgresql": ("psycopg", "talk-sync[postgres]")}
-
-
-def _driver_error(url: URL, error: Exception) -> LinkStoreConfigError:
-    """A missing database driver, as one line naming the extra that installs it."""
-    shown = url.render_as_string(hide_password=True)
-    if isinstance(error, NoSuchModuleError):
-        return LinkStoreConfigError(f"link_store_url {shown}: unknown database kind ({error})")
-    backend = url.get_backend_name()
-    module, extra = _DRIVER_EXTRAS.get(backend, (getattr(error, "name", "?"), None))
-    hint = f"pip install '{extra}'" if extra else f"install the {module} driver"
-    return LinkStoreConfigError(
-        f"link_store_url {shown} needs the {backend} driver ({module}), which is not "
-        f"installed: {hint}"
-    )
-
-
-def _engine_url(url_or_path: str | Path) -> URL:
-    text = str(url_or_path)
-    if "://" in text:
-        return make_url(text)
-    return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
-
-
-def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
-    """A SQLAlchemy engine for the link store; a plain path means a SQLite file.
-
-    SQLite gets its parent directories created, WAL journaling (the other pipeline may read
-    while this one writes), foreign keys, a busy timeout and real transactions (``BEGIN
-    IMMEDIATE``, so DDL and read-then-write sequences are atomic too).
-    """
-    url = _engine_url(url_or_path)
-    if url.get_backend_name() != "sqlite":
-        try:
-            return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
-        except (ModuleNotFoundError, NoSuchModuleError) as error:
-            raise _driver_error(url, error) from None
-    database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        make_private_dir(Path(database).parent)
-    engine = create_engine(url, json_serializer=_json_dumps, connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from pysqlite (it would not BEGIN before DDL or SELECT).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-class LinkStore:
-    """The link store. Open it once per run; it migrates the schema on open.
-
-    >>> store = LinkStore(".meltano/talk-sync/links.db")            # doctest: +SKIP
-    >>> store = LinkStore("postgresql+psycopg://sync@db/links")      # doctest: +SKIP
-
-    References are :class:`~talk_sync.refs.Ref` objects or their namespaced strings.
-    Not for concurrent use from several threads of one process inside one transaction:
-    each thread gets its own transaction.
-    """
-
-    def __init__(self, url_or_path: str | Path = DEFAULT_PATH) -> None:
-        self.engine = create_link_engine(url_or_path)
-        #: The schema version found at open (0: the database was new).
-        self.opened_at_version = migrate(self.engine)
-        self._local = threading.local()
-        #: The sync lock and the runs' claims (see :mod:`talk_sync.leases`).
-        self.leases = Leases(self)
-
-    def __repr__(self) -> str:
-        return f"LinkStore({self.engine.url.render_as_string(hide_password=True)!r})"
-
-    def close(self) -> None:
-        """Release the database connections."""
-        self.engine.dispose()
-
-    def __enter__(self) -> LinkStore:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # --- transactions ------------------------------------------------------------------------
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Run the enclosed store calls in one transaction: all commit, or none on error.
-
-        Nested calls join the outermost transaction.
-        """
-        if getattr(self._local, "session", None) is not None:
-            yield
-            return
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            self._local.session = session
-            try:
-                yield
-            finally:
-                self._local.session = None
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """The current transaction's session (a new transaction outside :meth:`transaction`)."""
-        with self.transaction():
-            yield self._local.session
-
-    @property
-    def in_transaction(self) -> bool:
-        """Whether the calling thread is inside :meth:`transaction`."""
-        return getattr(self._local, "session", None) is not None
-
-    def retrying(self, work: Callable[[Session], T], *, attempts: int = RETRY_ATTEMPTS) -> T:
-        """Run ``work(session)`` in a transaction, again from the start when it lost a race.
-
-        Two processes inserting the same key at once (PostgreSQL: a unique violation), or a
-        serialization failure or deadlock, roll the transaction back; a fresh one then sees
-        what the other committed. Inside an outer transaction the outer one must retry, so
-        ``work`` just runs.
-        """
-        if self.in_transaction:
-            with self.session() as session:
-                return work(session)
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.session() as session:
-                    return work(session)
-            except (IntegrityError, OperationalError) as error:
-                if attempt == attempts or not _is_race(error):
-                    raise
-                logger.info("link store: lost a race (%s); retrying", type(error.orig).__name__)
-                time.sleep(0.05 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    _session = session
+class Links(Database):
+    """The link store's links (lookups and changes)."""
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -386,40 +142,45 @@ class LinkStore:
             row = self._row(session, parse_ref(ref))
             return _to_link(row) if row else None
 
+    def find_many(self, refs: Iterable[Ref | str]) -> dict[Ref, Link]:
+        """The links of the records ``refs`` name (any side, any status), in one query per
+        few hundred records; a record without a link is left out."""
+        wanted = {parse_ref(ref) for ref in refs}
+        by_type: dict[tuple[Side, str], list[str]] = {}
+        for ref in wanted:
+            by_type.setdefault((ref.side, ref.type), []).append(ref.key)
+        clauses = []
+        for (side, record_type), keys in by_type.items():
+            type_column, key_column = _COLUMNS[side]
+            for start in range(0, len(keys), _CHUNK):
+                chunk = sorted(keys)[start : start + _CHUNK]
+                clauses.append(and_(type_column == record_type, key_column.in_(chunk)))
+        found: dict[Ref, Link] = {}
+        if not clauses:
+            return found
+        with self._session() as session:
+            for row in session.scalars(select(LinkRow).where(or_(*clauses))):
+                link = _to_link(row)
+                for side in Side:
+                    ref = link.ref(side)
+                    if ref in wanted:
+                        found[ref] = link
+        return found
+
     def resolve(self, ref: Ref | str) -> Ref | None:
         """The record linked to ``ref`` on the other side; ``None`` unless the link is complete.
 
         Pending and unlinked rows give ``None``: a reference is never guessed.
         """
-        link = self.find(ref)
-        if link is None or link.status is not LinkStatus.LINKED:
-            return None
-        return link.ref(parse_ref(ref).side.other)
+        ref = parse_ref(ref)
+        return _linked_to(self.find(ref), ref)
 
     def resolve_fields(
         self, record: Mapping[str, Any], fields: Iterable[str], destination: Side | str
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Replace the namespaced references in ``fields`` of ``record`` by destination keys.
-
-        A reference to a record of the ``destination`` side itself is used as is; one to the
-        other side is resolved through the links. Returns the record with the resolved keys
-        (``int`` for Custompms, ``str`` for Asana) and ``{field: reference}`` for the
-        references not linked yet, which keep their namespaced value. Empty values stay.
-        """
-        destination = Side(destination)
-        resolved = dict(record)
-        unresolved: dict[str, str] = {}
-        for name in fields:
-            value = record.get(name)
-            if value is None or value == "":
-                continue
-            ref = parse_ref(value)
-            target = ref if ref.side is destination else self.resolve(ref)
-            if target is None:
-                unresolved[name] = str(ref)
-            else:
-                resolved[name] = target.native_key
-        return resolved, unresolved
+        """Replace the namespaced references in ``fields`` of ``record`` by destination keys
+        (see :func:`resolve_fields`)."""
+        return resolve_fields(self.find, record, fields, destination)
 
     def links(
         self, *, flow: Flow | int | str | None = None, status: LinkStatus | str | None = None
@@ -779,113 +540,75 @@ class LinkStore:
             session.flush()
             return _to_link(row)
 
-    # --- rejects -----------------------------------------------------------------------------
-
-    def record_reject(
-        self,
-        side: Side | str,
-        stream: str,
-        source_key: Ref | str,
-        record: Mapping[str, Any],
-        reason: str,
-        field: str | None = None,
-        *,
-        stuck: str | None = None,
-        fingerprint: str | None = None,
-        backoff: Backoff | None = None,
-    ) -> Reject:
-        """Keep a record the destination ``side`` refused; a repeat bumps ``attempts``.
-
-        ``stuck`` says why it cannot be applied as things stand (a person must act).
-        ``fingerprint`` identifies the refused values; with ``backoff`` the record is not
-        sent again with the same values before its ``retry_at`` (see :class:`Backoff`).
-        Without it (a record waiting for a reference, say) the next run retries it.
-        """
-        side, key = Side(side), str(source_key)
-
-        def keep(session: Session) -> Reject:
-            row = session.scalars(_reject_query(side, stream, key)).one_or_none()
-            now = utcnow()
-            if row is None:
-                row = RejectRow(
-                    side=side.value, stream=stream, source_key=key, attempts=0, first_seen=now
-                )
-                session.add(row)
-            previous = None  # the last wait, when these values were refused before
-            same_values = fingerprint is not None and row.fingerprint == fingerprint
-            if same_values and row.retry_at is not None:
-                previous = _aware(row.retry_at) - _aware(row.last_seen)
-            row.record = to_jsonable(dict(record))
-            row.reason, row.field, row.stuck = reason, field, stuck
-            row.fingerprint = fingerprint
-            row.retry_at = None if backoff is None else now + backoff.after(previous)
-            row.attempts += 1
-            row.last_seen = now
-            session.flush()
-            return _to_reject(row)
-
-        return self.retrying(keep)
-
-    def mark_stuck(self, side: Side | str, stream: str, source_key: Ref | str, why: str) -> None:
-        """Flag a kept record as stuck (a person must act), e.g. once it is too old."""
-        with self._session() as session:
-            row = session.scalars(_reject_query(Side(side), stream, str(source_key))).one_or_none()
-            if row is not None:
-                row.stuck = why
-                session.flush()
-
-    def clear_reject(self, side: Side | str, stream: str, source_key: Ref | str) -> bool:
-        """Forget a reject once a retry succeeded; ``True`` if there was one."""
-        with self._session() as session:
-            row = session.scalars(_reject_query(Side(side), stream, str(source_key))).one_or_none()
-            if row is not None:
-                session.delete(row)
-            return row is not None
-
-    def retry_now(
-        self,
-        *,
-        side: Side | str | None = None,
-        stream: str | None = None,
-        source_keys: Iterable[Ref | str] | None = None,
-    ) -> list[Reject]:
-        """Make kept records due on the next run: clear their back-off and their stuck mark.
-
-        Matches the rejects of ``side`` and/or ``stream`` and, when given, of ``source_keys``
-        only. ``retry_at`` is cleared, so the next run sends each again as it is, and so is
-        ``stuck`` (that run marks it again if it still cannot be applied). ``attempts`` and
-        ``first_seen`` stay. Returns the matched rejects as they are now.
-        """
-        query = _rejects_of(side, stream)
-        if source_keys is not None:
-            query = query.where(RejectRow.source_key.in_([str(key) for key in source_keys]))
-        with self._session() as session:
-            rows = list(session.scalars(query))
-            for row in rows:
-                row.retry_at = None
-                row.stuck = None
-            session.flush()
-            return [_to_reject(row) for row in rows]
-
-    def rejects(
-        self,
-        *,
-        side: Side | str | None = None,
-        stream: str | None = None,
-        stuck: bool | None = None,
-    ) -> list[Reject]:
-        """The records kept for retry, oldest first, optionally for one side and/or stream.
-
-        ``stuck=True`` gives only those a person must act on, ``False`` only the others.
-        """
-        query = _rejects_of(side, stream)
-        if stuck is not None:
-            query = query.where(RejectRow.stuck.isnot(None) if stuck else RejectRow.stuck.is_(None))
-        with self._session() as session:
-            return [_to_reject(row) for row in session.scalars(query)]
-
 
 _KEY_COLUMN = {Side.ASANA: "asana_gid", Side.CUSTOMPMS: "custompms_id"}
+_COLUMNS = {
+    Side.ASANA: (LinkRow.asana_type, LinkRow.asana_gid),
+    Side.CUSTOMPMS: (LinkRow.custompms_type, LinkRow.custompms_id),
+}
+#: Records per ``IN`` list (SQLite allows few hundred bound parameters in old versions).
+_CHUNK = 400
+
+
+class LinkMap:
+    """The links of some records, read in one query (:meth:`Links.find_many`); answers
+    :meth:`find` as the store would have when it was read. A record not asked for is
+    looked up in the store."""
+
+    def __init__(self, store: Links, refs: Iterable[Ref | str]) -> None:
+        self._store = store
+        self._asked = {parse_ref(ref) for ref in refs}
+        self._links = store.find_many(self._asked)
+
+    def find(self, ref: Ref | str) -> Link | None:
+        """The link of the record ``ref`` names (whichever side), in any status."""
+        ref = parse_ref(ref)
+        if ref in self._asked:
+            return self._links.get(ref)
+        return self._store.find(ref)
+
+    def resolve_fields(
+        self, record: Mapping[str, Any], fields: Iterable[str], destination: Side | str
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """As :meth:`Links.resolve_fields`, from the links read."""
+        return resolve_fields(self.find, record, fields, destination)
+
+
+def resolve_fields(
+    find: Callable[[Ref], Link | None],
+    record: Mapping[str, Any],
+    fields: Iterable[str],
+    destination: Side | str,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Replace the namespaced references in ``fields`` of ``record`` by destination keys.
+
+    A reference to a record of the ``destination`` side itself is used as is; one to the
+    other side is resolved through the links ``find`` gives (complete links only: pending
+    and unlinked rows resolve nothing, a reference is never guessed). Returns the record
+    with the resolved keys (``int`` for Custompms, ``str`` for Asana) and
+    ``{field: reference}`` for the references not linked yet, which keep their namespaced
+    value. Empty values stay.
+    """
+    destination = Side(destination)
+    resolved = dict(record)
+    unresolved: dict[str, str] = {}
+    for name in fields:
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        ref = parse_ref(value)
+        target = ref if ref.side is destination else _linked_to(find(ref), ref)
+        if target is None:
+            unresolved[name] = str(ref)
+        else:
+            resolved[name] = target.native_key
+    return resolved, unresolved
+
+
+def _linked_to(link: Link | None, ref: Ref) -> Ref | None:
+    if link is None or link.status is not LinkStatus.LINKED:
+        return None
+    return link.ref(ref.side.other)
 
 
 def _pending(row: LinkRow | None, source: Ref) -> LinkRow:
@@ -906,30 +629,6 @@ def _taken(ref: Ref, link: Link) -> str:
     return (
         f"{ref} is already linked to {other} (link {link.id}); "
         f"unlink it first (talk-sync links unlink {ref})"
-    )
-
-
-def _is_race(error: IntegrityError | OperationalError) -> bool:
-    """A unique violation, serialization failure or deadlock: worth running again."""
-    if isinstance(error, IntegrityError):
-        return True
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return code in ("40001", "40P01")  # serialization_failure, deadlock_detected
-
-
-def _rejects_of(side: Side | str | None, stream: str | None) -> Any:
-    """The kept records of ``side`` and/or ``stream`` (all when ``None``), oldest first."""
-    query = select(RejectRow).order_by(RejectRow.id)
-    if side is not None:
-        query = query.where(RejectRow.side == Side(side).value)
-    if stream is not None:
-        query = query.where(RejectRow.stream == stream)
-    return query
-
-
-def _reject_query(side: Side, stream: str, key: str) -> Any:
-    return select(RejectRow).where(
-        RejectRow.side == side.value, RejectRow.stream == stream, RejectRow.source_key == key
     )
 
 

@@ -1,0 +1,53 @@
+"""The sync policies a target's settings choose, one per flow.
+
+``conflict_policy`` (:class:`~talk_sync.merge.ConflictPolicy`: who wins a field both
+sides changed), ``adopt_policy`` (the same choice, for the differences of a record adopted
+on a first sync) and ``delete_policy`` (:class:`DeletePolicy`: what a delete in the source
+does to a linked pair) are each one policy for every flow, or a mapping by flow; all three
+are read by :func:`policy_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import TypeVar
+
+from talk_sync.flows import Flow, get_flow
+from talk_sync.merge import ConflictPolicy
+
+
+class DeletePolicy(str, Enum):
+    """What a delete in the source does to a linked pair (the other side is never deleted)."""
+
+    UNLINK = "unlink"  #: drop the link and report it; the destination record stays
+    IGNORE = "ignore"  #: keep the link as is; the delete is reported as skipped
+
+    def __str__(self) -> str:
+        return self.value
+
+
+P = TypeVar("P", ConflictPolicy, DeletePolicy)
+
+
+def policy_for(
+    setting: P | str | Mapping[str, str] | None,
+    flow: Flow | int | str,
+    default: P = ConflictPolicy.NEWER_WINS,  # type: ignore[assignment]
+) -> P:
+    """The policy of ``flow`` from a target's setting, of the kind of ``default``.
+
+    ``setting`` is one policy for every flow (``"asana_wins"``), or a mapping from flow names
+    or numbers to policies with an optional ``"default"`` key, e.g.
+    ``{"default": "newer_wins", "task_task": "custompms_wins"}``. Unset means ``default``
+    (``newer_wins`` for conflicts, ``unlink`` for deletes). A value that names no policy
+    raises ``ValueError``.
+    """
+    kind = type(default)
+    if setting is None or isinstance(setting, (kind, str)):
+        return kind(setting or default)
+    flow = get_flow(flow)
+    for key in (flow.name, str(flow.number), flow.number, "default"):
+        if key in setting:
+            return kind(setting[key])  # type: ignore[index]
+    return default
