@@ -1,4 +1,4 @@
-"""The batch apply engine: DESIGN.md §4 carried out for a batch of mapped records.
+"""The batch apply engine: docs/architecture.md §4 carried out for a batch of mapped records.
 
 Both targets run the same engine; each supplies a
 :class:`~talk_sync.destination.Destination` (its API client seen as batch writes with

@@ -1,5 +1,5 @@
-"""What to do with one incoming record: the decision part of DESIGN.md §4, shared by both
-targets.
+"""What to do with one incoming record: the decision part of applying a batch
+(docs/architecture.md §4.2), shared by both targets.
 
 :func:`plan` looks the source record up in the link store, resolves its references and
 diffs it against the destination's last-known snapshot. The target then carries the plan

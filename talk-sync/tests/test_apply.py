@@ -1,4 +1,4 @@
-"""The batch apply engine against an in-memory destination: DESIGN.md §4 end to end."""
+"""The batch apply engine against an in-memory destination: docs/architecture.md §4 end to end."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The link store: which Asana record is linked to which Custompms record, and what each
 side last looked like.
 
-One row per linked pair (see DESIGN.md §4), unique on each side's key. SQLite by default
+One row per linked pair (docs/architecture.md §3), unique on each side's key. SQLite by default
 (a file path), any SQLAlchemy URL otherwise (PostgreSQL when pipelines run on several
 machines). Every method runs in its own transaction unless called inside
 :meth:`LinkStore.transaction`, which commits all of them at once: a target writes its batch,
