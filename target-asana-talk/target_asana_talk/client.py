@@ -111,6 +111,16 @@ class Reply:
         """The field an error message names (``"name: Missing input"`` -> ``name``)."""
         return asana_api.error_field(self.message)
 
+    def error(self, what: str) -> ApiError:
+        """The error a failed answer to ``what`` is raised as: transient when the call may
+        succeed later (no answer, a 5xx), else :class:`AsanaError`."""
+        error = (
+            TransientApiError
+            if self.lost or self.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+            else AsanaError
+        )
+        return error(f"{what}: {self.status} {self.message}", self.status)
+
 
 def _retriable(status: int) -> bool:
     return status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR
