@@ -252,22 +252,25 @@ class ApplyEngine:
     # --- one batch: the record's path -------------------------------------------------------
 
     def apply(self, items: Iterable[Incoming]) -> None:
-        """Apply one batch; its links, snapshots and rejects commit together at the end."""
-        batch = self._fit(items)
-        effects, planned = self._plan(batch)
-        if not self.dry_run:  # a dry run writes no link: it creates what it would create
+        """Apply one batch; its links, snapshots and rejects commit together at the end.
+
+        Each record takes the steps of the module docstring, in that order.
+        """
+        batch = self._fit(items)  # 1. what the destination can hold
+        effects, planned = self._plan(batch)  # 2. the batch's links read once
+        if not self.dry_run:  # 3. creates already on the other side are linked instead
             planned = [(item, self._identify(item, decision)) for item, decision in planned]
-        planned = self.adopter.hold(planned)
+        planned = self.adopter.hold(planned)  # 4. creates it may already hold wait for the end
         ready, unmerged = self.adopter.unmerged(planned)
         pending: list[Pending] = []
-        effects += [self._decide(item, decision, pending) for item, decision in ready]
-        merged = self.adopter.merge_linked(unmerged)
+        effects += [self._decide(item, decision, pending) for item, decision in ready]  # 5.
+        merged = self.adopter.merge_linked(unmerged)  # pairs linked without snapshots
         effects += [self._decide(item, decision, pending) for item, decision in merged]
         if self.dry_run:
             return
-        self.writer.begin_creates(pending)
-        self.writer.write(pending)
-        self.recorder.record(effects, pending)
+        self.writer.begin_creates(pending)  # 6. committed before the destination sees them
+        self.writer.write(pending)  # 7. stale updates merged and sent again
+        self.recorder.record(effects, pending)  # 8. one transaction: then STATE
 
     # --- fit ---------------------------------------------------------------------------------
 
