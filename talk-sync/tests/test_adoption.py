@@ -102,6 +102,34 @@ def test_a_task_both_sides_hold_is_linked_not_copied(store: LinkStore) -> None:
     assert pms.updates == []
 
 
+def test_candidates_are_checked_for_links_a_batch_and_a_round_at_a_time(
+    store: LinkStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    link_projects(store, ("asana-project:1", "custompms-project:5"))
+    pms = existing_custompms({f"custompms-task:{n}": pms_task(f"Task {n}") for n in range(7, 12)})
+    asked: list[list[str]] = []
+    find, find_many = store.find, store.find_many
+
+    def find_one(ref: Any) -> Any:
+        asked.append([str(ref)])
+        return find(ref)
+
+    def find_all(refs: Any) -> Any:
+        refs = list(refs)
+        asked.append(sorted(map(str, refs)))
+        return find_many(refs)
+
+    monkeypatch.setattr(store, "find", find_one)
+    monkeypatch.setattr(store, "find_many", find_all)
+    report = run(store, pms, [asana_task(n + 63, f"task {n}") for n in range(7, 12)])
+
+    assert report.totals()["adopted"] == 5
+    candidates = sorted(f"custompms-task:{n}" for n in range(7, 12))
+    # Held with the batch (one query), adopted in one round (one query, with the records).
+    looked_up = [refs for refs in asked if set(refs) & set(candidates)]
+    assert [sorted(set(refs) & set(candidates)) for refs in looked_up] == [candidates] * 2
+
+
 def test_differences_go_to_the_newer_side_and_both_keep_them(store: LinkStore) -> None:
     link_projects(store, ("asana-project:1", "custompms-project:5"))
     pms = existing_custompms(
