@@ -173,7 +173,7 @@ def canonical(value: Any, field_type: FieldType | str = FieldType.ANY) -> Any:
 
 def same(a: Any, b: Any, field_type: FieldType | str = FieldType.ANY) -> bool:
     """True when ``a`` and ``b`` are the same value of ``field_type``."""
-    return canonical(a, field_type) == canonical(b, field_type)
+    return bool(canonical(a, field_type) == canonical(b, field_type))
 
 
 def canonical_record(
