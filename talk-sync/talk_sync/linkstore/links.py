@@ -199,15 +199,6 @@ class Links(Database):
         with self._session() as session:
             return [_to_link(row) for row in session.scalars(query)]
 
-    def pending_creates(self, *, origin: Side | str | None = None) -> list[Link]:
-        """Creates begun but not completed (a crash, or a create the destination refused).
-
-        A target lists them at start to recover: on Custompms replay the create with the
-        same ``create_key`` (Idempotency-Key); on Asana look the record up before creating.
-        """
-        pending = self.links(status=LinkStatus.PENDING)
-        return [link for link in pending if origin is None or link.origin is Side(origin)]
-
     def pending_matches(
         self, flow: Flow | int | str, origin: Side | str, match_key: str
     ) -> list[Link]:
