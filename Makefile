@@ -21,6 +21,8 @@ install: $(STAMP)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy talk-sync/talk_sync tap-asana-talk/tap_asana_talk tap-custompms/tap_custompms \
+		target-custompms/target_custompms target-asana-talk/target_asana_talk
 
 test: install lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --durations=25

@@ -274,7 +274,7 @@ def test_killing_the_target_mid_run_leaves_no_duplicate_and_nothing_missing(
     assert run.returncode != 0
     partial = len(custompms(stack))
     with LinkStore(stack.workdir / "links.db") as store:
-        pending = len(store.pending_creates())
+        pending = len(store.links(status=LinkStatus.PENDING))
     print(f"target killed at {partial} records written, {pending} creates pending")
 
     stack.run(*PIPELINE)

@@ -82,9 +82,9 @@ class CustompmsReader(BearerApiClient):
                 )
             try:
                 page = response.json()
-                if not isinstance(page.get("data"), list):
+                if not isinstance(page, dict) or not isinstance(page.get("data"), list):
                     raise ValueError
-            except (ValueError, AttributeError):
+            except ValueError:
                 raise CustompmsReadError(
                     f"Custompms answered {label} with no page of records"
                 ) from None

@@ -616,16 +616,6 @@ def flow_for(asana_type: str, custompms_type: str) -> Flow:
 # --- derived per side ------------------------------------------------------------------------
 
 
-def creating_flow(side: Side | str, other_type: str) -> Flow:
-    """The flow that creates a record on ``side`` for a record of ``other_type`` (the other
-    side's record type) with no link yet: e.g. new Custompms customers become teams."""
-    side = Side(side)
-    for flow in FLOWS:
-        if flow.record_type(side.other) == other_type and flow.creates(side):
-            return flow
-    raise ValueError(f"no flow creates {side} records for {side.other} {other_type!r}")
-
-
 def reference_fields(side: Side | str) -> Mapping[str, str]:
     """The reference fields of ``side`` and the record type each names, over every flow."""
     side = Side(side)

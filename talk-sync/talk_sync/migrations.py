@@ -40,7 +40,7 @@ def _claims_and_leases(connection: Connection) -> None:
         text("CREATE INDEX ix_talk_sync_links_match_key ON talk_sync_links (match_key)")
     )
     connection.execute(text("ALTER TABLE talk_sync_rejects ADD COLUMN stuck TEXT"))
-    LeaseRow.__table__.create(connection)
+    Base.metadata.tables[LeaseRow.__tablename__].create(connection)
 
 
 def _reject_backoff(connection: Connection) -> None:
@@ -67,7 +67,7 @@ def current_version(connection: Connection) -> int | None:
 
 
 def _stamp(connection: Connection, version: int) -> None:
-    table = SchemaVersion.__table__
+    table = Base.metadata.tables[SchemaVersion.__tablename__]
     if connection.execute(select(table.c.id)).first() is None:
         connection.execute(table.insert().values(id=1, version=version))
     else:

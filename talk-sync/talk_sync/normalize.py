@@ -77,12 +77,6 @@ def date_of(value: object) -> date | None:
     raise NormalizeError(f"not a date: {value!r}")
 
 
-def format_date(value: object) -> str | None:
-    """``YYYY-MM-DD`` for anything :func:`date_of` reads; ``None`` when empty."""
-    day = date_of(value)
-    return day.isoformat() if day else None
-
-
 def _instant(value: object) -> datetime | None:
     instant = parse_timestamp(value)
     if instant is None:
@@ -93,11 +87,6 @@ def _instant(value: object) -> datetime | None:
     return instant - timedelta(microseconds=instant.microsecond % 1000)
 
 
-def asana_due_date(due_on: object, due_at: object = None) -> date | None:
-    """The due date of an Asana task or project: ``due_on``, else the date of ``due_at``."""
-    return date_of(due_on) or date_of(due_at)
-
-
 # --- small domain conversions ----------------------------------------------------------------
 
 
@@ -106,23 +95,6 @@ def normalize_email(value: object) -> str | None:
     if is_empty(value):
         return None
     return str(value).strip().casefold() or None
-
-
-def status_from_completed(completed: object) -> str:
-    """Custompms task status for an Asana ``completed`` flag: ``done`` or ``open``."""
-    return "done" if completed else "open"
-
-
-def completed_from_status(status: object) -> bool:
-    """Asana ``completed`` for a Custompms task status (``done`` -> True)."""
-    return status == "done"
-
-
-def project_status_from_asana(*, completed: object = False, archived: object = False) -> str:
-    """Custompms project status for an Asana project (or board task)."""
-    if archived:
-        return "archived"
-    return "completed" if completed else "active"
 
 
 _PROJECT_STATUS_CANON = {"planned": "active"}
@@ -173,17 +145,7 @@ def canonical(value: Any, field_type: FieldType | str = FieldType.ANY) -> Any:
 
 def same(a: Any, b: Any, field_type: FieldType | str = FieldType.ANY) -> bool:
     """True when ``a`` and ``b`` are the same value of ``field_type``."""
-    return canonical(a, field_type) == canonical(b, field_type)
-
-
-def canonical_record(
-    record: Mapping[str, Any], field_types: Mapping[str, FieldType] | None = None
-) -> dict[str, Any]:
-    """:func:`canonical` applied to every field of ``record`` (unknown fields as ``ANY``)."""
-    types = field_types or {}
-    return {
-        name: canonical(value, types.get(name, FieldType.ANY)) for name, value in record.items()
-    }
+    return bool(canonical(a, field_type) == canonical(b, field_type))
 
 
 def to_jsonable(value: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from talk_sync.flows import Flow, get_flow
 from talk_sync.merge import ConflictPolicy
@@ -30,11 +30,23 @@ class DeletePolicy(str, Enum):
 P = TypeVar("P", ConflictPolicy, DeletePolicy)
 
 
+@overload
 def policy_for(
-    setting: P | str | Mapping[str, str] | None,
+    setting: ConflictPolicy | str | Mapping[str, str] | None, flow: Flow | int | str
+) -> ConflictPolicy: ...
+
+
+@overload
+def policy_for(
+    setting: P | str | Mapping[str, str] | None, flow: Flow | int | str, default: P
+) -> P: ...
+
+
+def policy_for(
+    setting: ConflictPolicy | DeletePolicy | str | Mapping[str, str] | None,
     flow: Flow | int | str,
-    default: P = ConflictPolicy.NEWER_WINS,  # type: ignore[assignment]
-) -> P:
+    default: ConflictPolicy | DeletePolicy = ConflictPolicy.NEWER_WINS,
+) -> ConflictPolicy | DeletePolicy:
     """The policy of ``flow`` from a target's setting, of the kind of ``default``.
 
     ``setting`` is one policy for every flow (``"asana_wins"``), or a mapping from flow names
@@ -47,7 +59,8 @@ def policy_for(
     if setting is None or isinstance(setting, (kind, str)):
         return kind(setting or default)
     flow = get_flow(flow)
-    for key in (flow.name, str(flow.number), flow.number, "default"):
+    # A setting comes from JSON: its keys are strings.
+    for key in (flow.name, str(flow.number), "default"):
         if key in setting:
-            return kind(setting[key])  # type: ignore[index]
+            return kind(setting[key])
     return default

@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -176,10 +175,20 @@ class RateLimitedAdapter(HTTPAdapter):
         self._slots = threading.BoundedSemaphore(max_concurrency)
 
     @override
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         with self._slots:
             self.bucket.acquire(self.cost(request))
-            response = super().send(request, **kwargs)
+            response = super().send(
+                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
         if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
             self.bucket.pause(retry_after_seconds(response))
         return response

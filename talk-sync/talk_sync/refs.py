@@ -114,15 +114,6 @@ def format_ref(side: Side | str, record_type: str, key: object) -> str:
     return str(Ref(_coerce_side(side, f"{side}-{record_type}:{key}"), record_type, str(key)))
 
 
-def is_ref(value: object) -> bool:
-    """True when ``value`` is a valid namespaced reference (string or :class:`Ref`)."""
-    try:
-        parse_ref(value)
-    except RefError:
-        return False
-    return True
-
-
 def asana_ref_in(value: object) -> Ref | None:
     """The Asana record a value names (a Custompms ``external_id`` such as
     ``asana-task:77``), or ``None`` when it names none (empty, another convention, or a

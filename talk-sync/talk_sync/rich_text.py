@@ -208,6 +208,7 @@ def _opcodes(old: str, new: str) -> list[tuple[str, int, int, int, int]]:
     while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
         end += 1
     old_middle, new_middle = old[start : len(old) - end], new[start : len(new) - end]
+    middle: Sequence[tuple[str, int, int, int, int]]
     if len(old_middle) > _MAX_DIFF or len(new_middle) > _MAX_DIFF:
         middle = [("replace", 0, len(old_middle), 0, len(new_middle))]
     else:

@@ -69,7 +69,7 @@ def test_create_lifecycle(store: LinkStore) -> None:
     assert pending.custompms is None
     assert pending.source == Ref(Side.ASANA, "task", "77")
     assert store.resolve("asana-task:77") is None  # pending: never guessed
-    assert store.pending_creates() == [pending]
+    assert store.links(status=LinkStatus.PENDING) == [pending]
 
     # a rerun (after a crash before completion) reuses the same row and key
     again = store.begin_create(5, "asana-task:77")
@@ -86,7 +86,7 @@ def test_create_lifecycle(store: LinkStore) -> None:
     assert str(store.resolve("asana-task:77")) == "custompms-task:8"
     assert str(store.resolve("custompms-task:8")) == "asana-task:77"
     assert store.find("custompms-task:8").snapshot("custompms") == {"name": "Plan", "version": 1}
-    assert store.pending_creates() == []
+    assert store.links(status=LinkStatus.PENDING) == []
     with pytest.raises(LinkError, match="linked"):
         store.begin_create(5, "asana-task:77")
 
@@ -95,8 +95,9 @@ def test_create_from_custompms_side(store: LinkStore) -> None:
     first = store.begin_create("team_customer", "custompms-customer:1")
     second = store.begin_create("team_customer", "custompms-customer:2")  # both asana keys null
     assert first.create_key == "talk-sync/custompms-customer:1/asana-team/1"
-    assert [link.id for link in store.pending_creates(origin="custompms")] == [first.id, second.id]
-    assert store.pending_creates(origin=Side.ASANA) == []
+    pending = store.links(status=LinkStatus.PENDING)
+    assert [link.id for link in pending] == [first.id, second.id]
+    assert [link.origin for link in pending] == [Side.CUSTOMPMS, Side.CUSTOMPMS]
     store.complete_create("custompms-customer:1", "asana-team:900")
     assert str(store.resolve("asana-team:900")) == "custompms-customer:1"
 
@@ -309,7 +310,7 @@ def test_pending_create_survives_a_crash(tmp_path: Path) -> None:
         store.complete_create("asana-task:2", "custompms-task:2")
     # the process died before completing asana-task:1
     with LinkStore(path) as store:
-        (leftover,) = store.pending_creates()
+        (leftover,) = store.links(status=LinkStatus.PENDING)
         assert (str(leftover.source), leftover.create_key) == ("asana-task:1", key)
         assert store.begin_create(5, "asana-task:1").create_key == key
 
@@ -421,7 +422,10 @@ def test_pending_creates_recover_after_reopen(completed: dict[int, bool], failed
                     store.complete_create(f"asana-task:{source}", f"custompms-task:{source}")
                 keys[source] = store.find(f"asana-task:{source}").create_key
         with LinkStore(path) as store:
-            leftovers = {int(link.source.key): link.create_key for link in store.pending_creates()}
+            leftovers = {
+                int(link.source.key): link.create_key
+                for link in store.links(status=LinkStatus.PENDING)
+            }
             assert leftovers == {s: keys[s] for s, done in completed.items() if not done}
             for source, key in leftovers.items():
                 assert store.begin_create(5, f"asana-task:{source}").create_key == key
@@ -454,7 +458,9 @@ def test_two_runs_racing_to_begin_the_same_create_never_both_claim_it(store: Lin
         source = f"asana-task:{100 + n}"
         outcomes = _race_to_begin(url, source, ("run:a", "run:b"))
         assert sorted(outcomes.values()) == ["claimed", "in flight elsewhere"], source
-        [link] = [link for link in store.pending_creates() if str(link.asana) == source]
+        [link] = [
+            link for link in store.links(status=LinkStatus.PENDING) if str(link.asana) == source
+        ]
         assert link.claimed_by == next(c for c, o in outcomes.items() if o == "claimed")
 
 

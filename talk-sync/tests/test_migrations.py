@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, inspect, text
 from talk_sync.leases import Process
-from talk_sync.linkstore import Backoff, LinkStore, create_link_engine
+from talk_sync.linkstore import Backoff, LinkStatus, LinkStore, create_link_engine
 from talk_sync.migrations import SCHEMA_VERSION, SchemaError, current_version, migrate
 
 
@@ -91,7 +91,7 @@ def test_version_1_database_gains_claims_match_keys_stuck_rejects_and_leases(
 
     with LinkStore(path) as store:
         assert store.opened_at_version == 1
-        [pending] = store.pending_creates()
+        [pending] = store.links(status=LinkStatus.PENDING)
         assert (str(pending.asana), pending.claimed_by, pending.match_key) == (
             "asana-task:77",
             None,

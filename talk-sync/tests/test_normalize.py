@@ -13,14 +13,9 @@ from talk_sync.diff import diff
 from talk_sync.errors import NormalizeError
 from talk_sync.normalize import (
     FieldType,
-    asana_due_date,
     canonical,
-    completed_from_status,
     date_of,
-    format_date,
-    project_status_from_asana,
     same,
-    status_from_completed,
     to_jsonable,
 )
 from talk_sync.testing.strategies import respell, values
@@ -99,21 +94,11 @@ def test_timestamps_and_dates() -> None:
         2026, 11, 25, 21, 10, 0, 100000, tzinfo=timezone.utc
     )
     assert format_timestamp("2026-01-02T10:00:00+01:00") == "2026-01-02T09:00:00.000000Z"
-    assert format_date(datetime(2026, 1, 2, 23, 59)) == "2026-01-02"
+    assert date_of(datetime(2026, 1, 2, 23, 59)) == date(2026, 1, 2)
     assert date_of("") is None
-    assert asana_due_date(None, "2026-03-04T05:06:07.000Z") == date(2026, 3, 4)
-    assert asana_due_date("2026-03-05", None) == date(2026, 3, 5)
-    assert asana_due_date(None, None) is None
-
-
-def test_domain_conversions() -> None:
-    assert status_from_completed(True) == "done"
-    assert status_from_completed(False) == "open"
-    assert completed_from_status("done") is True
-    assert completed_from_status("open") is False
-    assert project_status_from_asana(completed=True) == "completed"
-    assert project_status_from_asana(archived=True, completed=True) == "archived"
-    assert project_status_from_asana() == "active"
+    assert date_of("2026-03-04T05:06:07.000Z") == date(2026, 3, 4)
+    assert date_of("2026-03-05") == date(2026, 3, 5)
+    assert date_of(None) is None
 
 
 def test_to_jsonable() -> None:
@@ -147,6 +132,34 @@ def test_respell_is_same(data: st.DataObject) -> None:
 # written back), exactly for text, whitespace included.
 
 
+# The stream maps' conversions (meltano.yml), written in Python.
+
+
+def _format_date(value: object) -> str | None:
+    """``YYYY-MM-DD``, or ``None`` when empty."""
+    day = date_of(value)
+    return day.isoformat() if day else None
+
+
+def _due_date(due_on: object, due_at: object = None) -> date | None:
+    """An Asana task's or project's effective due date: ``due_on``, else ``due_at``'s date."""
+    return date_of(due_on) or date_of(due_at)
+
+
+def _status_from_completed(completed: object) -> str:
+    return "done" if completed else "open"
+
+
+def _completed_from_status(status: object) -> bool:
+    return status == "done"
+
+
+def _project_status(*, completed: object = False, archived: object = False) -> str:
+    if archived:
+        return "archived"
+    return "completed" if completed else "active"
+
+
 def _asana_timestamp(value: Any) -> str | None:
     instant = parse_timestamp(value)
     if instant is None:
@@ -175,9 +188,9 @@ ROUND_TRIPS: dict[str, RoundTrip] = {
     "optional text (notes/description)": (T.OPTIONAL_TEXT, st.text(), _description, _notes),
     "date (start_on/start_date)": (
         T.DATE,
-        values(T.DATE).map(format_date),
-        format_date,
-        format_date,
+        values(T.DATE).map(_format_date),
+        _format_date,
+        _format_date,
     ),
     "datetime (completed_at)": (
         T.DATETIME,
@@ -188,8 +201,8 @@ ROUND_TRIPS: dict[str, RoundTrip] = {
     "completed <-> status": (
         T.BOOLEAN,
         st.booleans(),
-        status_from_completed,
-        completed_from_status,
+        _status_from_completed,
+        _completed_from_status,
     ),
     "email (assignee)": (
         T.EMAIL,
@@ -216,7 +229,7 @@ def test_round_trip_asana_custompms_asana(case: str, data: st.DataObject) -> Non
 
 @PROPERTY
 @given(
-    due_on=values(T.DATE).map(format_date),
+    due_on=values(T.DATE).map(_format_date),
     due_at=values(T.DATETIME).map(_asana_timestamp),
 )
 def test_round_trip_due_on_due_at(due_on: str | None, due_at: str | None) -> None:
@@ -224,9 +237,9 @@ def test_round_trip_due_on_due_at(due_on: str | None, due_at: str | None) -> Non
     # same day, which the target compares with the Asana task's effective due date: no write.
     if due_on and due_at:
         due_at = None
-    due_date = format_date(asana_due_date(due_on, due_at))
-    back_due_on = format_date(due_date)
-    assert asana_due_date(back_due_on) == asana_due_date(due_on, due_at)
+    due_date = _format_date(_due_date(due_on, due_at))
+    back_due_on = _format_date(due_date)
+    assert _due_date(back_due_on) == _due_date(due_on, due_at)
 
 
 @PROPERTY
@@ -236,14 +249,14 @@ def test_round_trip_due_on_due_at(due_on: str | None, due_at: str | None) -> Non
     custompms_status=st.sampled_from(["planned", "active", "completed", "archived"]),
 )
 def test_project_status_round_trip(completed: bool, archived: bool, custompms_status: str) -> None:
-    status = project_status_from_asana(completed=completed, archived=archived)
+    status = _project_status(completed=completed, archived=archived)
     assert (status == "archived") == archived
     back_completed, back_archived = status == "completed", status == "archived"
-    assert project_status_from_asana(completed=back_completed, archived=back_archived) == status
+    assert _project_status(completed=back_completed, archived=back_archived) == status
     # A planned Custompms project is "not completed, not archived" in Asana: reading it back
     # must not look like a change, or Asana would reset it to active.
     if custompms_status in ("planned", "active"):
-        echoed = project_status_from_asana(completed=False, archived=False)
+        echoed = _project_status(completed=False, archived=False)
         assert same(echoed, custompms_status, T.PROJECT_STATUS)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from functools import cached_property, partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -67,7 +67,7 @@ class AsanaStream(RESTStream):
 
     records_jsonpath = "$.data[*]"
     next_page_token_jsonpath = asana_api.NEXT_PAGE_OFFSET_JSONPATH
-    extra_retry_statuses: ClassVar[list[int]] = [HTTPStatus.TOO_MANY_REQUESTS]
+    extra_retry_statuses: Sequence[int] = (HTTPStatus.TOO_MANY_REQUESTS,)
     primary_keys: ClassVar[list[str]] = ["gid"]
 
     _tap: TapAsanaTalk

@@ -101,8 +101,8 @@ class ProjectTaskReader:
                 self._logger.info(
                     "Sync token of project %s expired: rescanning the project", project
                 )
-                token = expired.sync or self._fresh_token(project)
-                return self._full_scan(project, token, cursor, TaskChanges())
+                fresh = expired.sync or self._fresh_token(project)
+                return self._full_scan(project, fresh, cursor, TaskChanges())
             if self._scan_due(cursor):
                 return self._full_scan(project, token, cursor, changes)
             return self._incremental(project, cursor, changes, token)

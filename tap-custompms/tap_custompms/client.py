@@ -128,7 +128,9 @@ class CustompmsStream(RESTStream[str]):
 
     def _request_label(self, response: requests.Response) -> str:
         """`GET /api/v1/<resource>`: method and path, without the query string."""
-        method = response.request.method if response.request is not None else "GET"
+        # None on a Response built by hand (the stubs say otherwise).
+        request: requests.PreparedRequest | None = response.request
+        method = request.method if request is not None else "GET"
         return f"{method} {urlsplit(response.url).path or self.path}"
 
 

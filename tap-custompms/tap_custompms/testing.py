@@ -53,8 +53,7 @@ class StubApi:
 
     @property
     def api_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api/v1"
+        return f"http://127.0.0.1:{self._server.server_port}/api/v1"
 
     def script(self, resource: str, *replies: Reply) -> None:
         """Queue answers for GET /api/v1/<resource>."""

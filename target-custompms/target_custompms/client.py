@@ -72,11 +72,12 @@ class CustompmsClient(BearerApiClient):
     def get(self, resource: str, record_id: int | str) -> dict[str, Any] | None:
         """One record (tombstones included); ``None`` when there is none."""
         try:
-            return self.request("GET", f"/{resource}/{record_id}")
+            record: dict[str, Any] = self.request("GET", f"/{resource}/{record_id}")
         except CustompmsError as error:
             if error.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
+        return record
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send one request, retrying transient failures; the decoded JSON body."""

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
 
 from talk_sync import (
     Destination,
@@ -57,7 +57,7 @@ class CustompmsDestination(Destination):
     """Writes talk-sync operations to Custompms through bulk upserts of ``batch_size`` items."""
 
     side = Side.CUSTOMPMS
-    reference_fields: ClassVar[Mapping[str, str]] = reference_fields(Side.CUSTOMPMS)
+    reference_fields: Mapping[str, str] = reference_fields(Side.CUSTOMPMS)
 
     def __init__(self, client: CustompmsClient, *, batch_size: int = MAX_BULK_ITEMS) -> None:
         self.client = client

@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
+from talk_sync.leases import Leases
 from talk_sync.link_status import LinkStatus
 from talk_sync.linkstore.database import Database
 from talk_sync.models import LinkRow
@@ -120,6 +121,10 @@ def create_key_for(source: Ref | str, destination_type: str, attempt: int = 1) -
 class Links(Database):
     """The link store's links (lookups and changes)."""
 
+    #: The sync lock and the runs' claims (set by :class:`~talk_sync.linkstore.LinkStore`):
+    #: a pending create's claim holds only while its run's lease is live.
+    leases: Leases
+
     # --- lookups -----------------------------------------------------------------------------
 
     @staticmethod
@@ -162,9 +167,9 @@ class Links(Database):
             for row in session.scalars(select(LinkRow).where(or_(*clauses))):
                 link = _to_link(row)
                 for side in Side:
-                    ref = link.ref(side)
-                    if ref in wanted:
-                        found[ref] = link
+                    linked = link.ref(side)
+                    if linked in wanted:
+                        found[linked] = link
         return found
 
     def resolve(self, ref: Ref | str) -> Ref | None:
@@ -193,15 +198,6 @@ class Links(Database):
             query = query.where(LinkRow.status == LinkStatus(status).value)
         with self._session() as session:
             return [_to_link(row) for row in session.scalars(query)]
-
-    def pending_creates(self, *, origin: Side | str | None = None) -> list[Link]:
-        """Creates begun but not completed (a crash, or a create the destination refused).
-
-        A target lists them at start to recover: on Custompms replay the create with the
-        same ``create_key`` (Idempotency-Key); on Asana look the record up before creating.
-        """
-        pending = self.links(status=LinkStatus.PENDING)
-        return [link for link in pending if origin is None or link.origin is Side(origin)]
 
     def pending_matches(
         self, flow: Flow | int | str, origin: Side | str, match_key: str

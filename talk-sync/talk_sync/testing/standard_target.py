@@ -82,9 +82,11 @@ def _no_check(self: TargetFileTestTemplate) -> None:
 
 def _every_record_applied(rewrite: _Rewrite) -> Callable[[TargetFileTestTemplate], None]:
     def validate(self: TargetFileTestTemplate) -> None:
-        sent = rewrite.sent[self.name]
+        name = self.name
+        assert name, "the SDK names every test it runs"
+        sent = rewrite.sent[name]
         # camelcase_complex_schema sends schemas only.
-        assert sent or not rewrite.records[self.name], f"{self.name}: no record is a flow's"
+        assert sent or not rewrite.records[name], f"{name}: no record is a flow's"
         config = self.runner.config
         with LinkStore(config["link_store_url"]) as store:
             linked = {
@@ -94,7 +96,7 @@ def _every_record_applied(rewrite: _Rewrite) -> Callable[[TargetFileTestTemplate
             }
             refused = {reject.source_key for reject in store.rejects()}
         assert sent <= linked | refused, (
-            f"{self.name}: neither written nor refused: {sorted(sent - linked - refused)}"
+            f"{name}: neither written nor refused: {sorted(sent - linked - refused)}"
         )
         report = json.loads(Path(config["report_path"]).read_text())
         assert report["totals"]["skipped"] == 0, report["totals"]

@@ -65,7 +65,7 @@ def respell(value: Any, field_type: FieldType | str) -> st.SearchStrategy[Any]:
     kind = FieldType(field_type)
     options: list[Any] = [value]
     if value is None or value == "":
-        empty = {
+        empty: list[Any] = {
             FieldType.STRING_SET: [None, []],
             FieldType.DOMAIN_SET: [None, []],
         }.get(kind, [None, ""])
