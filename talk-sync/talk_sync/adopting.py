@@ -96,10 +96,10 @@ class Adopter:
             return planned
         creates = [(item, decision) for item, decision in planned if _creates(decision)]
         if self.dry_run:  # the records they name, in one read (a real run linked them)
-            named = {item.counterpart for item, _decision in creates}
-            named -= {None, *self._counterparts}
+            named = {item.counterpart for item, _decision in creates if item.counterpart}
+            named -= self._counterparts.keys()
             if named:
-                self._counterparts.update(self.destination.fetch(sorted(named, key=str)))  # type: ignore[arg-type]
+                self._counterparts.update(self.destination.fetch(sorted(named, key=str)))
         wanted = {
             item.key: self._candidates(item, decision)
             for item, decision in creates
@@ -252,7 +252,8 @@ class Adopter:
         """``planned`` split in two, in order: the pairs ready to write, and those linked
         without the destination's snapshot (by hand, by ``links rebuild``, or from an
         ``external_id``), whose two records are merged (:meth:`merge_linked`) first."""
-        ready, unmerged = [], []
+        ready: list[tuple[Incoming, Plan]] = []
+        unmerged: list[tuple[Incoming, Plan]] = []
         for item, decision in planned:
             (unmerged if self._unmerged(decision) else ready).append((item, decision))
         return ready, unmerged
@@ -270,11 +271,11 @@ class Adopter:
         """Merge each pair linked without snapshots (as an adoption), then plan it again."""
         if not unmerged:
             return []
-        fetched = self.destination.fetch([decision.destination for _item, decision in unmerged])  # type: ignore[misc]
+        fetched = self.destination.fetch([decision.linked_record for _item, decision in unmerged])
         planned = []
         for item, decision in unmerged:
-            flow, ref = item.flow, decision.destination
-            record = fetched.get(ref)  # type: ignore[arg-type]
+            flow, ref = item.flow, decision.linked_record
+            record = fetched.get(ref)
             if record is None:
                 detail = f"linked to {ref}, which no longer exists; unlinked"
                 self.report.count(flow, Outcome.UNLINKED, record=item.source, detail=detail)
@@ -283,7 +284,7 @@ class Adopter:
                 continue
             theirs, merged = self._merge(item, decision.values, record)
             how = "external_id" if item.counterpart is not None else "linked by hand or rebuilt"
-            self.report.adopted(flow, item.source, ref, how, merged.differences)  # type: ignore[arg-type]
+            self.report.adopted(flow, item.source, ref, how, merged.differences)
             if self.dry_run:
                 continue
             self.store.update_snapshots(

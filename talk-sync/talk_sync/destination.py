@@ -56,6 +56,13 @@ class WriteOp:
     #: whose answer is lost is looked up with it (:meth:`Destination.created_record`).
     attempt: CreateAttempt | None = None
 
+    @property
+    def updated(self) -> Ref:
+        """The record an update writes (every ``UPDATE`` names one)."""
+        if self.destination is None:
+            raise ValueError(f"{self.kind} of {self.source} names no destination record")
+        return self.destination
+
 
 @dataclass(frozen=True)
 class Written:

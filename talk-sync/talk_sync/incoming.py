@@ -54,7 +54,7 @@ class Incoming:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with a reject so the next run can replay it."""
-        return to_jsonable(
+        data: dict[str, Any] = to_jsonable(
             {
                 "flow": self.flow.name,
                 "source": str(self.source),
@@ -67,6 +67,7 @@ class Incoming:
                 "held": dict(self.held),
             }
         )
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Incoming:

@@ -63,6 +63,13 @@ class Plan:
     note: str | None = None
 
     @property
+    def linked_record(self) -> Ref:
+        """The linked destination record (every ``UPDATE``/``UNCHANGED`` plan names one)."""
+        if self.destination is None:
+            raise ValueError(f"{self.action} of {self.source} names no destination record")
+        return self.destination
+
+    @property
     def resuming(self) -> bool:
         """True when an earlier run began this create: replay its key or look the record up."""
         return self.link is not None and self.link.status is LinkStatus.PENDING
@@ -85,8 +92,8 @@ class Plan:
             return f"linked in flow {self.link.flow}, arrived as flow {self.flow}; left as is"
         if self.action is Action.SKIP:
             return "unlinked (deleted on one side); not created again"
-        if self.action is Action.CREATE and self.resuming:
-            return f"resuming create {self.link.create_key}"  # type: ignore[union-attr]
+        if self.action is Action.CREATE and self.link is not None and self.resuming:
+            return f"resuming create {self.link.create_key}"
         return str(self.action)
 
 

@@ -75,6 +75,8 @@ class Planner:
             ref = parse_ref(value)
             if ref.side is self.side:
                 continue
+            landed: Ref | None
+            snapshot: Mapping[str, Any] | None
             if str(ref) in self._assumed:  # dry run: adopted, as far as this run goes
                 landed, snapshot = self._assumed[str(ref)]
             else:

@@ -32,18 +32,18 @@ P = TypeVar("P", ConflictPolicy, DeletePolicy)
 
 @overload
 def policy_for(
-    setting: ConflictPolicy | str | Mapping[str, str] | None, flow: Flow | int | str
+    setting: ConflictPolicy | str | Mapping[str | int, str] | None, flow: Flow | int | str
 ) -> ConflictPolicy: ...
 
 
 @overload
 def policy_for(
-    setting: P | str | Mapping[str, str] | None, flow: Flow | int | str, default: P
+    setting: P | str | Mapping[str | int, str] | None, flow: Flow | int | str, default: P
 ) -> P: ...
 
 
 def policy_for(
-    setting: ConflictPolicy | DeletePolicy | str | Mapping[str, str] | None,
+    setting: ConflictPolicy | DeletePolicy | str | Mapping[str | int, str] | None,
     flow: Flow | int | str,
     default: ConflictPolicy | DeletePolicy = ConflictPolicy.NEWER_WINS,
 ) -> ConflictPolicy | DeletePolicy:
@@ -59,8 +59,8 @@ def policy_for(
     if setting is None or isinstance(setting, (kind, str)):
         return kind(setting or default)
     flow = get_flow(flow)
-    # A setting comes from JSON: its keys are strings.
-    for key in (flow.name, str(flow.number), "default"):
+    # meltano.yml is YAML: a flow's number may arrive as an int key as well as a string.
+    for key in (flow.name, str(flow.number), flow.number, "default"):
         if key in setting:
             return kind(setting[key])
     return default

@@ -264,12 +264,11 @@ class Recorder:
                 self.clear(item)
                 return
         if isinstance(outcome, Written):  # an update (or a merge that kept theirs)
-            sent = None if entry.merged_away else op.values
             written = snapshots(
                 self.destination,
                 item,
                 outcome.record,
-                sent=sent,
+                sent=None if entry.merged_away else op.values,
                 unsent=outcome.unsent,
                 kept=outcome.kept,
             )

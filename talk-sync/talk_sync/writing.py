@@ -152,11 +152,12 @@ class Writer:
 
     def _merge(self, stale: list[Pending]) -> list[Pending]:
         """Three-way merge each stale update; returns those that still need a write."""
-        missing = [e.op.destination for e in stale if e.outcome.current is None]  # type: ignore[union-attr]
+        # Only updates go stale, and an update names its destination record.
+        missing = [e.op.updated for e in stale if _stale(e).current is None]
         fetched = self.destination.fetch(missing) if missing else {}
         resend = []
         for entry in stale:
-            current = entry.outcome.current or fetched.get(entry.op.destination)  # type: ignore[union-attr]
+            current = _stale(entry).current or fetched.get(entry.op.updated)
             if current is None:
                 entry.outcome = Gone()
                 continue
@@ -185,3 +186,10 @@ class Writer:
             entry.op = replace(entry.op, values=result.to_destination, snapshot=current)
             resend.append(entry)
         return resend
+
+
+def _stale(entry: Pending) -> Stale:
+    """A stale update's outcome (only the entries the write answered ``Stale``)."""
+    if not isinstance(entry.outcome, Stale):
+        raise TypeError(f"{entry.item.source}: {entry.outcome!r} is not Stale")
+    return entry.outcome

@@ -90,7 +90,7 @@ def changed_since(op: WriteOp, current: Mapping[str, Any]) -> bool:
 def plan_update(write: PlannedWrite) -> None:
     """The calls of an update to ``write.current``: the changed fields, then the moves."""
     op, current = write.op, write.current or {}
-    asana_type, gid = op.flow.asana_type, op.destination.key  # type: ignore[union-attr]
+    asana_type, gid = op.flow.asana_type, op.updated.key
     body = _writable(write)
     _fit_dates(write, body, current)
     _keep_rich_text(write, body, current)
@@ -277,11 +277,7 @@ def _first_rounds(writes: Sequence[PlannedWrite]) -> dict[int, int]:
         for write in writes
         if write.follow and write.follow[0].path.endswith("/setParent")
     }
-    reparented = {
-        write.op.destination.key: write  # type: ignore[union-attr]
-        for write in writes
-        if write.index in new_parents
-    }
+    reparented = {write.op.updated.key: write for write in writes if write.index in new_parents}
     rounds: dict[int, int] = {}
 
     def first(write: PlannedWrite, below: frozenset[int]) -> int:

@@ -21,6 +21,7 @@ a ``repr`` or an error message.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 from collections.abc import Sequence
@@ -222,7 +223,8 @@ class AsanaClient(BearerApiClient):
 
     # --- several calls -------------------------------------------------------------------
 
-    def call_many(self, calls: Sequence[Call]) -> list[Reply]:
+    # ``builtins.list``: inside this class, ``list`` is the method above.
+    def call_many(self, calls: Sequence[Call]) -> builtins.list[Reply]:
         """Answer each call; up to :attr:`batch_actions` travel in one ``POST /batch``.
 
         Never raises for one call: a refusal is a :class:`Reply` with its status and message;
@@ -231,13 +233,13 @@ class AsanaClient(BearerApiClient):
         Raises :class:`TransientApiError` when Asana keeps failing, and :class:`AsanaError` for
         401/403 (every call would fail the same way).
         """
-        replies: list[Reply] = []
+        replies: builtins.list[Reply] = []
         for start in range(0, len(calls), self.batch_actions):
             chunk = list(calls[start : start + self.batch_actions])
             replies.extend(self._one(chunk[0]) if len(chunk) == 1 else self._batch(chunk))
         return replies
 
-    def _one(self, call: Call) -> list[Reply]:
+    def _one(self, call: Call) -> builtins.list[Reply]:
         try:
             return [Reply(HTTPStatus.OK, self.request(call))]
         except LostAnswerError as error:
@@ -247,7 +249,7 @@ class AsanaClient(BearerApiClient):
                 raise
             return [Reply(error.status, message=str(error).partition(" ")[2])]
 
-    def _batch(self, calls: list[Call]) -> list[Reply]:
+    def _batch(self, calls: builtins.list[Call]) -> builtins.list[Reply]:
         """One /batch round trip, then single retries of actions that failed transiently."""
         actions = [_action(call) for call in calls]
         batch = Call("post", "/batch", {"actions": actions}, repeatable=all(c.safe for c in calls))
@@ -255,7 +257,7 @@ class AsanaClient(BearerApiClient):
             answers = self.request(batch)
         except LostAnswerError:  # only a batch holding creates: they may exist now
             answers = None
-        replies: list[Reply] = []
+        replies: builtins.list[Reply] = []
         for index, call in enumerate(calls):
             if answers is None:  # the whole batch's answer was lost: the creates may exist
                 replies.append(Reply(0, message="POST /batch: the answer was lost"))

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, cast
 
 from talk_sync import (
     CreateAttempt,
@@ -91,7 +91,7 @@ class AsanaDestination(Destination):
     """Writes talk-sync operations to Asana (flows 1-5) through :class:`AsanaClient`."""
 
     side = Side.ASANA
-    reference_fields: ClassVar[Mapping[str, str]] = reference_fields(Side.ASANA)
+    reference_fields = reference_fields(Side.ASANA)
 
     def __init__(
         self,
@@ -118,14 +118,14 @@ class AsanaDestination(Destination):
     def write(self, ops: Sequence[WriteOp]) -> list[WriteOutcome]:
         writes = [PlannedWrite(index, op) for index, op in enumerate(ops)]
         updates = [w for w in writes if w.op.kind is OpKind.UPDATE]
-        replies = self._read([w.op.destination for w in updates if w.op.destination])
+        replies = self._read([w.op.updated for w in updates])
         for write in updates:
-            reply = replies[write.op.destination]  # type: ignore[index]
+            reply = replies[write.op.updated]
             if reply.status == HTTPStatus.FORBIDDEN:
                 # A private project, guest access: this record only, the rest goes on.
                 write.outcome = Rejected(reply.status, f"unreadable in Asana: {reply.message}")
                 continue
-            record = current_record(write.op.destination, reply)  # type: ignore[arg-type]
+            record = current_record(write.op.updated, reply)
             if record is not None:  # references as keys, users as emails
                 record = synced_values(write.op.flow, Side.ASANA, record, keep_extra=True)
             if record is None:
@@ -193,7 +193,7 @@ class AsanaDestination(Destination):
 
     @override
     def list_candidates(self, flow: Flow, scope: Hashable) -> Sequence[Mapping[str, Any]]:
-        path, params = scope  # type: ignore[misc]
+        path, params = cast("tuple[str, tuple[tuple[str, Any], ...]]", scope)
         try:
             records = self.client.list(path, **dict(params))
         except AsanaError as error:
@@ -241,7 +241,7 @@ class AsanaDestination(Destination):
     def _send_updates(self, writes: list[PlannedWrite]) -> None:
         """PUTs in batches, then membership calls, then a read of the records they moved."""
         sending = [w for w in writes if w.main is not None]
-        replies = self.client.call_many([w.main for w in sending])  # type: ignore[misc]
+        replies = self.client.call_many(_main_calls(sending))
         self.writes_sent += len(sending)
         results: dict[int, Mapping[str, Any]] = {}
         for write, reply in zip(sending, replies, strict=True):
@@ -252,9 +252,9 @@ class AsanaDestination(Destination):
         moving = [w for w in writes if w.follow and w.outcome is None]
         self._send_moves(moving)
         reread = [w for w in moving if w.outcome is None]
-        fresh = self.fetch([w.op.destination for w in reread])  # type: ignore[misc]
+        fresh = self.fetch([w.op.updated for w in reread])
         for write in reread:
-            results[write.index] = fresh.get(write.op.destination) or {}  # type: ignore[arg-type]
+            results[write.index] = fresh.get(write.op.updated) or {}
         for write in writes:
             if write.outcome is None:
                 record = results.get(write.index) or write.current or {}
@@ -279,7 +279,7 @@ class AsanaDestination(Destination):
         for _attempt in range(MAX_CREATE_ATTEMPTS):
             if not pending:
                 return
-            replies = self.client.call_many([w.main for w in pending])  # type: ignore[misc]
+            replies = self.client.call_many(_main_calls(pending))
             self.writes_sent += len(pending)
             lost = []
             for write, reply in zip(pending, replies, strict=True):
@@ -305,3 +305,9 @@ class AsanaDestination(Destination):
         if reply.status == HTTPStatus.NOT_FOUND and write.op.kind is OpKind.UPDATE:
             return Gone(f"404 {reply.message}")
         return Rejected(reply.status, reply.message, reply.field)
+
+
+def _main_calls(writes: Sequence[PlannedWrite]) -> list[Call]:
+    """Each write's main call: callers pass only writes that have one (``zip(strict=True)``
+    then pairs each write with its reply)."""
+    return [write.main for write in writes if write.main is not None]

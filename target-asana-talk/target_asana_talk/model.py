@@ -97,4 +97,5 @@ def current_record(ref: Ref, reply: Reply) -> Mapping[str, Any] | None:
         return None
     if not reply.ok:
         raise reply.error(f"GET {ref}")
-    return reply.data
+    record: Mapping[str, Any] = reply.data
+    return record

@@ -45,6 +45,7 @@ class AsanaFlowSink(FlowSink):
         store = self.target.engine.store
         link = store.find(source) if source else None
         counterpart = asana_ref_in(record.get(COUNTERPART_FIELD))
+        flow: str | None
         if link is not None:
             flow = link.flow.name
         elif counterpart is not None:  # made from an Asana record: that record's flow

@@ -79,7 +79,7 @@ class CustompmsDestination(Destination):
                 results = self._upsert(resource, [ops[i] for i in chunk])
                 for index, outcome in zip(chunk, results, strict=True):
                     outcomes[index] = outcome
-        return outcomes  # type: ignore[return-value]
+        return [outcome for outcome in outcomes if outcome is not None]  # every op answered
 
     def _upsert(self, resource: str, ops: list[WriteOp]) -> list[WriteOutcome]:
         try:
