@@ -238,3 +238,18 @@ def test_the_checker_finds_what_does_not_exist() -> None:
     )
     errors = citation_errors("talk-sync/README.md", text)
     assert [error.split(":")[1] for error in errors] == ["2", "3", "4", "5", "6"], errors
+
+
+def test_the_module_map_names_every_module_of_the_shared_core() -> None:
+    """docs/architecture.md §8 lists talk_sync's modules: a new one is placed in it."""
+    text = (ROOT / "docs/architecture.md").read_text(encoding="utf-8")
+    section = text[text.index("## 8. Module map") :]
+    package = ROOT / "talk-sync/talk_sync"
+    modules = sorted(
+        f"{path.name}/" if path.is_dir() else path.name
+        for path in package.iterdir()
+        if (path.suffix == ".py" and path.name != "__init__.py")
+        or (path.is_dir() and (path / "__init__.py").exists())
+    )
+    missing = [name for name in modules if f"`{name}`" not in section]
+    assert not missing, f"docs/architecture.md §8 does not place: {', '.join(missing)}"

@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         link_store: Callable[[str], str | None] = lambda _name: None  # noqa: E731
         if args.postgres:
-            from talk_sync.postgres_testing import running_postgres
+            from talk_sync.testing.postgres import running_postgres
 
             cluster = stack.enter_context(running_postgres())
             link_store = cluster.create_database

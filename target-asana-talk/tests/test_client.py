@@ -10,7 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from talk_sync.errors import TransientApiError
 from talk_sync.ratelimit import RateLimitedAdapter, TokenBucket
-from talk_sync.scripted_http import ScriptedSession, json_response
+from talk_sync.testing.scripted_http import ScriptedSession, json_response
 from target_asana_talk.client import AsanaClient, AsanaError, Call, LostAnswerError
 
 TOKEN = "s3cret-asana-token"

@@ -8,7 +8,7 @@ import pytest
 import requests
 from talk_sync.errors import TransientApiError
 from talk_sync.ratelimit import MAX_RETRY_AFTER_SECONDS
-from talk_sync.scripted_http import ScriptedSession, json_response
+from talk_sync.testing.scripted_http import ScriptedSession, json_response
 from target_custompms.client import CustompmsClient, CustompmsError
 
 TOKEN = "s3cret-token-value"

@@ -5,6 +5,11 @@
 - :mod:`talk_sync.testing.strategies`: hypothesis strategies for synced values (needs the
   ``testing`` extra, i.e. hypothesis; imported only from that module, so the destination
   needs nothing more than talk-sync).
+- :mod:`talk_sync.testing.standard_target`: the SDK's standard target tests fed with records
+  of a real flow.
+- :mod:`talk_sync.testing.scripted_http`: scripted answers for the targets' API clients.
+- :mod:`talk_sync.testing.postgres`: a throwaway PostgreSQL cluster, and its pytest fixtures
+  (``-p talk_sync.testing.postgres``).
 """
 
 from __future__ import annotations

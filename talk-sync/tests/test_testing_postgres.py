@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from talk_sync.postgres_testing import PostgresCluster
+from talk_sync.testing.postgres import PostgresCluster
 
 _urls_seen: set[str] = set()
 """postgres_url values of earlier tests in this session, to show each test gets its own."""

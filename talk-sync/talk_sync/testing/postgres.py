@@ -7,12 +7,12 @@ trust authentication for the ``postgres`` superuser and durability switched off 
 
 Outside pytest (a benchmark script, say)::
 
-    from talk_sync.postgres_testing import running_postgres
+    from talk_sync.testing.postgres import running_postgres
 
     with running_postgres() as cluster:
         engine = sqlalchemy.create_engine(cluster.create_database("bench"))
 
-In tests, with the plugin loaded (``-p talk_sync.postgres_testing``)::
+In tests, with the plugin loaded (``-p talk_sync.testing.postgres``)::
 
     def test_store(postgres_url: str) -> None:  # a fresh, empty database per test
         engine = sqlalchemy.create_engine(postgres_url)
@@ -295,7 +295,7 @@ def _configure(cluster: PostgresCluster) -> None:
     settings = {**_SERVER_SETTINGS, "unix_socket_directories": f"'{cluster.socket_dir}'"}
     lines = "".join(f"{name} = {value}\n" for name, value in settings.items())
     with (cluster.data_dir / "postgresql.conf").open("a") as conf:
-        conf.write(f"\n# talk_sync.postgres_testing\n{lines}")
+        conf.write(f"\n# talk_sync.testing.postgres\n{lines}")
 
 
 def _base_dir(os_user: str | None) -> str:
