@@ -51,6 +51,7 @@ from typing import Any
 from talk_sync.adopting import MAX_ADOPTION_ROUNDS, Adopter
 from talk_sync.adoption import CandidateIndex
 from talk_sync.destination import Destination, OpKind, WriteOp
+from talk_sync.flows import FLOWS
 from talk_sync.identifying import Identifier
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import Backoff, Link, LinkMap, LinkStatus, LinkStore, Reject
@@ -319,19 +320,25 @@ class ApplyEngine:
         and events are at most once: the subtasks follow their parent from the links'
         Asana snapshots (``parent``), whether or not their own deletes arrive.
         """
+        nested = {flow: flow.parent_field(Side.ASANA) for flow in FLOWS}
+        nested_types = {flow.asana_type for flow, parent in nested.items() if parent}
         gone = [
             item.source.key
             for item in items
-            if item.is_deleted and item.source.side is Side.ASANA and item.source.type == "task"
+            if item.is_deleted
+            and item.source.side is Side.ASANA
+            and item.source.type in nested_types
         ]
         if not gone:
             return []
         children: dict[str, list[Link]] = {}
-        # Subtasks are always task_task records (a board task is a top-level task).
-        for link in self.store.links(flow="task_task", status=LinkStatus.LINKED):
-            parent = (link.snapshot(Side.ASANA) or {}).get("parent")
-            if parent:
-                children.setdefault(str(parent), []).append(link)
+        for flow, parent_field in nested.items():  # subtasks: task_task's parent
+            if parent_field is None:
+                continue
+            for link in self.store.links(flow=flow.name, status=LinkStatus.LINKED):
+                parent = (link.snapshot(Side.ASANA) or {}).get(parent_field)
+                if parent:
+                    children.setdefault(str(parent), []).append(link)
         orphans: list[Incoming] = []
         while gone:
             for link in children.pop(gone.pop(), []):

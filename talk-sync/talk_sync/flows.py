@@ -273,6 +273,12 @@ class Flow:
         """Record fields kept in ``side``'s snapshot besides the synced ones."""
         return self.record_type_of(side).snapshot_extras
 
+    def parent_field(self, side: Side | str) -> str | None:
+        """The field of ``side`` naming a parent record of the same type (a subtask's
+        ``parent``), if the flow has one."""
+        own = self.record_type(side)
+        return next((f.name for f in self.declared(side) if f.references == own), None)
+
     def creates(self, side: Side | str) -> bool:
         """Whether this flow creates a record on ``side`` for a record with no link yet."""
         return Side(side) in self.creates_on
