@@ -15,7 +15,9 @@ The targets import what they need from here; each name lives in one module:
 - :mod:`talk_sync.incoming`: ``Incoming`` (the engine's input)
 - :mod:`talk_sync.destination`: ``Destination``, ``WriteOp``, the write outcomes
 - :mod:`talk_sync.apply`: ``ApplyEngine`` (the batch engine)
-- :mod:`talk_sync.testing`: hypothesis strategies (needs the ``testing`` extra)
+- :mod:`talk_sync.errors`: ``ApplyError`` and the API clients' error hierarchy
+- :mod:`talk_sync.testing`: test support (the in-memory destination; hypothesis strategies
+  in :mod:`talk_sync.testing.strategies`, which need the ``testing`` extra)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from talk_sync.diff import apply_changes, diff
+from talk_sync.errors import ApplyError
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
 from talk_sync.link_status import LinkStatus
 from talk_sync.merge import Conflict, ConflictPolicy, MergeResult, merge
@@ -50,7 +53,6 @@ if TYPE_CHECKING:
     )
     from talk_sync.incoming import Incoming
     from talk_sync.linkstore import Link, LinkError, LinkStore, Reject
-    from talk_sync.recording import ApplyError
     from talk_sync.report import Outcome, RunReport
 
 #: The names whose modules need SQLAlchemy, imported on first use: a plugin or the CLI that
@@ -59,7 +61,6 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "CREATE_CONTEXT": "talk_sync.destination",
     "ApplyEngine": "talk_sync.apply",
-    "ApplyError": "talk_sync.recording",
     "CreateAttempt": "talk_sync.destination",
     "Destination": "talk_sync.destination",
     "Failed": "talk_sync.destination",

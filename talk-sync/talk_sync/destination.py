@@ -135,9 +135,10 @@ class Destination(ABC):
     #: Reference fields of the destination's records and the record type each one names,
     #: e.g. ``{"customer_id": "customer", "project_id": "project"}``.
     reference_fields: Mapping[str, str] = {}
-    #: Which of some records of this side have a link already (of any status): the engine
-    #: sets it (one link-store query), so that :meth:`created_record` never takes another
-    #: pair's record. Unset, nothing is taken.
+    #: Which of some records of this side have a link already (of any status): the one
+    #: read-only question about the link store a destination may ask, one query for all the
+    #: records. The engine sets it when it is built, so that :meth:`created_record` never
+    #: takes another pair's record; until then no record counts as linked.
     linked: Callable[[Sequence[Ref]], set[Ref]] = staticmethod(lambda refs: set())
 
     @abstractmethod

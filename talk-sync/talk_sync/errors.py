@@ -42,3 +42,7 @@ class TokenRefusedError(ApiError):
 
 class NormalizeError(TalkSyncError, ValueError):
     """A value cannot be read as its field type; the message names the value."""
+
+
+class ApplyError(TalkSyncError, RuntimeError):
+    """Some writes failed transiently; what was written is recorded, the run must fail."""

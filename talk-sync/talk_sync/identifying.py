@@ -10,7 +10,6 @@ now. Each is linked instead of created again.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from talk_sync.destination import Destination
 from talk_sync.identity import match_key
@@ -20,11 +19,8 @@ from talk_sync.plan import Action, Plan
 from talk_sync.planning import Planner
 from talk_sync.recording import snapshots
 from talk_sync.refs import Ref
-from talk_sync.timestamps import parse_timestamp
+from talk_sync.timestamps import CLOCK_SKEW, parse_timestamp
 from talk_sync.writing import create_op
-
-#: Leeway for clock differences between the two systems and this machine.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Identifier:

@@ -17,6 +17,7 @@ from talk_sync.destination import (
     WriteOutcome,
     Written,
 )
+from talk_sync.errors import ApplyError
 from talk_sync.flows import Flow
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import Backoff, Link, LinkError, LinkStatus, LinkStore, Reject
@@ -25,10 +26,6 @@ from talk_sync.policies import DeletePolicy, policy_for
 from talk_sync.refs import Ref, Side
 from talk_sync.report import Outcome, RunReport
 from talk_sync.retry import RetryState
-
-
-class ApplyError(RuntimeError):
-    """Some writes failed transiently; what was written is recorded, the run must fail."""
 
 
 @dataclass

@@ -12,10 +12,14 @@ in the form its reader expects:
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import overload
 
 from talk_sync.errors import NormalizeError
+
+#: Leeway for clock differences between the two systems and this machine (a lost create
+#: is looked for, and a pending create matched, from this long before it began).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def utcnow() -> datetime:

@@ -18,12 +18,13 @@ from talk_sync.destination import (
     WriteOp,
     Written,
 )
+from talk_sync.errors import ApplyError
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkStatus, LinkStore
 from talk_sync.merge import merge as merge_fields
 from talk_sync.plan import Plan
 from talk_sync.policies import policy_for
-from talk_sync.recording import ApplyError, Pending
+from talk_sync.recording import Pending
 from talk_sync.refs import Side
 from talk_sync.report import RunReport
 from talk_sync.retry import RetryState

@@ -18,10 +18,10 @@ from talk_sync.destination import (
     WriteOutcome,
     Written,
 )
+from talk_sync.errors import ApplyError
 from talk_sync.flows import Flow, get_flow
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import Backoff, LinkStatus, LinkStore
-from talk_sync.recording import ApplyError
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.testing import MemoryDestination
 

@@ -16,17 +16,13 @@ them can be the create's result (never "any team of that name").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from talk_sync import CreateAttempt, WriteOp
-from talk_sync.timestamps import format_timestamp, parse_timestamp
+from talk_sync.timestamps import CLOCK_SKEW, format_timestamp, parse_timestamp
 
 from target_asana_talk.client import AsanaClient
 from target_asana_talk.model import container
-
-#: Leeway for clock differences between this machine and Asana when finding a lost create.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 def find_created(

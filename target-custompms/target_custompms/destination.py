@@ -79,7 +79,10 @@ class CustompmsDestination(Destination):
                 results = self._upsert(resource, [ops[i] for i in chunk])
                 for index, outcome in zip(chunk, results, strict=True):
                     outcomes[index] = outcome
-        return [outcome for outcome in outcomes if outcome is not None]  # every op answered
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        if len(answered) != len(ops):  # each op sits in one chunk, and a chunk answers each
+            raise CustompmsError(f"{len(ops) - len(answered)} of {len(ops)} writes unanswered")
+        return answered
 
     def _upsert(self, resource: str, ops: list[WriteOp]) -> list[WriteOutcome]:
         try:

@@ -35,24 +35,11 @@ from talk_sync.destination import (
     WriteOutcome,
     Written,
 )
-from talk_sync.flows import Flow
+from talk_sync.flows import Flow, reference_fields
 from talk_sync.refs import Ref, Side, parse_ref
 
 #: The reference fields of each side's records, as the two targets declare them.
-REFERENCE_FIELDS: Mapping[Side, Mapping[str, str]] = {
-    Side.CUSTOMPMS: {
-        "customer_id": "customer",
-        "parent_id": "customer",
-        "project_id": "project",
-        "parent_task_id": "task",
-    },
-    Side.ASANA: {
-        "organization": "workspace",
-        "team": "team",
-        "project": "project",
-        "parent": "task",
-    },
-}
+REFERENCE_FIELDS: Mapping[Side, Mapping[str, str]] = {side: reference_fields(side) for side in Side}
 
 #: The field holding a record's key on each side.
 KEY_FIELDS: Mapping[Side, str] = {Side.CUSTOMPMS: "id", Side.ASANA: "gid"}
