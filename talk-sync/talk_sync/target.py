@@ -12,6 +12,7 @@ tap's use of :mod:`talk_sync.ratelimit` does not load the SDK's target side).
 
 from __future__ import annotations
 
+import json
 import os
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
@@ -71,14 +72,19 @@ def direction_name(source: Side) -> str:
     return f"{source}-to-{source.other}"
 
 
+#: The settings that may be a mapping per flow. ``meltano config set`` and environment
+#: variables hand a mapping over as JSON text: each is read by
+#: :meth:`SyncTarget.mapping_setting` and checked at start (:meth:`SyncTarget._check_config`).
+#: Their schemas are type unions, not ``oneOf``/``anyOf``: the SDK cannot read an environment
+#: variable for either (and appends a bare ``"null"`` to an ``anyOf``).
+MAPPING_SETTINGS = ("conflict_policy", "delete_policy", "adopt_policy", "match_keys")
+
+
 def _policy_setting(name: str, options: list[str], default: str, description: str) -> th.Property:
     """A setting that is one policy for every flow or a mapping per flow (plus ``default``)."""
     one = {"type": "string", "enum": options}
-    per_flow = {"type": "object", "additionalProperties": one}
-    # oneOf, not anyOf: the SDK appends a bare "null" to an anyOf, which is no schema.
-    return th.Property(
-        name, th.CustomType({"oneOf": [one, per_flow]}), default=default, description=description
-    )
+    schema = {"type": ["string", "object"], "additionalProperties": one}
+    return th.Property(name, th.CustomType(schema), default=default, description=description)
 
 
 def sync_settings(source: Side) -> list[th.Property]:
@@ -132,7 +138,12 @@ def sync_settings(source: Side) -> list[th.Property]:
         ),
         th.Property(
             "match_keys",
-            th.ObjectType(additional_properties=th.ArrayType(th.StringType)),
+            th.CustomType(
+                {
+                    "type": ["object", "string"],
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                }
+            ),
             title="Match Keys",
             description=(
                 "The fields an existing record must share with a new one to be adopted, per "
@@ -259,16 +270,41 @@ class SyncTarget(Target):
 
     # --- config ------------------------------------------------------------------------------
 
+    def mapping_setting(self, name: str) -> Any:
+        """The setting ``name``, a mapping given as JSON text read as the mapping.
+
+        ``meltano config set`` and environment variables give a per-flow policy or the match
+        keys as text; meltano.yml's YAML and a config file give the mapping itself.
+        """
+        value = self.config.get(name)
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ConfigValidationError(
+                    "Config validation failed", errors=[f"{name}: not valid JSON ({error})"]
+                ) from None
+        return value
+
     def _check_config(self) -> None:
         """Errors jsonschema cannot express, each naming the setting (never its secret)."""
         errors = list(self.check_destination_config())
-        errors += check_match_keys(self.config.get("match_keys"))
+        values = {}
+        for name in MAPPING_SETTINGS:
+            try:
+                values[name] = self.mapping_setting(name)
+            except ConfigValidationError as error:
+                errors += error.errors or []
+        if isinstance(values.get("match_keys"), str):
+            errors.append("match_keys: expected a mapping per flow, or that mapping as JSON")
+        else:
+            errors += check_match_keys(values.get("match_keys"))
         for setting, default in (
             ("conflict_policy", ConflictPolicy.NEWER_WINS),
             ("adopt_policy", ConflictPolicy.NEWER_WINS),
             ("delete_policy", DeletePolicy.UNLINK),
         ):
-            value = self.config.get(setting)
+            value = values.get(setting)
             unknown = set(value if isinstance(value, dict) else {}) - _POLICY_KEYS
             if unknown:
                 errors.append(f"{setting}: unknown flow(s) {sorted(unknown)}")
@@ -317,8 +353,8 @@ class SyncTarget(Target):
         engine = ApplyEngine(
             store,
             self.destination,
-            conflict_policy=self.config["conflict_policy"],
-            delete_policy=self.config["delete_policy"],
+            conflict_policy=self.mapping_setting("conflict_policy"),
+            delete_policy=self.mapping_setting("delete_policy"),
             dry_run=self.config["dry_run"],
             claim=self.run_lease.claim,
             stuck_after=None if hours is None else timedelta(hours=float(hours)),
@@ -327,8 +363,8 @@ class SyncTarget(Target):
                 cap=timedelta(hours=float(self.config["reject_retry_max_hours"])),
             ),
             adopt_existing=self.config.get("adopt_existing", True),
-            adopt_policy=self.config.get("adopt_policy"),
-            match_keys=self.config.get("match_keys"),
+            adopt_policy=self.mapping_setting("adopt_policy"),
+            match_keys=self.mapping_setting("match_keys"),
         )
         kept = engine.start()
         if kept:

@@ -150,3 +150,45 @@ def test_settings_are_described_for_the_direction() -> None:
     assert "custompms-to-asana-" in described["report_path"]
     assert "deleted in Custompms" in described["delete_policy"]
     assert "target-custompms" in described["link_store_url"]
+
+
+# `meltano config set` and environment variables hand a mapping over as JSON text.
+POLICIES_AS_JSON = '{"default": "custompms_wins", "task_task": "asana_wins"}'
+
+
+@pytest.mark.parametrize("setting", ["conflict_policy", "adopt_policy", "delete_policy"])
+def test_a_per_flow_policy_given_as_json_text_is_read_as_the_mapping(
+    config: dict[str, Any], setting: str
+) -> None:
+    text = POLICIES_AS_JSON
+    if setting == "delete_policy":
+        text = '{"default": "ignore", "task_task": "unlink"}'
+    target = MemoryTarget(config={**config, setting: text})
+    assert target.mapping_setting(setting) == json.loads(text)
+
+
+def test_policies_and_match_keys_from_environment_variables_reach_the_engine(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TARGET_MEMORY_CONFLICT_POLICY", POLICIES_AS_JSON)
+    monkeypatch.setenv("TARGET_MEMORY_MATCH_KEYS", '{"task_task": ["name", "due_date"]}')
+    target = MemoryTarget(config=config, parse_env_config=True)
+    run_engine = target.engine
+    assert run_engine.writer.conflict_policy == json.loads(POLICIES_AS_JSON)
+    assert target.mapping_setting("match_keys") == {"task_task": ["name", "due_date"]}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"conflict_policy": '{"task_task": "asana_wins"'}, "conflict_policy: not valid JSON"),
+        ({"match_keys": '{"task_task": "name"'}, "match_keys: not valid JSON"),
+        ({"adopt_policy": '{"task_task": "loudest_wins"}'}, "adopt_policy"),
+    ],
+)
+def test_bad_json_text_fails_at_once_naming_the_setting(
+    config: dict[str, Any], overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigValidationError) as error:
+        MemoryTarget(config={**config, **overrides})
+    assert message in " | ".join(error.value.errors)
