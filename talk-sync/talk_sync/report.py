@@ -393,9 +393,18 @@ class RunReport:
         return "\n".join(lines)
 
     def log(self, logger: logging.Logger, level: int = logging.INFO) -> None:
-        """Log :meth:`render_table`, one line per log record so log shippers keep the table."""
+        """Log :meth:`render_table`, one line per log record so log shippers keep the table.
+
+        A record refused, unreadable, stuck or ambiguous is a WARNING line: a run that ends
+        well can still leave records behind, and schedulers alert on warnings.
+        """
         for line in self.render_table().splitlines():
-            logger.log(level, "%s", line)
+            warns = line.startswith(_WARNING_LINES)
+            logger.log(logging.WARNING if warns else level, "%s", line)
+
+
+#: How :meth:`RunReport.render_table` begins the line of a record left behind.
+_WARNING_LINES = ("rejected ", "unreadable ", "STUCK ", "AMBIGUOUS ")
 
 
 def _next_try(entry: RejectEntry) -> str:

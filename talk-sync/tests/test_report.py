@@ -155,3 +155,19 @@ def test_table_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
         "after 2026-01-02T09:15:00.000000Z, or at once when the record changes"
     ) in lines
     assert "skipped project_project asana-project:9 (customer asana-team:3 not linked yet)" in lines
+
+
+def test_refused_unreadable_stuck_and_ambiguous_records_are_logged_as_warnings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    report = RunReport(Side.ASANA)
+    report.count("task_task", Outcome.CREATED, record="asana-task:1")
+    report.reject("task_task", "asana-task:2", "422 name is too long", "name")
+    report.unreadable_object("asana-project:3", "403 private project")
+    report.stuck("task_task", "asana-task:4", "its project was deleted")
+    report.finish()
+    caplog.set_level(logging.INFO)
+    report.log(logging.getLogger("target"))
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [line.split()[0] for line in warned] == ["rejected", "STUCK", "unreadable"]
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.getMessage() not in warned)
