@@ -205,6 +205,7 @@ def main() -> int:
             f"\n  curl -H 'Authorization: Bearer {token}' {stack.custompms.api_url}/projects"
             f"\n  curl -H 'Authorization: Bearer {token}' {stack.asana.api_url}/workspaces"
             f"\n  the Custompms contract: {stack.custompms.url}/openapi.json"
+            f"\n  its interactive docs:   {stack.custompms.url}/docs (Authorize with the token)"
             f"\nRun reports (JSON): {stack.workdir / 'reports'}"
             f"\nLink store:         {stack.env['TALK_SYNC_LINK_STORE_URL']}"
             "\nRerun everything with `make demo`; run every test with `make test`."

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custompms import __version__
@@ -36,11 +37,13 @@ def create_app(
     ``faults`` (``serve --fault-*``) makes API calls fail on purpose, for resilience tests;
     the routes, and so the contract, stay the same.
     """
-    app = FastAPI(
+    # The interactive docs at /docs (Swagger UI, its "Authorize" button takes the token),
+    # with Swagger UI's files served by the server itself: it runs where no CDN is reachable.
+    app = FastAPIOffline(
         title="Custompms",
         version=__version__,
         description=DESCRIPTION,
-        docs_url=None,  # every endpoint but health and the contract needs the token
+        docs_url="/docs",
         redoc_url=None,
     )
     app.state.store = store

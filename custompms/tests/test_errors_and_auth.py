@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from custompms.testing import CustompmsServer
@@ -34,6 +36,20 @@ def test_every_resource_endpoint_requires_the_token(
 def test_health_and_contract_need_no_token(server: CustompmsServer) -> None:
     assert httpx.get(f"{server.api_url}/health").json() == {"status": "ok"}
     assert httpx.get(f"{server.url}/openapi.json").json()["info"]["title"] == "Custompms"
+
+
+def test_the_interactive_docs_are_served_with_their_files_from_the_server(
+    server: CustompmsServer,
+) -> None:
+    """/docs works where no CDN is reachable: Swagger UI's script and style come from here."""
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200
+    assert "/openapi.json" in page.text
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+\.(?:js|css))['"]""", page.text)
+    assert assets, page.text
+    for asset in assets:
+        assert asset.startswith("/"), f"{asset} is not served by the server itself"
+        assert httpx.get(f"{server.url}{asset}").status_code == 200, asset
 
 
 def test_unknown_routes_and_methods_are_problems(api: httpx.Client, blamed) -> None:
