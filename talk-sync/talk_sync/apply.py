@@ -68,6 +68,11 @@ from talk_sync.writing import Writer, create_op
 
 logger = logging.getLogger(__name__)
 
+#: The flows whose Asana records nest (a subtask under its parent), and the parent field:
+#: Asana deletes a record's children with it.
+_NESTED = {flow: parent for flow in FLOWS if (parent := flow.parent_field(Side.ASANA))}
+_NESTED_TYPES = frozenset(flow.asana_type for flow in _NESTED)
+
 #: A record kept (refused, or waiting) this long is reported stuck and fails the run.
 DEFAULT_STUCK_AFTER = timedelta(hours=24)
 #: A refused record is sent again with the same values after 15 min, 30 min, 1 h ... 24 h.
@@ -320,21 +325,17 @@ class ApplyEngine:
         and events are at most once: the subtasks follow their parent from the links'
         Asana snapshots (``parent``), whether or not their own deletes arrive.
         """
-        nested = {flow: flow.parent_field(Side.ASANA) for flow in FLOWS}
-        nested_types = {flow.asana_type for flow, parent in nested.items() if parent}
         gone = [
             item.source.key
             for item in items
             if item.is_deleted
             and item.source.side is Side.ASANA
-            and item.source.type in nested_types
+            and item.source.type in _NESTED_TYPES
         ]
         if not gone:
             return []
         children: dict[str, list[Link]] = {}
-        for flow, parent_field in nested.items():  # subtasks: task_task's parent
-            if parent_field is None:
-                continue
+        for flow, parent_field in _NESTED.items():  # subtasks: task_task's parent
             for link in self.store.links(flow=flow.name, status=LinkStatus.LINKED):
                 parent = (link.snapshot(Side.ASANA) or {}).get(parent_field)
                 if parent:
