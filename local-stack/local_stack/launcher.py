@@ -12,8 +12,10 @@ answers the parts of :class:`subprocess.Popen` the starters and tests use).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import subprocess
@@ -33,6 +35,11 @@ def _forkserver() -> Any:
     """The fork server's context: one per process, started by the first launch."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
+    # Stop and reap it at exit, as a subprocess would be: its CPU time, and the servers',
+    # then count as this process's children's (time, resource.getrusage).
+    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)  # type: ignore[attr-defined]
+    if stop is not None:
+        atexit.register(stop)
     return context
 
 
