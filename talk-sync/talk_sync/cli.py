@@ -11,7 +11,7 @@ The ``sync`` job in meltano.yml runs ``talk-sync lock`` first and ``talk-sync un
     in Meltano's system database, so that this sync runs whole at once.
 ``talk-sync unlock``
     Releases the lock; exits 1 when a block reported stuck records (``fail_on_stuck``),
-    listing them.
+    listing them, or records refused and not written (``fail_on_rejects``).
 ``talk-sync stuck``
     Lists the stuck records and their causes (the README says how to clear each).
 ``talk-sync links ...``, ``talk-sync rejects ...``
@@ -123,15 +123,24 @@ def unlock(args: argparse.Namespace) -> int:
             notes = dict(lease.info)
             store.leases.release(name, lease.holder)
             _say("sync lock released")
-        stuck = {key.partition(":")[2]: n for key, n in notes.items() if key.startswith("stuck:")}
-        if not stuck:
-            return 0
-        counts = ", ".join(f"{n} in {direction}" for direction, n in sorted(stuck.items()))
-        _say(f"the sync left stuck records ({counts}); a person must act:")
-        _list_stuck(store)
-        return 1
+        stuck, refused = _noted(notes, "stuck"), _noted(notes, "rejects")
+        if refused:
+            _say(
+                f"the sync left records refused and not written ({refused}; fail_on_rejects): "
+                "see the run reports, or talk-sync rejects list"
+            )
+        if stuck:
+            _say(f"the sync left stuck records ({stuck}); a person must act:")
+            _list_stuck(store)
+        return 1 if stuck or refused else 0
     finally:
         store.close()
+
+
+def _noted(notes: dict[str, object], what: str) -> str:
+    """The counts the sync's blocks noted on the lock, e.g. ``1 in custompms-to-asana``."""
+    counts = {key.partition(":")[2]: n for key, n in notes.items() if key.startswith(f"{what}:")}
+    return ", ".join(f"{n} in {direction}" for direction, n in sorted(counts.items()))
 
 
 def _list_stuck(store: LinkStore, limit: int | None = LISTED) -> int:
