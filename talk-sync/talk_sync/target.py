@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -39,11 +38,8 @@ from talk_sync.migrations import SchemaError
 from talk_sync.policies import DeletePolicy, policy_for
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport, one_line
+from talk_sync.report_files import DEFAULT_REPORT_DIR, REPORT_DIR_ENV, report_dir, report_file_name
 from talk_sync.run_lease import RunLease, SyncLockedError
-
-#: Environment variable naming the directory of run reports (set in meltano.yml).
-REPORT_DIR_ENV = "TALK_SYNC_REPORT_DIR"
-DEFAULT_REPORT_DIR = ".meltano/talk-sync/reports"
 
 #: The mapped record's field holding the unmapped source record (``_source: record``).
 SOURCE_FIELD = "_source"
@@ -507,12 +503,10 @@ class SyncTarget(Target):
 
     def _report_path(self) -> Path:
         """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
-        setting = self.config.get("report_path") or os.environ.get(REPORT_DIR_ENV)
-        target = Path(setting or DEFAULT_REPORT_DIR)
+        target = report_dir(self.config.get("report_path"))
         if target.suffix == ".json":
             return target
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        return target / f"{direction_name(self.source)}-{stamp}.json"
+        return target / report_file_name(direction_name(self.source))
 
     @override
     def _write_state_message(self, state: dict) -> None:
