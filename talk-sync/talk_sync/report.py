@@ -314,6 +314,21 @@ class RunReport:
         return "failed" if self.failure else "succeeded"
 
     @property
+    def empty(self) -> bool:
+        """Whether the run recorded nothing at all (e.g. it failed before its first record)."""
+        listed = (
+            self.conflicts,
+            self.rejects,
+            self.deferred,
+            self.changes,
+            self.stuck_records,
+            self.unreadable,
+            self.adoptions,
+            self.ambiguous_records,
+        )
+        return not any(self.totals().values()) and not any(listed)
+
+    @property
     def left_refused(self) -> int:
         """Records refused and not written: in this run, or earlier and deferred in this one."""
         return len(self.rejects) + len(self.deferred)
@@ -423,20 +438,17 @@ class RunReport:
 
         A record refused (in this run or deferred from an earlier refusal), unreadable, stuck
         or ambiguous is a WARNING line: a run that ends well can still leave records behind,
-        and schedulers alert on warnings. A failed run's reason is an ERROR line.
+        and schedulers alert on warnings, as is a failed run's reason (the error itself was
+        logged when it happened: one ERROR line per error).
         """
         for line in self.render_table().splitlines():
-            if line.startswith(_ERROR_LINES):
-                logger.log(logging.ERROR, "%s", line)
-            else:
-                warns = line.startswith(_WARNING_LINES)
-                logger.log(logging.WARNING if warns else level, "%s", line)
+            warns = line.startswith(_WARNING_LINES)
+            logger.log(logging.WARNING if warns else level, "%s", line)
 
 
-#: How :meth:`RunReport.render_table` begins the line of a record left behind.
-_WARNING_LINES = ("rejected ", "deferred ", "unreadable ", "STUCK ", "AMBIGUOUS ")
-#: How it begins the line saying why the run failed.
-_ERROR_LINES = ("FAILED: ",)
+#: How :meth:`RunReport.render_table` begins the line of a record left behind, or the line
+#: saying why the run failed.
+_WARNING_LINES = ("rejected ", "deferred ", "unreadable ", "STUCK ", "AMBIGUOUS ", "FAILED: ")
 #: A failure reason longer than this is cut (a one-line reason, not a dump).
 _REASON_LIMIT = 500
 

@@ -441,12 +441,18 @@ class SyncTarget(Target):
             raise SystemExit(1)
 
     def _write_report(self, report: RunReport, path: Path) -> None:
-        """Log the report as a table and write it as JSON to ``path``."""
-        report.log(self.logger)
+        """Log the report as a table and write it as JSON to ``path``.
+
+        A run that failed before it recorded anything logs no table of zeros: its error was
+        one line, and stays so.
+        """
+        if not (report.failure and report.empty):
+            report.log(self.logger)
         written = report.write_json(path)
         self._report_written = True
         summary = f" ({self.sent_summary()})" if "engine" in self.__dict__ else ""
-        self.logger.info("Run report written to %s%s", written, summary)
+        status = " (run failed)" if report.failure else ""
+        self.logger.info("Run report written to %s%s%s", written, status, summary)
 
     def _report_failure(self, reason: str) -> None:
         """Write the report of a run that fails, with what it had recorded until then.
