@@ -221,6 +221,7 @@ def _charts(runs: Sequence[RunFile]) -> str:
         for direction, colour in DIRECTION_COLOURS.items()
     )
     legend += '<span><i class="swatch" style="border:1px dashed #c92a2a"></i>failed run</span>'
+    legend += '<span><i class="swatch" style="background:#adb5bd;opacity:.35"></i>dry run</span>'
     charts = "".join(
         f'<div class="chart"><h3>{flow.number} {_text(flow.name)}</h3>{_chart(flow.name, runs)}'
         "</div>"
@@ -259,6 +260,11 @@ def _chart(flow: str, runs: Sequence[RunFile]) -> str:
         x = left + i * slot + (slot - bar) / 2
         values = counts(run)
         tip = [f"{run.started_at} {run.data.get('direction', '?')}"]
+        # A dry run's bars are faded: it wrote nothing (the preview job's reports are here too).
+        dry = run.data.get("dry_run") is True
+        faded = ' opacity="0.35"' if dry else ""
+        if dry:
+            tip.append("dry run: nothing written")
         if run.failed:
             tip.append(f"FAILED: {run.data.get('failure') or ''}")
         y: float = top + plot
@@ -270,7 +276,7 @@ def _chart(flow: str, runs: Sequence[RunFile]) -> str:
                 y -= h
                 shapes.append(
                     f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                    f'fill="{colour}"/>'
+                    f'fill="{colour}"{faded}/>'
                 )
         if run.failed:
             shapes.append(

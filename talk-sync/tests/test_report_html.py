@@ -20,7 +20,8 @@ from talk_sync.linkstore import LinkStore
 from talk_sync.merge import merge
 from talk_sync.refs import Side
 from talk_sync.report import Outcome, RunReport
-from talk_sync.report_files import report_file_name
+from talk_sync.report_files import recent_runs, report_file_name
+from talk_sync.report_html import LinkedPairs, render_html
 from talk_sync.testing.headless_browser import HeadlessChromium, chromium_path
 
 #: A task name that would load an image and log an error if the page did not escape it.
@@ -159,6 +160,19 @@ def test_a_missing_link_store_is_said_and_not_created(
     page = render(reports)
     assert "Link store not read: no link store at" in page
     assert not missing.exists()
+
+
+def test_a_dry_run_is_marked_and_its_bars_faded(tmp_path: Path) -> None:
+    preview = RunReport(Side.ASANA, dry_run=True, started_at=T0)
+    preview.count("task_task", Outcome.CREATED, record="asana-task:1", fields=["name"])
+    preview.finish()
+    _write(preview, tmp_path)
+    runs, problems = recent_runs(tmp_path, 10)
+    page = render_html(runs, LinkedPairs({}), source=str(tmp_path), generated_at="now")
+    assert problems == []
+    assert "succeeded (dry run)" in page
+    assert 'fill="#2f9e44" opacity="0.35"' in page  # the created bar, faded
+    assert "dry run: nothing written" in page
 
 
 # --- in a real browser ---------------------------------------------------------------------
