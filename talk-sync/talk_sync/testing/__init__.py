@@ -10,6 +10,8 @@
 - :mod:`talk_sync.testing.scripted_http`: scripted answers for the targets' API clients.
 - :mod:`talk_sync.testing.postgres`: a throwaway PostgreSQL cluster, and its pytest fixtures
   (``-p talk_sync.testing.postgres``).
+- :mod:`talk_sync.testing.headless_browser`: the distribution's Chromium, headless, driven
+  over the DevTools protocol on a pipe (console errors, requests, DOM values of a page).
 """
 
 from __future__ import annotations
