@@ -24,10 +24,12 @@ from typing import IO, Any, ClassVar
 from singer_sdk import BatchSink, RecordSink, Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine
+from talk_sync.builtin_maps import board_settings, map_config, mapper_config
 from talk_sync.destination import Destination
 from talk_sync.errors import TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
@@ -39,6 +41,7 @@ from talk_sync.policies import DeletePolicy, policy_for
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport
 from talk_sync.run_lease import RunLease, SyncLockedError
+from talk_sync.startup_errors import Endpoint, check_at_start
 
 #: Environment variable naming the directory of run reports (set in meltano.yml).
 REPORT_DIR_ENV = "TALK_SYNC_REPORT_DIR"
@@ -221,6 +224,7 @@ def sync_settings(source: Side) -> list[th.Property]:
                 f"Default: ${REPORT_DIR_ENV}, else {DEFAULT_REPORT_DIR}."
             ),
         ),
+        *board_settings(),
     ]
 
 
@@ -234,6 +238,9 @@ class SyncTarget(Target):
 
     #: The side the run reads from (the tap's system); the target writes the other one.
     source: ClassVar[Side]
+    #: The package whose ``stream_maps.yml`` holds the target's built-in maps
+    #: (:mod:`talk_sync.builtin_maps`), used when the config sets no ``stream_maps``.
+    builtin_maps_package: ClassVar[str]
     #: The run's destination, made by :meth:`make_destination` when the engine opens.
     destination: Destination
     #: The run's lease in the link store (its claims; the sync lock it works under).
@@ -253,6 +260,10 @@ class SyncTarget(Target):
     @abstractmethod
     def make_destination(self, store: LinkStore) -> Destination:
         """The destination the run writes through (its API client opened from the config)."""
+
+    @abstractmethod
+    def endpoint(self) -> Endpoint:
+        """Where the start-up check sends its one authenticated GET (the token's test)."""
 
     def check_destination_config(self) -> list[str]:
         """Errors in the destination's own settings that jsonschema cannot express."""
@@ -315,6 +326,21 @@ class SyncTarget(Target):
                 errors.append(f"{setting}: {error}")
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+    # --- mapping -----------------------------------------------------------------------------
+
+    @override
+    def setup_mapper(self) -> None:
+        # The SDK's mapper, on the built-in maps unless the config brings its own.
+        self.mapper = PluginMapper(
+            plugin_config=mapper_config(self.config, self.builtin_maps_package),
+            logger=self.logger,
+        )
+
+    @property
+    def map_config(self) -> dict[str, Any]:
+        """The ``stream_map_config`` the maps read (the board settings filled in)."""
+        return map_config(self.config)
 
     # --- sinks -------------------------------------------------------------------------------
 
@@ -380,6 +406,8 @@ class SyncTarget(Target):
     # The SDK marks listen() @final, but has no hook that runs before the first line is read.
     @override  # type: ignore[misc]
     def listen(self, file_input: IO[str] | None = None) -> None:
+        # A wrong URL or token is one line before anything is read, dry runs included.
+        check_at_start(self.endpoint(), self.name, self.logger)
         # Open the engine (the run's lease) before the first record: the sync lock is then
         # renewed while the tap reads, and a run that may not write exits at once.
         try:
@@ -393,6 +421,7 @@ class SyncTarget(Target):
 
     @override
     def process_endofpipe(self) -> None:
+        self._require_a_flow_stream()
         # Drains every sink and emits STATE (see _write_state_message), then reports.
         super().process_endofpipe()
         engine = self.engine
@@ -409,6 +438,44 @@ class SyncTarget(Target):
             engine.store.close()
         if failing:
             raise SystemExit(1)
+
+    def _require_a_flow_stream(self) -> None:
+        """Exit 1 with one line when no stream received maps to a flow: a mis-wired pipeline.
+
+        A stream whose SCHEMA arrived maps to a flow even with no record (an idle run).
+        """
+        maps = self.mapper.stream_maps
+        if any(
+            stream_map.stream_alias in FLOW_NAMES
+            and not isinstance(stream_map, RemoveRecordTransform)
+            for stream_maps in maps.values()
+            for stream_map in stream_maps
+        ):
+            return
+        self.logger.error(
+            "%s: no stream it received maps to a flow: got %s; expects %s (or the mapped "
+            "flow streams %s)",
+            self.name,
+            ", ".join(sorted(maps)) or "no stream",
+            ", ".join(self.expected_streams()) or "none: check the stream_maps setting",
+            ", ".join(sorted(FLOW_NAMES)),
+        )
+        self.close_destination()
+        self.run_lease.stop()
+        self.engine.store.close()
+        raise SystemExit(1)
+
+    def expected_streams(self) -> list[str]:
+        """The source streams the maps turn into flows, e.g. ``tasks``."""
+        sources: list[str] = []
+        for name, stream_map in self.mapper.stream_maps_dict.items():
+            if not isinstance(stream_map, dict):
+                continue
+            alias = stream_map.get("__alias__", name)
+            source = stream_map.get("__source__", name)
+            if alias in FLOW_NAMES and source not in sources and source not in FLOW_NAMES:
+                sources.append(source)
+        return sources
 
     def _judge_stuck(self, report: RunReport, path: Path) -> bool:
         """Whether the run must exit non-zero for its stuck records (``fail_on_stuck``)."""
