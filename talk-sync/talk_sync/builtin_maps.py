@@ -87,8 +87,6 @@ def board_settings() -> list[th.Property]:
             th.ArrayType(th.StringType),
             default=[],
             title="Projects Boards (names)",
-            description=(
-                "Like project_boards, by Asana project name, e.g. [\"Client projects\"]."
-            ),
+            description=('Like project_boards, by Asana project name, e.g. ["Client projects"].'),
         ),
     ]

@@ -68,7 +68,9 @@ def check_access(endpoint: Endpoint, *, session: requests.Session | None = None)
     headers = {"Authorization": f"Bearer {endpoint.token}", "Accept": "application/json"}
     sender = session or requests.Session()
     try:
-        response = sender.get(url, headers=headers, params=endpoint.params, timeout=endpoint.timeout)
+        response = sender.get(
+            url, headers=headers, params=endpoint.params, timeout=endpoint.timeout
+        )
     except requests.RequestException as error:
         raise StartupError(_unreachable(endpoint, error)) from error
     finally:
