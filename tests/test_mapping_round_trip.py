@@ -4,10 +4,10 @@ Both targets' stream maps run through the SDK's own mapper (what the targets do 
 record), on records hypothesis generates in the taps' schemas, in both configurations a
 target meets: its built-in maps (no settings) and the config meltano.yml gives it (its
 ``stream_maps`` override, if it sets one, and its boards), resolved the way the targets
-resolve them (``talk_sync.builtin_maps.mapper_config``). A value that changed shape on the way (a date as a timestamp, empty text as null,
-an email's case, whitespace) would be written back on the next sync: an echo that never
-stops. References (ids) are resolved through the link store, not mapped, so they are left
-out here; the end-to-end tests cover them.
+resolve them (``talk_sync.builtin_maps.mapper_config``). A value that changed shape on the
+way (a date as a timestamp, empty text as null, an email's case, whitespace) would be written
+back on the next sync: an echo that never stops. References (ids) are resolved through the
+link store, not mapped, so they are left out here; the end-to-end tests cover them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from talk_sync import Side, get_flow
 from talk_sync.builtin_maps import mapper_config
 from talk_sync.normalize import FieldType, same
 from talk_sync.records import synced_values
-
 
 #: Each target's package, which ships its built-in maps.
 PACKAGES = {"target-custompms": "target_custompms", "target-asana-talk": "target_asana_talk"}

@@ -49,7 +49,7 @@ class Endpoint:
     #: The bearer token; never part of a message.
     token: str = field(repr=False)
     #: The settings a message names.
-    token_setting: str
+    auth_setting: str
     url_setting: str = "api_url"
     timeout_setting: str = "request_timeout"
     #: Seconds to wait for the answer (the plugin's ``request_timeout``).
@@ -83,12 +83,12 @@ def check_access(endpoint: Endpoint, *, session: requests.Session | None = None)
 
 def _refused(endpoint: Endpoint, status: int) -> str | None:
     """The line for an answer that says a setting is wrong; ``None`` when the run may go on."""
-    where = f"at {endpoint.host}: check the {endpoint.token_setting} setting"
+    where = f"at {endpoint.host}: check the {endpoint.auth_setting} setting"
     if status == HTTPStatus.UNAUTHORIZED:
-        return f"{endpoint.api} refused the {_words(endpoint.token_setting)} (401) {where}"
+        return f"{endpoint.api} refused the {_words(endpoint.auth_setting)} (401) {where}"
     if status == HTTPStatus.FORBIDDEN:
         return (
-            f"{endpoint.api} forbade the {_words(endpoint.token_setting)} to read "
+            f"{endpoint.api} forbade the {_words(endpoint.auth_setting)} to read "
             f"{endpoint.path} (403) {where}"
         )
     if status == HTTPStatus.NOT_FOUND:
@@ -168,7 +168,7 @@ def asana_endpoint(config: Mapping[str, Any], default_url: str) -> Endpoint:
         path="/users/me",
         params={"opt_fields": "gid"},
         token=str(config.get("access_token") or ""),
-        token_setting="access_token",
+        auth_setting="access_token",
         timeout=float(config.get("request_timeout") or 60),
     )
 
@@ -181,6 +181,6 @@ def custompms_endpoint(config: Mapping[str, Any]) -> Endpoint:
         path="/customers",
         params={"limit": "1"},
         token=str(config.get("api_token") or ""),
-        token_setting="api_token",
+        auth_setting="api_token",
         timeout=float(config.get("request_timeout") or 300),
     )
