@@ -180,6 +180,22 @@ def test_a_token_custompms_refuses_stops_the_run_in_one_line_naming_the_setting(
         assert store.rejects() == []  # not a per-record refusal, re-sent every run
 
 
+def test_a_dry_run_checks_the_token_too(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with answering(401) as url:
+        config = {
+            "api_url": f"{url}/api/v1",
+            "api_token": "s3cret-but-wrong",
+            "link_store_url": str(tmp_path / "links.db"),
+            "dry_run": True,
+        }
+        with pytest.raises(SystemExit) as stopped:
+            run(config, messages(workspace("302", "Preview")))
+    assert stopped.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "(401)" in error
+    assert "check the api_token setting" in error
+
+
 def test_missing_token_is_named() -> None:
     with pytest.raises(ConfigValidationError) as error:
         TargetCustompms(config={"api_url": "http://127.0.0.1:9/api/v1"})
