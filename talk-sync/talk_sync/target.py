@@ -58,6 +58,9 @@ FLOW_NAMES = frozenset(flow.name for flow in FLOWS)
 #: The stream in which a tap lists what its token could not read (``record``, ``reason``):
 #: listed in the run report.
 UNREADABLE_STREAM = "unreadable"
+#: The one stream ``meltano config test`` sends a loader: a run given only it is that test,
+#: which the start-up check has answered, not a mis-wired pipeline.
+MELTANO_TEST_STREAM = "meltano_test_stream"
 #: Keys a per-flow policy mapping accepts: flow names, flow numbers and ``default``.
 _POLICY_KEYS = frozenset({"default", *FLOW_NAMES, *(str(flow.number) for flow in FLOWS)})
 
@@ -443,6 +446,7 @@ class SyncTarget(Target):
         """Exit 1 with one line when no stream received maps to a flow: a mis-wired pipeline.
 
         A stream whose SCHEMA arrived maps to a flow even with no record (an idle run).
+        Meltano's ``config test`` stream alone is no pipeline either: it passes.
         """
         maps = self.mapper.stream_maps
         if any(
@@ -450,7 +454,7 @@ class SyncTarget(Target):
             and not isinstance(stream_map, RemoveRecordTransform)
             for stream_maps in maps.values()
             for stream_map in stream_maps
-        ):
+        ) or set(maps) == {MELTANO_TEST_STREAM}:
             return
         self.logger.error(
             "%s: no stream it received maps to a flow: got %s; expects %s (or the mapped "
