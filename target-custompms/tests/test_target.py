@@ -284,12 +284,20 @@ def test_a_run_without_a_stream_to_map_fails_in_one_line(
     assert "task_task" in error  # the mapped flow streams are accepted too
 
 
+@pytest.mark.parametrize(
+    "streams",
+    [
+        ["workspaces", "tasks", "users"],
+        ["task_task"],  # already mapped
+        ["meltano_test_stream"],  # `meltano config test`'s only stream
+    ],
+)
 def test_an_idle_run_with_only_schemas_writes_nothing_and_succeeds(
-    server: CustompmsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server: CustompmsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, streams: list[str]
 ) -> None:
     config = settings(server, tmp_path)
     before = customers(server)
-    assert run(config, raw("workspaces") + raw("tasks") + raw("users")) == [STATE]
+    assert run(config, "".join(raw(stream) for stream in streams)) == [STATE]
     assert customers(server) == before
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
