@@ -1,20 +1,23 @@
 """A wrong URL or token stops each of the four plugins at start, in one line (issue #15, 5).
 
-Each plugin runs as its own command (as Meltano runs it), against a local server or port
-set up to fail one way: 401, 403, a name that does not resolve, a closed port, TLS to a
-plain-HTTP server, a server that never answers. stderr must hold exactly one error line,
-naming the setting to check and the URL's host, and no traceback; the exit code is 1; the
-token never appears. The traceback is there at DEBUG.
+Each plugin runs its command line in a process of its own, as Meltano runs it, against a
+local server or port set up to fail one way: 401, 403, a name that does not resolve, a
+closed port, TLS to a plain-HTTP server, a server that never answers. stderr must hold
+exactly one error line, naming the setting to check and the URL's host, and no traceback;
+the exit code is 1; the token never appears. The traceback is there at DEBUG.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import os
-import subprocess
+import signal
 import sys
+import time
+import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +28,6 @@ import pytest
 from talk_sync.testing.failing_servers import answering, closed_port, silent
 
 TOKEN = "s3cret-token-never-printed"
-BIN = Path(sys.executable).parent
 
 #: Each plugin: its URL's path, its token setting, and the input a target is given.
 PLUGINS = {
@@ -63,9 +65,28 @@ FAILURES: dict[str, tuple[Callable[[], AbstractContextManager[str]], str, str | 
 }
 
 
-def run_plugin(
-    plugin: str, base_url: str, tmp_path: Path, **env: str
-) -> subprocess.CompletedProcess[str]:
+#: Each plugin's class, whose ``cli`` is its console script's entry point.
+ENTRY_POINTS = {
+    "tap-asana-talk": "tap_asana_talk.tap:TapAsanaTalk",
+    "tap-custompms": "tap_custompms.tap:TapCustompms",
+    "target-custompms": "target_custompms.target:TargetCustompms",
+    "target-asana-talk": "target_asana_talk.target:TargetAsanaTalk",
+}
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_plugin(plugin: str, base_url: str, tmp_path: Path, **env: str) -> Result:
+    """Run ``plugin --config ...`` against ``base_url`` with a 1 s ``request_timeout``."""
+    return start_plugin(plugin, base_url, tmp_path, **env).result()
+
+
+def start_plugin(plugin: str, base_url: str, tmp_path: Path, **env: str) -> Child:
     path, token_setting = PLUGINS[plugin]
     config: dict[str, Any] = {"api_url": base_url + path, token_setting: TOKEN}
     config["request_timeout"] = 1
@@ -79,15 +100,74 @@ def run_plugin(
     lines = "".join(json.dumps(message) + "\n" for message in (schema, record))
     clean = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     clean = {k: v for k, v in clean.items() if not k.endswith("LOGLEVEL")}
-    return subprocess.run(
-        [str(BIN / plugin), "--config", str(config_file)],
-        input=lines if plugin.startswith("target-") else "",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **env},
-        check=False,
-    )
+    stdin = lines if plugin.startswith("target-") else ""
+    return Child.fork(plugin, ["--config", str(config_file)], stdin, {**clean, **env}, tmp_path)
+
+
+@dataclass
+class Child:
+    """A plugin's CLI running in a child process of its own, as its console script would.
+
+    *Why fork, not exec:* the child inherits the plugins already imported here instead of
+    spending two seconds importing them again (28 runs); it still has its own stdin, stdout,
+    stderr, environment, logging set-up and exit code.
+    """
+
+    pid: int
+    out: Path
+    err: Path
+
+    @classmethod
+    def fork(
+        cls, plugin: str, args: list[str], stdin: str, env: dict[str, str], folder: Path
+    ) -> Child:
+        module, _, name = ENTRY_POINTS[plugin].partition(":")
+        plugin_class = getattr(importlib.import_module(module), name)
+        given, out, err = folder / "stdin", folder / "stdout", folder / "stderr"
+        given.write_text(stdin)
+        pid = os.fork()
+        if pid:
+            return cls(pid, out, err)
+        code = 1  # the child, from here on: it never returns
+        try:
+            for fd, path, mode in ((0, given, os.O_RDONLY), (1, out, 0), (2, err, 0)):
+                flags = mode or os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                os.dup2(os.open(path, flags, 0o600), fd)
+            sys.stdin = open(0, closefd=False)  # noqa: SIM115
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            os.environ.clear()
+            os.environ.update(env)
+            root = logging.getLogger()
+            for handler in root.handlers[:]:  # pytest's: the plugin sets up its own
+                root.removeHandler(handler)
+            plugin_class.cli.main(args=args, prog_name=plugin)
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def result(self, timeout: float = 60) -> Result:
+        returncode = wait(self.pid, timeout)
+        return Result(returncode, self.out.read_text(), self.err.read_text())
+
+
+def wait(pid: int, timeout: float) -> int:
+    """The child's exit code; killed (and failed) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"still running after {timeout} s")
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -107,23 +187,20 @@ def seconds_between_first_and_error_line(stderr: str) -> float:
 @dataclass
 class Run:
     base_url: str
-    result: subprocess.CompletedProcess[str]
+    result: Result
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Run]:
-    """Every plugin against every failure, run side by side (each command imports for ~2 s)."""
-    with ExitStack() as servers, ThreadPoolExecutor(max_workers=6) as pool:
+    """Every plugin against every failure, the plugins running side by side."""
+    with ExitStack() as servers:
         started = {}
         for failure, (server, _, _) in FAILURES.items():
             base_url = servers.enter_context(server())
             for plugin in PLUGINS:
                 folder = tmp_path_factory.mktemp(f"{plugin}-{failure}")
-                started[plugin, failure] = (
-                    base_url,
-                    pool.submit(run_plugin, plugin, base_url, folder),
-                )
-        return {key: Run(url, future.result()) for key, (url, future) in started.items()}
+                started[plugin, failure] = (base_url, start_plugin(plugin, base_url, folder))
+        return {key: Run(url, child.result()) for key, (url, child) in started.items()}
 
 
 @pytest.mark.parametrize("failure", FAILURES)
@@ -147,10 +224,8 @@ def test_a_start_up_failure_is_one_line_naming_the_setting_and_host(
     assert took < 5, f"{plugin} took {took:.1f} s to give up"
 
 
-@pytest.mark.parametrize("plugin", PLUGINS)
+@pytest.mark.parametrize("plugin", ["target-custompms", "target-asana-talk"])
 def test_a_target_stops_before_it_reads_or_opens_anything(plugin: str, tmp_path: Path) -> None:
-    if not plugin.startswith("target-"):
-        pytest.skip("taps read no input")
     with answering(401) as base_url:
         result = run_plugin(plugin, base_url, tmp_path)
     assert result.returncode == 1
