@@ -53,13 +53,13 @@ def map_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def mapper_config(config: Mapping[str, Any], package: str) -> dict[str, Any]:
+def mapper_config(config: Mapping[str, Any], package: str | None) -> dict[str, Any]:
     """``config`` as the SDK's mapper reads it: ``stream_maps`` defaulted to ``package``'s.
 
     An empty ``stream_maps`` (``{}``, what Meltano passes for an unset object setting) counts
-    as unset.
+    as unset. ``package`` ``None``: no built-in maps.
     """
-    maps = config.get("stream_maps") or builtin_stream_maps(package)
+    maps = config.get("stream_maps") or (builtin_stream_maps(package) if package else {})
     return {**config, "stream_maps": copy.deepcopy(maps), "stream_map_config": map_config(config)}
 
 

@@ -242,8 +242,9 @@ class SyncTarget(Target):
     #: The side the run reads from (the tap's system); the target writes the other one.
     source: ClassVar[Side]
     #: The package whose ``stream_maps.yml`` holds the target's built-in maps
-    #: (:mod:`talk_sync.builtin_maps`), used when the config sets no ``stream_maps``.
-    builtin_maps_package: ClassVar[str]
+    #: (:mod:`talk_sync.builtin_maps`), used when the config sets no ``stream_maps``;
+    #: ``None``: none (records arrive mapped).
+    builtin_maps_package: ClassVar[str | None] = None
     #: The run's destination, made by :meth:`make_destination` when the engine opens.
     destination: Destination
     #: The run's lease in the link store (its claims; the sync lock it works under).
@@ -264,9 +265,9 @@ class SyncTarget(Target):
     def make_destination(self, store: LinkStore) -> Destination:
         """The destination the run writes through (its API client opened from the config)."""
 
-    @abstractmethod
-    def endpoint(self) -> Endpoint:
-        """Where the start-up check sends its one authenticated GET (the token's test)."""
+    def endpoint(self) -> Endpoint | None:
+        """Where the start-up check sends its one authenticated GET; ``None``: no API."""
+        return None
 
     def check_destination_config(self) -> list[str]:
         """Errors in the destination's own settings that jsonschema cannot express."""
@@ -410,7 +411,8 @@ class SyncTarget(Target):
     @override  # type: ignore[misc]
     def listen(self, file_input: IO[str] | None = None) -> None:
         # A wrong URL or token is one line before anything is read, dry runs included.
-        check_at_start(self.endpoint(), self.name, self.logger)
+        if (endpoint := self.endpoint()) is not None:
+            check_at_start(endpoint, self.name, self.logger)
         # Open the engine (the run's lease) before the first record: the sync lock is then
         # renewed while the tap reads, and a run that may not write exits at once.
         try:
