@@ -110,8 +110,12 @@ def _unreachable(endpoint: Endpoint, error: requests.RequestException) -> str:
     if isinstance(error, requests.ConnectTimeout):
         return f"cannot connect to {host} (timed out after {endpoint.timeout:g} s): {check}"
     if isinstance(error, requests.exceptions.SSLError) or _caused_by(error, ssl.SSLError):
-        scheme = urlsplit(endpoint.url).scheme
-        return f"TLS handshake with {host} failed ({scheme}:// URL): {check}"
+        tls = _cause(error, ssl.SSLError)
+        reason = getattr(tls, "reason", None) or "TLS error"  # e.g. CERTIFICATE_VERIFY_FAILED
+        return (
+            f"TLS handshake with {host} failed ({reason}): {check} (http:// or https://) "
+            "and the server's certificate"
+        )
     if _caused_by(error, NameResolutionError):
         return f"cannot resolve {urlsplit(endpoint.url).hostname} (DNS failure): {check}"
     if _caused_by(error, ConnectionRefusedError):
@@ -121,18 +125,23 @@ def _unreachable(endpoint: Endpoint, error: requests.RequestException) -> str:
 
 def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
     """Whether ``kind`` is among ``error``'s causes (requests wraps urllib3 wraps socket)."""
+    return _cause(error, kind) is not None
+
+
+def _cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first of ``error``'s causes that is a ``kind``, following every wrapping."""
     seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
+    pending: list[object] = [error]
     while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
+        current = pending.pop(0)
+        if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, kind):
-            return True
+            return current
         pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        pending += [arg for arg in current.args if isinstance(arg, BaseException)]
-    return False
+        pending += current.args
+    return None
 
 
 def _words(setting: str) -> str:

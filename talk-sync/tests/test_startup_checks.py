@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
 import pytest
 from talk_sync.builtin_maps import map_config, mapper_config
 from talk_sync.startup_errors import Endpoint, StartupError, check_access
@@ -50,3 +58,39 @@ def test_the_board_settings_fill_stream_map_config_whose_own_keys_win() -> None:
 def test_stream_maps_in_the_config_replace_the_built_in_ones() -> None:
     maps = {"tasks": "__NULL__"}
     assert mapper_config({"stream_maps": maps}, "no_such_package")["stream_maps"] == maps
+
+
+@pytest.fixture
+def self_signed_server(tmp_path: Path) -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 whose certificate nobody trusts."""
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl command to make a certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_certificate_nobody_trusts_is_a_tls_failure(self_signed_server: str) -> None:
+    with pytest.raises(StartupError) as error:
+        check_access(endpoint(self_signed_server))
+    host = self_signed_server.split("//")[1]
+    assert str(error.value).startswith(
+        f"TLS handshake with {host} failed (CERTIFICATE_VERIFY_FAILED): check the api_url setting"
+    )
