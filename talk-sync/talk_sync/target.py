@@ -24,10 +24,12 @@ from typing import IO, Any, ClassVar
 from singer_sdk import BatchSink, RecordSink, Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine
+from talk_sync.builtin_maps import board_settings, map_config, mapper_config
 from talk_sync.destination import Destination
 from talk_sync.errors import TalkSyncError, TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
@@ -40,6 +42,7 @@ from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport, one_line
 from talk_sync.report_files import DEFAULT_REPORT_DIR, REPORT_DIR_ENV, report_dir, report_file_name
 from talk_sync.run_lease import RunLease, SyncLockedError
+from talk_sync.startup_errors import Endpoint, check_at_start
 
 #: The mapped record's field holding the unmapped source record (``_source: record``).
 SOURCE_FIELD = "_source"
@@ -52,6 +55,9 @@ FLOW_NAMES = frozenset(flow.name for flow in FLOWS)
 #: The stream in which a tap lists what its token could not read (``record``, ``reason``):
 #: listed in the run report.
 UNREADABLE_STREAM = "unreadable"
+#: The one stream ``meltano config test`` sends a loader: a run given only it is that test,
+#: which the start-up check has answered, not a mis-wired pipeline.
+MELTANO_TEST_STREAM = "meltano_test_stream"
 #: Keys a per-flow policy mapping accepts: flow names, flow numbers and ``default``.
 _POLICY_KEYS = frozenset({"default", *FLOW_NAMES, *(str(flow.number) for flow in FLOWS)})
 
@@ -233,6 +239,7 @@ def sync_settings(source: Side) -> list[th.Property]:
                 f"Default: ${REPORT_DIR_ENV}, else {DEFAULT_REPORT_DIR}."
             ),
         ),
+        *board_settings(),
     ]
 
 
@@ -246,6 +253,10 @@ class SyncTarget(Target):
 
     #: The side the run reads from (the tap's system); the target writes the other one.
     source: ClassVar[Side]
+    #: The package whose ``stream_maps.yml`` holds the target's built-in maps
+    #: (:mod:`talk_sync.builtin_maps`), used when the config sets no ``stream_maps``;
+    #: ``None``: none (records arrive mapped).
+    builtin_maps_package: ClassVar[str | None] = None
     #: The run's destination, made by :meth:`make_destination` when the engine opens.
     destination: Destination
     #: The run's lease in the link store (its claims; the sync lock it works under).
@@ -267,6 +278,10 @@ class SyncTarget(Target):
     @abstractmethod
     def make_destination(self, store: LinkStore) -> Destination:
         """The destination the run writes through (its API client opened from the config)."""
+
+    def endpoint(self) -> Endpoint | None:
+        """Where the start-up check sends its one authenticated GET; ``None``: no API."""
+        return None
 
     def check_destination_config(self) -> list[str]:
         """Errors in the destination's own settings that jsonschema cannot express."""
@@ -329,6 +344,21 @@ class SyncTarget(Target):
                 errors.append(f"{setting}: {error}")
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+    # --- mapping -----------------------------------------------------------------------------
+
+    @override
+    def setup_mapper(self) -> None:
+        # The SDK's mapper, on the built-in maps unless the config brings its own.
+        self.mapper = PluginMapper(
+            plugin_config=mapper_config(self.config, self.builtin_maps_package),
+            logger=self.logger,
+        )
+
+    @property
+    def map_config(self) -> dict[str, Any]:
+        """The ``stream_map_config`` the maps read (the board settings filled in)."""
+        return map_config(self.config)
 
     # --- sinks -------------------------------------------------------------------------------
 
@@ -402,6 +432,9 @@ class SyncTarget(Target):
         self.logger.addHandler(errors)
         try:
             try:
+                # A wrong URL or token is one line before anything is read, dry runs included.
+                if (endpoint := self.endpoint()) is not None:
+                    check_at_start(endpoint, self.name, self.logger)
                 _ = self.engine
                 super().listen(file_input)
             except TokenRefusedError as error:
@@ -421,6 +454,7 @@ class SyncTarget(Target):
 
     @override
     def process_endofpipe(self) -> None:
+        self._require_a_flow_stream()
         # Drains every sink and emits STATE (see _write_state_message), then reports.
         super().process_endofpipe()
         engine = self.engine
@@ -439,6 +473,45 @@ class SyncTarget(Target):
             engine.store.close()
         if report.failure:
             raise SystemExit(1)
+
+    def _require_a_flow_stream(self) -> None:
+        """Exit 1 with one line when no stream received maps to a flow: a mis-wired pipeline.
+
+        A stream whose SCHEMA arrived maps to a flow even with no record (an idle run).
+        Meltano's ``config test`` stream alone is no pipeline either: it passes.
+        """
+        maps = self.mapper.stream_maps
+        if any(
+            stream_map.stream_alias in FLOW_NAMES
+            and not isinstance(stream_map, RemoveRecordTransform)
+            for stream_maps in maps.values()
+            for stream_map in stream_maps
+        ) or set(maps) == {MELTANO_TEST_STREAM}:
+            return
+        self.logger.error(
+            "%s: no stream it received maps to a flow: got %s; expects %s (or the mapped "
+            "flow streams %s)",
+            self.name,
+            ", ".join(sorted(maps)) or "no stream",
+            ", ".join(self.expected_streams()) or "none: check the stream_maps setting",
+            ", ".join(sorted(FLOW_NAMES)),
+        )
+        self.close_destination()
+        self.run_lease.stop()
+        self.engine.store.close()
+        raise SystemExit(1)
+
+    def expected_streams(self) -> list[str]:
+        """The source streams the maps turn into flows, e.g. ``tasks``."""
+        sources: list[str] = []
+        for name, stream_map in self.mapper.stream_maps_dict.items():
+            if not isinstance(stream_map, dict):
+                continue
+            alias = stream_map.get("__alias__", name)
+            source = stream_map.get("__source__", name)
+            if alias in FLOW_NAMES and source not in sources and source not in FLOW_NAMES:
+                sources.append(source)
+        return sources
 
     def _write_report(self, report: RunReport, path: Path) -> None:
         """Log the report as a table and write it as JSON to ``path``.

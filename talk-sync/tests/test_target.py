@@ -145,10 +145,21 @@ def test_a_stream_that_is_no_flow_is_skipped_with_an_info_line(
     config: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    target, states = run(config, messages("Acme", stream="users"))
+    # With a flow stream (no record) beside it: a run with no flow stream at all fails.
+    target, states = run(config, messages("Acme", stream="users") + messages())
     assert (states, target.destination.records) == ([STATE], {})
     (line,) = [r for r in caplog.records if "users is not one of the flows" in r.message]
     assert line.levelno == logging.INFO
+
+
+def test_a_run_with_no_stream_it_can_map_fails_in_one_line(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run(config, messages("Acme", stream="users"))
+    assert stopped.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.startswith("target-memory: no stream it received maps to a flow: got users;")
 
 
 def test_a_mapped_record_without_its_source_ref_names_the_field(config: dict[str, Any]) -> None:
