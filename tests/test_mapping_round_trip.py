@@ -1,11 +1,13 @@
-"""The mapping in meltano.yml round-trips: Asana -> Custompms -> Asana gives back Asana's values.
+"""The mapping round-trips: Asana -> Custompms -> Asana gives back Asana's values.
 
-Both targets' stream maps are read from meltano.yml and run through the SDK's own mapper
-(what the targets do with every record), on records hypothesis generates in the taps'
-schemas. A value that changed shape on the way (a date as a timestamp, empty text as null,
-an email's case, whitespace) would be written back on the next sync: an echo that never
-stops. References (ids) are resolved through the link store, not mapped, so they are left
-out here; the end-to-end tests cover them.
+Both targets' stream maps run through the SDK's own mapper (what the targets do with every
+record), on records hypothesis generates in the taps' schemas, in both configurations a
+target meets: its built-in maps (no settings) and the config meltano.yml gives it (its
+``stream_maps`` override, if it sets one, and its boards), resolved the way the targets
+resolve them (``talk_sync.builtin_maps.mapper_config``). A value that changed shape on the
+way (a date as a timestamp, empty text as null, an email's case, whitespace) would be written
+back on the next sync: an echo that never stops. References (ids) are resolved through the
+link store, not mapped, so they are left out here; the end-to-end tests cover them.
 """
 
 from __future__ import annotations
@@ -16,31 +18,46 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from local_stack import PROJECT_ROOT
 from singer_sdk.mapper import PluginMapper
 from talk_sync import Side, get_flow
+from talk_sync.builtin_maps import mapper_config
 from talk_sync.normalize import FieldType, same
 from talk_sync.records import synced_values
 
+#: Each target's package, which ships its built-in maps.
+PACKAGES = {"target-custompms": "target_custompms", "target-asana-talk": "target_asana_talk"}
+#: Where a target's config comes from: none (its built-in maps), or meltano.yml's block.
+CONFIGS = ("built-in", "meltano.yml")
 
-@cache
-def mapper(loader: str) -> PluginMapper:
-    """The SDK mapper configured with a loader's stream maps from meltano.yml."""
+
+def loader_config(loader: str, source: str) -> dict[str, Any]:
+    """The loader's config: empty, or meltano.yml's (its ${VAR} values left unexpanded)."""
+    if source == "built-in":
+        return {}
+    if source == "built-in+board":
+        return {"project_board_names": ["Client projects"]}
     project = yaml.safe_load(Path(PROJECT_ROOT / "meltano.yml").read_text())
     block = next(p for p in project["plugins"]["loaders"] if p["name"] == loader)
-    config = {
-        "stream_maps": block["config"]["stream_maps"],
-        "stream_map_config": block["config"].get("stream_map_config", {}),
-    }
+    return dict(block.get("config") or {})
+
+
+@cache
+def mapper(loader: str, source: str) -> PluginMapper:
+    """The SDK mapper configured as the loader configures it from ``source``."""
+    config = mapper_config(loader_config(loader, source), PACKAGES[loader])
     return PluginMapper(plugin_config=config, logger=logging.getLogger(loader))
 
 
-def mapped(loader: str, stream: str, alias: str, record: dict[str, Any]) -> dict[str, Any] | None:
+def mapped(
+    loader: str, stream: str, alias: str, record: dict[str, Any], source: str = "built-in"
+) -> dict[str, Any] | None:
     """``record`` of ``stream`` through the loader's map named ``alias`` (None: filtered out)."""
-    plugin_mapper = mapper(loader)
+    plugin_mapper = mapper(loader, source)
     if stream not in plugin_mapper.stream_maps:
         schema = {"type": "object", "properties": {name: {} for name in record}}
         plugin_mapper.register_raw_stream_schema(stream, schema, ["id"])
@@ -125,28 +142,61 @@ ROUND_TRIP_SETTINGS = settings(
 )
 
 
+@pytest.mark.parametrize("config_source", CONFIGS)
 @ROUND_TRIP_SETTINGS
-@given(asana_tasks())
-def test_a_task_round_trips_through_both_mappings(task: dict[str, Any]) -> None:
-    to_custompms = mapped("target-custompms", "tasks", "task_task", task)
+@given(task=asana_tasks())
+def test_a_task_round_trips_through_both_mappings(config_source: str, task: dict[str, Any]) -> None:
+    to_custompms = mapped("target-custompms", "tasks", "task_task", task, config_source)
     assert to_custompms is not None
     custompms = stored_in_custompms(to_custompms)
     custompms.update(project_id=5, parent_task_id=None)  # resolved through the link store
-    back = mapped("target-asana-talk", "tasks", "task_task", custompms)
+    back = mapped("target-asana-talk", "tasks", "task_task", custompms, config_source)
     assert back is not None
     assert_round_trip("task_task", task, back)
 
 
+@pytest.mark.parametrize("config_source", CONFIGS)
 @ROUND_TRIP_SETTINGS
-@given(asana_projects())
-def test_a_project_round_trips_through_both_mappings(project: dict[str, Any]) -> None:
-    to_custompms = mapped("target-custompms", "projects", "project_project", project)
+@given(project=asana_projects())
+def test_a_project_round_trips_through_both_mappings(
+    config_source: str, project: dict[str, Any]
+) -> None:
+    to_custompms = mapped("target-custompms", "projects", "project_project", project, config_source)
     assert to_custompms is not None
     custompms = stored_in_custompms(to_custompms, record_id=5)
     custompms.update(customer_id=3)
-    back = mapped("target-asana-talk", "projects", "project_project", custompms)
+    back = mapped("target-asana-talk", "projects", "project_project", custompms, config_source)
     assert back is not None
     assert_round_trip("project_project", project, back)
+
+
+@pytest.mark.parametrize("config_source", CONFIGS)
+@ROUND_TRIP_SETTINGS
+@given(task=asana_tasks())
+def test_a_board_task_round_trips_through_both_mappings(
+    config_source: str, task: dict[str, Any]
+) -> None:
+    """A top-level task of a projects board is a Custompms project, and comes back as itself.
+
+    meltano.yml names the board ``Client projects``; the built-in maps take none by default,
+    so there the board is named through the ``project_board_names`` setting.
+    """
+    board = {"project": {"gid": "78", "name": "Client projects"}, "section": None}
+    task = {**task, "memberships": [board]}
+    if config_source == "built-in":
+        assert mapped("target-custompms", "tasks", "board_task_project", task) is None
+        source = "built-in+board"
+    else:
+        source = config_source
+    to_custompms = mapped("target-custompms", "tasks", "board_task_project", task, source)
+    assert to_custompms is not None
+    assert mapped("target-custompms", "tasks", "task_task", task, source) is None
+    assert to_custompms["customer_id"] == "asana-project:78"
+    custompms = stored_in_custompms(to_custompms, record_id=6)
+    custompms.update(customer_id=3)
+    back = mapped("target-asana-talk", "projects", "board_task_project", custompms, source)
+    assert back is not None
+    assert_round_trip("board_task_project", task, back)
 
 
 def test_memberships_without_a_project_map_to_a_task_without_one() -> None:

@@ -8,6 +8,7 @@ tasks follow in the same run, and the Custompms value survives the way back.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +72,19 @@ def test_a_refused_record_is_sent_again_only_when_it_changes_or_its_back_off_end
         assert refused[task]["reason"].startswith("400 ")
         for entry in refused.values():  # the report says when each is tried next
             assert entry["retry_at"] > first["started_at"], entry
+        # Meltano shows a refusal as a warning: the targets log in the SDK's structured form
+        # (the structured-logging capability), so the level survives Meltano's own log.
+        warned = re.search(r"\[warning\s*\] target-asana-talk rejected", s.last_run.stderr)
+        assert warned, s.last_run.stderr[-4000:]
 
-        # Nothing changed in Custompms: the next sync sends neither again, and says so.
+        # Nothing changed in Custompms: the next sync sends neither again, and says so. With
+        # fail_on_rejects both blocks still run, and the job's last step fails for them.
         stack.asana.reset_stats()
-        second = s.sync()["custompms -> asana"]
+        stack.env["TARGET_ASANA_TALK_FAIL_ON_REJECTS"] = "true"
+        second = s.sync(expect_exit=1)["custompms -> asana"]
+        del stack.env["TARGET_ASANA_TALK_FAIL_ON_REJECTS"]
+        assert "records refused and not written (2 in custompms-to-asana" in s.last_run.stderr
+        assert second["status"] == "succeeded"  # the block itself exited 0
         assert _creates(s) == {}, second
         assert second["rejects"] == []
         deferred = _by_record(second["deferred"])

@@ -1,4 +1,8 @@
-"""The stream maps in meltano.yml against the flow descriptions (talk_sync.flows).
+"""The targets' stream maps against the flow descriptions (talk_sync.flows).
+
+The maps checked: each target's built-in ones (``stream_maps.yml`` in its package, what a
+target uses without a ``stream_maps`` setting) and any ``stream_maps`` meltano.yml sets
+instead.
 
 Each target's mapped stream of a flow must produce exactly the fields that flow carries to
 the destination side (its writable, create-only and refused fields, and placement fields),
@@ -12,12 +16,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib.resources
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from talk_sync.builtin_maps import RESOURCE, builtin_stream_maps
 from talk_sync.flows import FLOWS, RECORD_TYPES, Flow, fields_of
 from talk_sync.refs import Side
 from talk_sync.target import DELETED_FIELD, SOURCE_FIELD
@@ -31,19 +37,31 @@ TARGETS = {
     "target-custompms": (Side.CUSTOMPMS, {CustompmsFlowSink.source_ref_field}),
     "target-asana-talk": (Side.ASANA, {AsanaFlowSink.source_ref_field, COUNTERPART_FIELD}),
 }
+#: Each target's package, which ships its built-in maps.
+PACKAGES = {"target-custompms": "target_custompms", "target-asana-talk": "target_asana_talk"}
 #: Fields any mapped stream may carry: the source record (snapshot) and the delete marker.
 COMMON_EXTRAS = {SOURCE_FIELD, DELETED_FIELD}
 #: Names an expression may use that are not record fields.
 EXPRESSION_NAMES = {"config", "record", "_", "self", "__stream_name__", "json", "datetime"}
 
 
-def stream_maps(text: str | None = None) -> dict[str, Mapping[str, Any]]:
-    """Each target's ``stream_maps`` from meltano.yml (or from ``text``)."""
-    project = yaml.safe_load(text if text is not None else MELTANO_YML.read_text())
+def builtin_maps() -> dict[str, Mapping[str, Any]]:
+    """Each target's built-in maps."""
+    return {target: builtin_stream_maps(package) for target, package in PACKAGES.items()}
+
+
+def builtin_text(target: str) -> str:
+    """The text of a target's built-in maps file."""
+    return importlib.resources.files(PACKAGES[target]).joinpath(RESOURCE).read_text()
+
+
+def meltano_maps() -> dict[str, Mapping[str, Any]]:
+    """Each target's ``stream_maps`` from meltano.yml, where it sets any."""
+    project = yaml.safe_load(MELTANO_YML.read_text())
     return {
         block["name"]: block["config"]["stream_maps"]
         for block in project["plugins"]["loaders"]
-        if block["name"] in TARGETS
+        if block["name"] in TARGETS and (block.get("config") or {}).get("stream_maps")
     }
 
 
@@ -73,9 +91,9 @@ def readable(side: Side, record_type: str) -> set[str]:
 
 
 def problems(maps: Mapping[str, Mapping[str, Any]]) -> Iterator[str]:
-    """Every way the stream maps differ from the flow descriptions."""
-    for target, (side, extras) in TARGETS.items():
-        block = maps[target]
+    """Every way the stream maps (per target) differ from the flow descriptions."""
+    for target, block in maps.items():
+        side, extras = TARGETS[target]
         for flow in FLOWS:
             mapped = block.get(flow.name)
             if not isinstance(mapped, Mapping):
@@ -106,23 +124,29 @@ def _flow_problems(
             yield f"{where}: {name} reads {sorted(unread)}, not {side.other} fields"
 
 
-def test_the_stream_maps_match_the_flow_descriptions() -> None:
-    assert list(problems(stream_maps())) == []
+def test_the_built_in_stream_maps_match_the_flow_descriptions() -> None:
+    assert list(problems(builtin_maps())) == []
+
+
+def test_the_stream_maps_meltano_yml_sets_match_the_flow_descriptions() -> None:
+    # meltano.yml maps through the built-in maps unless it sets stream_maps (an override).
+    assert list(problems(meltano_maps())) == []
 
 
 @pytest.mark.parametrize(
-    ("before", "after", "expected"),
+    ("target", "before", "after", "expected"),
     [
         # A destination field renamed in the mapping only.
-        ("          due_date: ", "          due_day: ", "['due_day'] are not custompms"),
+        ("target-custompms", "  due_date: ", "  due_day: ", "['due_day'] are not custompms"),
         # A source field the Custompms record does not have.
-        ("          notes: description\n", "          notes: summary\n", "reads ['summary']"),
+        ("target-asana-talk", "  notes: description\n", "  notes: summary\n", "reads ['summary']"),
         # A destination field dropped.
-        ("          assignee: assignee_email\n", "", "['assignee'] are not mapped"),
+        ("target-asana-talk", "  assignee: assignee_email\n", "", "['assignee'] are not mapped"),
     ],
 )
-def test_a_drifting_mapping_fails(before: str, after: str, expected: str) -> None:
-    text = MELTANO_YML.read_text()
+def test_a_drifting_mapping_fails(target: str, before: str, after: str, expected: str) -> None:
+    text = builtin_text(target)
     assert before in text
-    found = list(problems(stream_maps(text.replace(before, after, 1))))
+    drifted = yaml.safe_load(text.replace(before, after, 1))
+    found = list(problems({target: drifted}))
     assert any(expected in problem for problem in found), found

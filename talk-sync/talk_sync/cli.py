@@ -11,16 +11,20 @@ The ``sync`` job in meltano.yml runs ``talk-sync lock`` first and ``talk-sync un
     in Meltano's system database, so that this sync runs whole at once.
 ``talk-sync unlock``
     Releases the lock; exits 1 when a block reported stuck records (``fail_on_stuck``),
-    listing them.
+    listing them, or records refused and not written (``fail_on_rejects``).
 ``talk-sync stuck``
     Lists the stuck records and their causes (the README says how to clear each).
 ``talk-sync links ...``, ``talk-sync rejects ...``
     Manage links and kept records by hand (:mod:`talk_sync.links_cli`).
+``talk-sync report [--html] [--output FILE] [--runs N]``
+    The recent runs from the report directory: one line each, or with ``--html`` one
+    self-contained page (:mod:`talk_sync.report_html`), by default ``report.html`` in the
+    report directory (``--output -``: standard output).
 
 Settings come from the environment (Meltano exports the utility's settings so):
 ``TALK_SYNC_LINK_STORE_URL``, ``TALK_SYNC_PIPELINES`` (the job's pipelines, comma-separated,
-as ``<tap>-to-<target>``), ``TALK_SYNC_LEASE_SECONDS``; and from Meltano itself
-``MELTANO_DATABASE_URI``, ``MELTANO_ENVIRONMENT``, ``MELTANO_RUN_STATE_ID_SUFFIX``.
+as ``<tap>-to-<target>``), ``TALK_SYNC_LEASE_SECONDS``, ``TALK_SYNC_REPORT_DIR``; and from
+Meltano itself ``MELTANO_DATABASE_URI``, ``MELTANO_ENVIRONMENT``, ``MELTANO_RUN_STATE_ID_SUFFIX``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,17 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from talk_sync.leases import Lease, LeaseHeldError, Process, new_holder_id, sync_lock_name
 from talk_sync.links_cli import add_commands
 from talk_sync.linkstore import DEFAULT_PATH, LinkStore
 from talk_sync.meltano_runs import MeltanoRuns, state_ids
+from talk_sync.report import one_line
+from talk_sync.report_files import recent_runs, report_dir, summary_line
+from talk_sync.report_html import LinkedPairs, render_html
 from talk_sync.run_lease import lease_ttl, lock_scope
-from talk_sync.timestamps import format_clock, utcnow
+from talk_sync.timestamps import format_clock, format_timestamp, utcnow
 
 #: The sync job's pipelines (meltano.yml), whose Meltano runs the lock looks after.
 DEFAULT_PIPELINES = "tap-custompms-to-target-asana-talk,tap-asana-talk-to-target-custompms"
@@ -123,15 +131,24 @@ def unlock(args: argparse.Namespace) -> int:
             notes = dict(lease.info)
             store.leases.release(name, lease.holder)
             _say("sync lock released")
-        stuck = {key.partition(":")[2]: n for key, n in notes.items() if key.startswith("stuck:")}
-        if not stuck:
-            return 0
-        counts = ", ".join(f"{n} in {direction}" for direction, n in sorted(stuck.items()))
-        _say(f"the sync left stuck records ({counts}); a person must act:")
-        _list_stuck(store)
-        return 1
+        stuck, refused = _noted(notes, "stuck"), _noted(notes, "rejects")
+        if refused:
+            _say(
+                f"the sync left records refused and not written ({refused}; fail_on_rejects): "
+                "see the run reports, or talk-sync rejects list"
+            )
+        if stuck:
+            _say(f"the sync left stuck records ({stuck}); a person must act:")
+            _list_stuck(store)
+        return 1 if stuck or refused else 0
     finally:
         store.close()
+
+
+def _noted(notes: dict[str, object], what: str) -> str:
+    """The counts the sync's blocks noted on the lock, e.g. ``1 in custompms-to-asana``."""
+    counts = {key.partition(":")[2]: n for key, n in notes.items() if key.startswith(f"{what}:")}
+    return ", ".join(f"{n} in {direction}" for direction, n in sorted(counts.items()))
 
 
 def _list_stuck(store: LinkStore, limit: int | None = LISTED) -> int:
@@ -158,6 +175,63 @@ def stuck(args: argparse.Namespace) -> int:
         store.close()
 
 
+def report(args: argparse.Namespace) -> int:
+    """``talk-sync report``: see the module docstring."""
+    directory = report_dir(args.report_dir)
+    runs, problems = recent_runs(directory, args.runs)
+    for problem in problems:
+        _say(f"not read: {problem}")
+    if not args.html:
+        for run in runs:
+            print(summary_line(run))
+        _say(f"{len(runs)} runs from {directory}" + ("" if runs else " (none found)"))
+        return 0
+    page = render_html(
+        runs,
+        _linked_pairs(args.link_store_url),
+        source=str(directory),
+        generated_at=format_timestamp(utcnow()) or "",
+        problems=problems,
+    )
+    if args.output == "-":
+        sys.stdout.write(page)
+        return 0
+    output = Path(args.output) if args.output else directory / "report.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Owner only, as the reports themselves: the page holds record values.
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(page)
+    _say(f"{len(runs)} runs rendered to {output}")
+    return 0
+
+
+def _linked_pairs(url: str) -> LinkedPairs:
+    """The link store's links per flow and status; a store that is not there is not made."""
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        return LinkedPairs({}, f"no link store at {path} (no sync has run yet?)")
+    try:
+        store = LinkStore(url)
+    except Exception as error:  # any reason: the page still shows the runs
+        return LinkedPairs({}, one_line(str(error)))
+    try:
+        return LinkedPairs(store.link_counts())
+    except Exception as error:
+        return LinkedPairs({}, one_line(str(error)))
+    finally:
+        store.close()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite link store (a path, or a sqlite:/// URL); ``None`` otherwise."""
+    if "://" not in url:
+        return Path(url).expanduser()
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    return None
+
+
 def _parser() -> argparse.ArgumentParser:
     env = os.environ.get
     parser = argparse.ArgumentParser(prog="talk-sync", description=__doc__.splitlines()[0])
@@ -176,6 +250,22 @@ def _parser() -> argparse.ArgumentParser:
     take.set_defaults(run=lock)
     commands.add_parser("unlock", help="release it (last task)").set_defaults(run=unlock)
     commands.add_parser("stuck", help="list the stuck records").set_defaults(run=stuck)
+    summary = commands.add_parser(
+        "report", help="the recent runs, one line each, or as one HTML page (--html)"
+    )
+    summary.add_argument("--html", action="store_true", help="render one self-contained page")
+    summary.add_argument(
+        "--output",
+        help="where the page goes ('-': standard output); default report.html in the "
+        "report directory",
+    )
+    summary.add_argument("--runs", type=int, default=40, help="how many runs (%(default)s)")
+    summary.add_argument(
+        "--report-dir",
+        default=env("TALK_SYNC_REPORT_DIR"),
+        help="the targets' report directory; TALK_SYNC_REPORT_DIR (.meltano/talk-sync/reports)",
+    )
+    summary.set_defaults(run=report)
     add_commands(commands)
     return parser
 

@@ -2,7 +2,9 @@
 
 A target keeps one :class:`RunReport` per run, counts each record's outcome, and at the end
 logs it as a table and writes it as JSON (the path is a target setting). In a dry run the
-report also lists each record that would be created or updated, with the fields.
+report also lists each record that would be created or updated, with the fields. A run that
+fails writes its report too, marked failed with a one-line reason (:meth:`RunReport.fail`)
+and holding what the run had done until then.
 """
 
 from __future__ import annotations
@@ -155,6 +157,9 @@ class RunReport:
     adoptions: list[AdoptionEntry] = field(default_factory=list)
     #: Records not linked nor created because several records could be them.
     ambiguous_records: list[AmbiguousEntry] = field(default_factory=list)
+    #: Why the run failed, in one line (``None``: it did not). A failed run's counters hold
+    #: what it had recorded until then.
+    failure: str | None = None
 
     def __post_init__(self) -> None:
         self.source = Side(self.source)
@@ -297,6 +302,37 @@ class RunReport:
         """Stamp the end of the run."""
         self.finished_at = utcnow()
 
+    def fail(self, reason: str) -> None:
+        """Mark the run failed, with ``reason`` (its first line: one line in the table)."""
+        self.failure = one_line(reason)
+        if self.finished_at is None:
+            self.finish()
+
+    @property
+    def status(self) -> str:
+        """``failed`` when the run exits non-zero, else ``succeeded``."""
+        return "failed" if self.failure else "succeeded"
+
+    @property
+    def empty(self) -> bool:
+        """Whether the run recorded nothing at all (e.g. it failed before its first record)."""
+        listed = (
+            self.conflicts,
+            self.rejects,
+            self.deferred,
+            self.changes,
+            self.stuck_records,
+            self.unreadable,
+            self.adoptions,
+            self.ambiguous_records,
+        )
+        return not any(self.totals().values()) and not any(listed)
+
+    @property
+    def left_refused(self) -> int:
+        """Records refused and not written: in this run, or earlier and deferred in this one."""
+        return len(self.rejects) + len(self.deferred)
+
     def totals(self) -> dict[str, int]:
         """Each counter summed over the flows."""
         return {
@@ -315,6 +351,8 @@ class RunReport:
         return {
             "direction": self.direction,
             "dry_run": self.dry_run,
+            "status": self.status,
+            "failure": self.failure,
             "started_at": to_jsonable(self.started_at),
             "finished_at": to_jsonable(self.finished_at),
             "flows": self.counters,
@@ -350,7 +388,10 @@ class RunReport:
         title = f"talk-sync run {self.direction}"
         if self.dry_run:
             title += " (DRY RUN: nothing written)"
-        lines = [title, row("flow", columns)]
+        lines = [title]
+        if self.failure:
+            lines.append(f"FAILED: {self.failure}")
+        lines.append(row("flow", columns))
         for flow in FLOWS:
             counts = self.counters[flow.name]
             lines.append(row(f"{flow.number} {flow.name}", [str(counts[c]) for c in columns]))
@@ -395,16 +436,29 @@ class RunReport:
     def log(self, logger: logging.Logger, level: int = logging.INFO) -> None:
         """Log :meth:`render_table`, one line per log record so log shippers keep the table.
 
-        A record refused, unreadable, stuck or ambiguous is a WARNING line: a run that ends
-        well can still leave records behind, and schedulers alert on warnings.
+        A record refused (in this run or deferred from an earlier refusal), unreadable, stuck
+        or ambiguous is a WARNING line: a run that ends well can still leave records behind,
+        and schedulers alert on warnings, as is a failed run's reason (the error itself was
+        logged when it happened: one ERROR line per error).
         """
         for line in self.render_table().splitlines():
             warns = line.startswith(_WARNING_LINES)
             logger.log(logging.WARNING if warns else level, "%s", line)
 
 
-#: How :meth:`RunReport.render_table` begins the line of a record left behind.
-_WARNING_LINES = ("rejected ", "unreadable ", "STUCK ", "AMBIGUOUS ")
+#: How :meth:`RunReport.render_table` begins the line of a record left behind, or the line
+#: saying why the run failed.
+_WARNING_LINES = ("rejected ", "deferred ", "unreadable ", "STUCK ", "AMBIGUOUS ", "FAILED: ")
+#: A failure reason longer than this is cut (a one-line reason, not a dump).
+_REASON_LIMIT = 500
+
+
+def one_line(text: str) -> str:
+    """The first non-empty line of ``text``, cut to a readable length."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if len(first) > _REASON_LIMIT:
+        first = first[: _REASON_LIMIT - 3] + "..."
+    return first or "unknown error"
 
 
 def _next_try(entry: RejectEntry) -> str:

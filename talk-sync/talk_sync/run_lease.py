@@ -100,14 +100,14 @@ class RunLease:
                 "stopping before any further write"
             )
 
-    def note_stuck(self, direction: str, count: int) -> bool:
-        """Tell the sync job (its lock) that this run left stuck records; ``False``: no job."""
+    def note(self, direction: str, **counts: int) -> bool:
+        """Tell the sync job (its lock) what this run left for its last step to fail on,
+        e.g. ``stuck=3`` or ``rejects=2``; ``False``: this run is in no sync job."""
         if self.sync_lock is None:
             return False
         lock = self.sync_lock
-        noted = self.store.leases.update_info(
-            lock.name, lock.holder, **{f"stuck:{direction}": count}
-        )
+        info = {f"{what}:{direction}": count for what, count in counts.items()}
+        noted = self.store.leases.update_info(lock.name, lock.holder, **info)
         return noted is not None
 
     def stop(self) -> None:

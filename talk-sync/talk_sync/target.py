@@ -13,10 +13,10 @@ tap's use of :mod:`talk_sync.ratelimit` does not load the SDK's target side).
 from __future__ import annotations
 
 import json
-import os
+import logging
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -24,12 +24,14 @@ from typing import IO, Any, ClassVar
 from singer_sdk import BatchSink, RecordSink, Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine
+from talk_sync.builtin_maps import board_settings, map_config, mapper_config
 from talk_sync.destination import Destination
-from talk_sync.errors import TokenRefusedError
+from talk_sync.errors import TalkSyncError, TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import DEFAULT_PATH, Backoff, LinkStore, LinkStoreConfigError
@@ -37,12 +39,10 @@ from talk_sync.merge import ConflictPolicy
 from talk_sync.migrations import SchemaError
 from talk_sync.policies import DeletePolicy, policy_for
 from talk_sync.refs import Ref, Side, parse_ref
-from talk_sync.report import RunReport
+from talk_sync.report import RunReport, one_line
+from talk_sync.report_files import DEFAULT_REPORT_DIR, REPORT_DIR_ENV, report_dir, report_file_name
 from talk_sync.run_lease import RunLease, SyncLockedError
-
-#: Environment variable naming the directory of run reports (set in meltano.yml).
-REPORT_DIR_ENV = "TALK_SYNC_REPORT_DIR"
-DEFAULT_REPORT_DIR = ".meltano/talk-sync/reports"
+from talk_sync.startup_errors import Endpoint, check_at_start
 
 #: The mapped record's field holding the unmapped source record (``_source: record``).
 SOURCE_FIELD = "_source"
@@ -55,6 +55,9 @@ FLOW_NAMES = frozenset(flow.name for flow in FLOWS)
 #: The stream in which a tap lists what its token could not read (``record``, ``reason``):
 #: listed in the run report.
 UNREADABLE_STREAM = "unreadable"
+#: The one stream ``meltano config test`` sends a loader: a run given only it is that test,
+#: which the start-up check has answered, not a mis-wired pipeline.
+MELTANO_TEST_STREAM = "meltano_test_stream"
 #: Keys a per-flow policy mapping accepts: flow names, flow numbers and ``default``.
 _POLICY_KEYS = frozenset({"default", *FLOW_NAMES, *(str(flow.number) for flow in FLOWS)})
 
@@ -184,6 +187,21 @@ def sync_settings(source: Side) -> list[th.Property]:
             ),
         ),
         th.Property(
+            "fail_on_rejects",
+            th.BooleanType,
+            default=False,
+            title="Fail on Refused Records",
+            description=(
+                f"Exit non-zero when records {_system(destination)} refused are left "
+                "unwritten: refused in this run, or refused earlier and not sent again yet "
+                "(deferred). The run first writes everything else, emits its STATE (Meltano "
+                "keeps it: nothing is read again) and writes its report, marked failed. "
+                "Inside the sync job the job's last step (talk-sync unlock) fails instead, so "
+                "that both directions still run. Off: refused records are WARNING lines and "
+                "the run exits 0."
+            ),
+        ),
+        th.Property(
             "stuck_after_hours",
             th.NumberType(minimum=0),
             default=24,
@@ -221,6 +239,7 @@ def sync_settings(source: Side) -> list[th.Property]:
                 f"Default: ${REPORT_DIR_ENV}, else {DEFAULT_REPORT_DIR}."
             ),
         ),
+        *board_settings(),
     ]
 
 
@@ -234,6 +253,10 @@ class SyncTarget(Target):
 
     #: The side the run reads from (the tap's system); the target writes the other one.
     source: ClassVar[Side]
+    #: The package whose ``stream_maps.yml`` holds the target's built-in maps
+    #: (:mod:`talk_sync.builtin_maps`), used when the config sets no ``stream_maps``;
+    #: ``None``: none (records arrive mapped).
+    builtin_maps_package: ClassVar[str | None] = None
     #: The run's destination, made by :meth:`make_destination` when the engine opens.
     destination: Destination
     #: The run's lease in the link store (its claims; the sync lock it works under).
@@ -245,6 +268,8 @@ class SyncTarget(Target):
         # Flows depend on each other (customers before projects before tasks): drain one
         # sink at a time, in the order the streams arrived, on one link-store connection.
         self.max_parallelism = 1
+        #: Whether this run's report is written (a failure after it must not write another).
+        self._report_written = False
         if kwargs.get("validate_config", True) and self.config:
             self._check_config()
 
@@ -253,6 +278,10 @@ class SyncTarget(Target):
     @abstractmethod
     def make_destination(self, store: LinkStore) -> Destination:
         """The destination the run writes through (its API client opened from the config)."""
+
+    def endpoint(self) -> Endpoint | None:
+        """Where the start-up check sends its one authenticated GET; ``None``: no API."""
+        return None
 
     def check_destination_config(self) -> list[str]:
         """Errors in the destination's own settings that jsonschema cannot express."""
@@ -315,6 +344,21 @@ class SyncTarget(Target):
                 errors.append(f"{setting}: {error}")
         if errors:
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+    # --- mapping -----------------------------------------------------------------------------
+
+    @override
+    def setup_mapper(self) -> None:
+        # The SDK's mapper, on the built-in maps unless the config brings its own.
+        self.mapper = PluginMapper(
+            plugin_config=mapper_config(self.config, self.builtin_maps_package),
+            logger=self.logger,
+        )
+
+    @property
+    def map_config(self) -> dict[str, Any]:
+        """The ``stream_map_config`` the maps read (the board settings filled in)."""
+        return map_config(self.config)
 
     # --- sinks -------------------------------------------------------------------------------
 
@@ -382,39 +426,131 @@ class SyncTarget(Target):
     def listen(self, file_input: IO[str] | None = None) -> None:
         # Open the engine (the run's lease) before the first record: the sync lock is then
         # renewed while the tap reads, and a run that may not write exits at once.
+        # A failed run still writes its report: the checks that stop a run log one line and
+        # exit 1, so the last ERROR line logged is the reason, whichever check logged it.
+        errors = _LastError()
+        self.logger.addHandler(errors)
         try:
-            _ = self.engine
-            super().listen(file_input)
-        except TokenRefusedError as error:
-            # Every further call would fail the same way: one line, and no record is rejected
-            # for it (a reject would be re-sent every run).
-            self.logger.error("%s: %s", self.name, error)
-            raise SystemExit(1) from None
+            try:
+                # A wrong URL or token is one line before anything is read, dry runs included.
+                if (endpoint := self.endpoint()) is not None:
+                    check_at_start(endpoint, self.name, self.logger)
+                _ = self.engine
+                super().listen(file_input)
+            except TokenRefusedError as error:
+                # Every further call would fail the same way: one line, and no record is
+                # rejected for it (a reject would be re-sent every run).
+                self.logger.error("%s: %s", self.name, error)
+                raise SystemExit(1) from None
+        except SystemExit as stop:
+            if stop.code not in (0, None):
+                self._report_failure(errors.last or f"exit status {stop.code}")
+            raise
+        except BaseException as error:  # any exception, and Ctrl-C
+            self._report_failure(_describe(error))
+            raise
+        finally:
+            self.logger.removeHandler(errors)
 
     @override
     def process_endofpipe(self) -> None:
+        self._require_a_flow_stream()
         # Drains every sink and emits STATE (see _write_state_message), then reports.
         super().process_endofpipe()
         engine = self.engine
         try:
             report = engine.finish()
             self.finish_report(report)
-            report.log(self.logger)
-            path = report.write_json(self._report_path())
-            self.logger.info("Run report written to %s (%s)", path, self.sent_summary())
-            failing = self._judge_stuck(report, path)
+            path = self._report_path()
+            # Judged before the report is written, so that it says why the run fails.
+            failures = [self._judge_stuck(report, path), self._judge_rejects(report, path)]
+            if any(failures):
+                report.fail("; ".join(reason for reason in failures if reason))
+            self._write_report(report, path)
         finally:
             self.close_destination()
             self.run_lease.stop()
             engine.store.close()
-        if failing:
+        if report.failure:
             raise SystemExit(1)
 
-    def _judge_stuck(self, report: RunReport, path: Path) -> bool:
-        """Whether the run must exit non-zero for its stuck records (``fail_on_stuck``)."""
+    def _require_a_flow_stream(self) -> None:
+        """Exit 1 with one line when no stream received maps to a flow: a mis-wired pipeline.
+
+        A stream whose SCHEMA arrived maps to a flow even with no record (an idle run).
+        Meltano's ``config test`` stream alone is no pipeline either: it passes.
+        """
+        maps = self.mapper.stream_maps
+        if any(
+            stream_map.stream_alias in FLOW_NAMES
+            and not isinstance(stream_map, RemoveRecordTransform)
+            for stream_maps in maps.values()
+            for stream_map in stream_maps
+        ) or set(maps) == {MELTANO_TEST_STREAM}:
+            return
+        self.logger.error(
+            "%s: no stream it received maps to a flow: got %s; expects %s (or the mapped "
+            "flow streams %s)",
+            self.name,
+            ", ".join(sorted(maps)) or "no stream",
+            ", ".join(self.expected_streams()) or "none: check the stream_maps setting",
+            ", ".join(sorted(FLOW_NAMES)),
+        )
+        self.close_destination()
+        self.run_lease.stop()
+        self.engine.store.close()
+        raise SystemExit(1)
+
+    def expected_streams(self) -> list[str]:
+        """The source streams the maps turn into flows, e.g. ``tasks``."""
+        sources: list[str] = []
+        for name, stream_map in self.mapper.stream_maps_dict.items():
+            if not isinstance(stream_map, dict):
+                continue
+            alias = stream_map.get("__alias__", name)
+            source = stream_map.get("__source__", name)
+            if alias in FLOW_NAMES and source not in sources and source not in FLOW_NAMES:
+                sources.append(source)
+        return sources
+
+    def _write_report(self, report: RunReport, path: Path) -> None:
+        """Log the report as a table and write it as JSON to ``path``.
+
+        A run that failed before it recorded anything logs no table of zeros: its error was
+        one line, and stays so.
+        """
+        if not (report.failure and report.empty):
+            report.log(self.logger)
+        written = report.write_json(path)
+        self._report_written = True
+        summary = f" ({self.sent_summary()})" if "engine" in self.__dict__ else ""
+        status = " (run failed)" if report.failure else ""
+        self.logger.info("Run report written to %s%s%s", written, status, summary)
+
+    def _report_failure(self, reason: str) -> None:
+        """Write the report of a run that fails, with what it had recorded until then.
+
+        Never raises: the run's own error is what the caller re-raises.
+        """
+        if self._report_written:
+            return
+        try:
+            engine: ApplyEngine | None = self.__dict__.get("engine")
+            if engine is None:  # it failed to start: a report with nothing done
+                report = RunReport(self.source, dry_run=bool(self.config.get("dry_run")))
+            else:
+                report = engine.report
+                self.finish_report(report)
+            report.fail(reason)
+            self._write_report(report, self._report_path())
+        except Exception as error:
+            self.logger.warning("The failed run's report could not be written: %s", error)
+
+    def _judge_stuck(self, report: RunReport, path: Path) -> str | None:
+        """Why the run must exit non-zero for its stuck records (``fail_on_stuck``), if so."""
         stuck = len(report.stuck_records)
         if not stuck or report.dry_run:
-            return False
+            return None
         self.logger.error(
             "%d records are stuck: they cannot be applied as things stand (causes in %s; "
             "how to clear each: the README's 'Stuck records')",
@@ -422,20 +558,34 @@ class SyncTarget(Target):
             path,
         )
         if not self.config.get("fail_on_stuck", True):
-            return False
-        if self.run_lease.note_stuck(direction_name(self.source), stuck):
+            return None
+        if self.run_lease.note(direction_name(self.source), stuck=stuck):
             self.logger.error("The sync job fails at its last step (talk-sync unlock)")
-            return False
-        return True
+            return None
+        return f"{stuck} records are stuck (fail_on_stuck)"
+
+    def _judge_rejects(self, report: RunReport, path: Path) -> str | None:
+        """Why the run must exit non-zero for its refused records (``fail_on_rejects``)."""
+        refused = report.left_refused
+        if not refused or report.dry_run or not self.config.get("fail_on_rejects", False):
+            return None
+        self.logger.error(
+            "%d records %s refused are not written (listed in %s; fail_on_rejects is on)",
+            refused,
+            _system(self.source.other),
+            path,
+        )
+        if self.run_lease.note(direction_name(self.source), rejects=refused):
+            self.logger.error("The sync job fails at its last step (talk-sync unlock)")
+            return None
+        return f"{refused} records refused by {_system(self.source.other)} (fail_on_rejects)"
 
     def _report_path(self) -> Path:
         """``report_path`` as a file (``.json``) or a directory of timestamped reports."""
-        setting = self.config.get("report_path") or os.environ.get(REPORT_DIR_ENV)
-        target = Path(setting or DEFAULT_REPORT_DIR)
+        target = report_dir(self.config.get("report_path"))
         if target.suffix == ".json":
             return target
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        return target / f"{direction_name(self.source)}-{stamp}.json"
+        return target / report_file_name(direction_name(self.source))
 
     @override
     def _write_state_message(self, state: dict) -> None:
@@ -448,6 +598,26 @@ class SyncTarget(Target):
         if self.config.get("dry_run"):
             return
         super()._write_state_message(state)
+
+
+class _LastError(logging.Handler):
+    """Keeps the last ERROR line a target logs: the reason of a run that exits 1."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: str | None = None
+
+    @override
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
+
+
+def _describe(error: BaseException) -> str:
+    """An exception as one line: its class (unless it is one of ours) and first line."""
+    text = one_line(str(error)) if str(error).strip() else ""
+    if isinstance(error, TalkSyncError) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class FlowSink(BatchSink):

@@ -171,3 +171,27 @@ def test_refused_unreadable_stuck_and_ambiguous_records_are_logged_as_warnings(
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [line.split()[0] for line in warned] == ["rejected", "STUCK", "unreadable"]
     assert all(r.levelno == logging.INFO for r in caplog.records if r.getMessage() not in warned)
+
+
+def test_a_failed_run_says_why_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    report = RunReport(Side.CUSTOMPMS)
+    report.count("task_task", Outcome.CREATED, n=2)
+    report.fail("ApplyError: 1 writes failed\nTraceback (most recent call last):\n  ...")
+    data = json.loads(report.write_json(tmp_path / "r.json").read_text())
+    assert (data["status"], data["failure"]) == ("failed", "ApplyError: 1 writes failed")
+    assert data["finished_at"] is not None
+    assert data["totals"]["created"] == 2  # what it did before it failed
+    caplog.set_level(logging.INFO)
+    report.log(logging.getLogger("target"))
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("FAILED: ")]
+    # A warning: the error itself was logged when it happened, once.
+    assert (line.getMessage(), line.levelno) == ("FAILED: ApplyError: 1 writes failed", 30)
+    assert not report.empty
+    assert RunReport(Side.ASANA).empty
+
+
+def test_a_run_that_ends_well_says_so() -> None:
+    data = _report().to_dict()
+    assert (data["status"], data["failure"]) == ("succeeded", None)

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 import pytest
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from talk_sync.cli import main as cli_main
+from talk_sync.errors import ApplyError
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Side
@@ -54,9 +56,15 @@ class MemoryTarget(SyncTarget):
         th.Property("batch_size", th.IntegerType, default=10, description="Records per batch."),
     ).to_dict()
 
+    #: Names the in-memory Custompms refuses for good, and names it fails on (a 503).
+    refused: ClassVar[set[str]] = set()
+    failing: ClassVar[set[str]] = set()
+
     @override
     def make_destination(self, store: LinkStore) -> MemoryDestination:
-        return MemoryDestination(Side.CUSTOMPMS)
+        destination = MemoryDestination(Side.CUSTOMPMS)
+        destination.reject_names, destination.fail_names = set(self.refused), set(self.failing)
+        return destination
 
     @override
     def sent_summary(self) -> str:
@@ -82,9 +90,29 @@ def run(config: dict[str, Any], lines: str) -> tuple[MemoryTarget, list[dict[str
     return target, [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
 
 
+def run_failing(config: dict[str, Any], lines: str) -> tuple[int, list[dict[str, Any]]]:
+    """Run the target on ``lines``, which must make it exit non-zero; the exit status and the
+    STATE messages it wrote before."""
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(SystemExit) as exited:
+        MemoryTarget(config=config).listen(io.StringIO(lines))
+    states = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    return int(exited.value.code or 0), states
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> dict[str, Any]:
     return {"link_store_url": str(tmp_path / "links.db"), "report_path": str(tmp_path / "r.json")}
+
+
+@pytest.fixture
+def refusing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-memory Custompms refuses a record named "Refused" for good (a 422)."""
+    monkeypatch.setattr(MemoryTarget, "refused", {"Refused"})
+
+
+def written_report(config: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(Path(config["report_path"]).read_text())
 
 
 def test_state_follows_the_writes_and_the_report_is_written(config: dict[str, Any]) -> None:
@@ -117,10 +145,21 @@ def test_a_stream_that_is_no_flow_is_skipped_with_an_info_line(
     config: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    target, states = run(config, messages("Acme", stream="users"))
+    # With a flow stream (no record) beside it: a run with no flow stream at all fails.
+    target, states = run(config, messages("Acme", stream="users") + messages())
     assert (states, target.destination.records) == ([STATE], {})
     (line,) = [r for r in caplog.records if "users is not one of the flows" in r.message]
     assert line.levelno == logging.INFO
+
+
+def test_a_run_with_no_stream_it_can_map_fails_in_one_line(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run(config, messages("Acme", stream="users"))
+    assert stopped.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.startswith("target-memory: no stream it received maps to a flow: got users;")
 
 
 def test_a_mapped_record_without_its_source_ref_names_the_field(config: dict[str, Any]) -> None:
@@ -192,3 +231,118 @@ def test_bad_json_text_fails_at_once_naming_the_setting(
     with pytest.raises(ConfigValidationError) as error:
         MemoryTarget(config={**config, **overrides})
     assert message in " | ".join(error.value.errors)
+
+
+# --- a failed run still writes its report (issue #15, point 6) -----------------------------
+
+
+def test_a_run_failing_mid_way_writes_its_report_marked_failed_with_what_it_did(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(MemoryTarget, "failing", {"Down"})
+    # One record per batch: "Acme" is written and recorded before "Down" fails the run.
+    with pytest.raises(ApplyError):
+        run({**config, "batch_size": 1}, messages("Acme", "Down", "Beta"))
+    report = written_report(config)
+    assert report["status"] == "failed"
+    assert report["failure"].startswith("1 writes failed after retries (first: ")
+    assert "503 unavailable" in report["failure"]
+    assert "\n" not in report["failure"]
+    assert report["flows"]["workspace_customer"]["created"] == 1
+    assert report["finished_at"] is not None
+
+
+def test_a_run_that_cannot_start_writes_a_failed_report_with_the_one_line_reason(
+    config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = {**config, "link_store_url": "nosuchdatabase://links"}
+    assert run_failing(config, messages("Acme")) == (1, [])
+    report = written_report(config)
+    assert report["status"] == "failed"
+    # Still one error line, and no table of zeros: the report is in the file.
+    (logged,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert report["failure"] == logged  # the one line the run printed
+    assert not [r for r in caplog.records if r.getMessage().startswith("FAILED")]
+    assert "nosuchdatabase" in report["failure"]
+    assert report["totals"]["created"] == 0
+
+
+def test_a_run_failing_on_stuck_records_says_so_in_its_report(
+    config: dict[str, Any], refusing: None
+) -> None:
+    config = {**config, "stuck_after_hours": 0}  # the refused record is stuck at once
+    status, states = run_failing(config, messages("Acme", "Refused"))
+    assert (status, states) == (1, [STATE])
+    report = written_report(config)
+    assert report["status"] == "failed"
+    assert report["failure"] == "1 records are stuck (fail_on_stuck)"
+    assert report["flows"]["workspace_customer"]["created"] == 1
+
+
+def test_a_run_that_ends_well_is_marked_succeeded(config: dict[str, Any]) -> None:
+    run(config, messages("Acme"))
+    assert (written_report(config)["status"], written_report(config)["failure"]) == (
+        "succeeded",
+        None,
+    )
+
+
+def test_refused_records_are_warnings_and_the_run_exits_0_by_default(
+    config: dict[str, Any], refusing: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, states = run(config, messages("Acme", "Refused"))
+    assert states == [STATE]
+    assert written_report(config)["status"] == "succeeded"
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("rejected ")]
+    assert line.levelno == logging.WARNING
+    # The next run does not send it again (same values, back-off not over): still a warning.
+    caplog.clear()
+    run(config, messages("Acme", "Refused"))
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("deferred ")]
+    assert line.levelno == logging.WARNING
+
+
+def test_fail_on_rejects_exits_1_after_the_writes_the_state_and_the_report(
+    config: dict[str, Any], refusing: None
+) -> None:
+    config = {**config, "fail_on_rejects": True}
+    status, states = run_failing(config, messages("Acme", "Refused"))
+    assert (status, states) == (1, [STATE])  # STATE first: nothing is read again
+    with LinkStore(config["link_store_url"]) as store:
+        assert store.find("asana-workspace:1").status is LinkStatus.LINKED
+    report = written_report(config)
+    assert report["status"] == "failed"
+    assert report["failure"] == "1 records refused by Custompms (fail_on_rejects)"
+    assert [reject["record"] for reject in report["rejects"]] == ["asana-workspace:2"]
+    # Deferred (refused earlier, not sent again) is still refused and unwritten.
+    assert run_failing(config, messages("Acme", "Refused")) == (1, [STATE])
+    assert written_report(config)["deferred"][0]["record"] == "asana-workspace:2"
+
+
+def test_fail_on_rejects_in_the_sync_job_fails_its_last_step_instead(
+    config: dict[str, Any],
+    refusing: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("MELTANO_DATABASE_URI", "MELTANO_ENVIRONMENT", "MELTANO_RUN_STATE_ID_SUFFIX"):
+        monkeypatch.delenv(name, raising=False)  # a lock outside Meltano: no pipelines to settle
+    url = config["link_store_url"]
+    assert talk_sync("--link-store-url", url, "lock") == 0
+    _, states = run({**config, "fail_on_rejects": True}, messages("Acme", "Refused"))
+    assert states == [STATE]  # the block ends well: the next block of the job runs
+    assert written_report(config)["status"] == "succeeded"
+    assert talk_sync("--link-store-url", url, "unlock") == 1
+    assert "records refused and not written (1 in asana-to-custompms" in capsys.readouterr().err
+
+
+def test_fail_on_rejects_is_a_setting_off_by_default() -> None:
+    (setting,) = [p.to_dict() for p in sync_settings(Side.ASANA) if p.name == "fail_on_rejects"]
+    assert setting["fail_on_rejects"]["default"] is False
+    assert "refused" in setting["fail_on_rejects"]["description"]
+
+
+def talk_sync(*args: str) -> int:
+    with pytest.raises(SystemExit) as exited:
+        cli_main(list(args))
+    return int(exited.value.code or 0)

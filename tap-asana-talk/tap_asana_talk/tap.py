@@ -11,6 +11,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 from talk_sync.errors import TokenRefusedError
 from talk_sync.ratelimit import rate_limited_session
+from talk_sync.startup_errors import asana_endpoint, check_at_start
 from talk_sync.timestamps import format_asana_timestamp, require_timestamp
 from typing_extensions import override
 
@@ -134,6 +135,8 @@ class TapAsanaTalk(Tap):
     # The SDK marks sync_all() @final, but has no hook around a whole sync to catch a refusal.
     @override  # type: ignore[misc]
     def sync_all(self) -> None:
+        # A wrong URL or token is one line at once, not retries and a traceback.
+        check_at_start(asana_endpoint(self.config, DEFAULT_API_URL), self.name, self.logger)
         try:
             super().sync_all()
         except TokenRefusedError as error:

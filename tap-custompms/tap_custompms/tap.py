@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from talk_sync.startup_errors import check_at_start, custompms_endpoint
 from talk_sync.timestamps import require_timestamp
 from typing_extensions import override
 
@@ -90,6 +91,13 @@ class TapCustompms(Tap):
                 errors=errors,
                 schema=self.config_jsonschema,
             )
+
+    # The SDK marks sync_all() @final, but has no hook that runs before the first request.
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        # A wrong URL or token is one line at once, not retries and a traceback.
+        check_at_start(custompms_endpoint(self.config), self.name, self.logger)
+        super().sync_all()
 
     @override
     def discover_streams(self) -> list[streams.CustompmsStream]:

@@ -41,12 +41,15 @@ class SeenRequest:
 class StubApi:
     """A tiny Custompms look-alike on 127.0.0.1 that answers from a per-path script.
 
-    Paths without a script (or whose script ran out) answer an empty last page.
+    Paths without a script (or whose script ran out) answer an empty last page. The tap's
+    start-up check (``GET /customers?limit=1``, without ``include_deleted``) is answered an
+    empty page and kept apart in :attr:`checks`: scripts and :attr:`requests` are the run's.
     """
 
     def __init__(self) -> None:
         self.scripts: dict[str, list[Reply]] = {}
         self.requests: list[SeenRequest] = []
+        self.checks: list[SeenRequest] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -72,14 +75,17 @@ class StubApi:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
-                stub.requests.append(
-                    SeenRequest(
-                        path=url.path,
-                        query={k: v[-1] for k, v in parse_qs(url.query).items()},
-                        headers=dict(self.headers),
-                    )
+                seen = SeenRequest(
+                    path=url.path,
+                    query={k: v[-1] for k, v in parse_qs(url.query).items()},
+                    headers=dict(self.headers),
                 )
-                reply = stub._next_reply(url.path)
+                if "include_deleted" not in seen.query:  # the start-up check
+                    stub.checks.append(seen)
+                    reply = Reply(body={"data": [], "next_cursor": None})
+                else:
+                    stub.requests.append(seen)
+                    reply = stub._next_reply(url.path)
                 if reply.wait_for is not None:
                     reply.wait_for.wait(timeout=30)
                 payload = json.dumps(reply.body).encode()

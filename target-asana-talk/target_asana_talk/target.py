@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 from talk_sync import LinkStore, Outcome, RunReport, Side
+from talk_sync.startup_errors import Endpoint, asana_endpoint
 from talk_sync.target import SyncTarget, sync_settings
 from typing_extensions import override
 
@@ -22,6 +23,7 @@ class TargetAsanaTalk(SyncTarget):
 
     name = "target-asana-talk"
     source = Side.CUSTOMPMS
+    builtin_maps_package = "target_asana_talk"
     default_sink_class = AsanaFlowSink
     destination: AsanaDestination
 
@@ -101,6 +103,10 @@ class TargetAsanaTalk(SyncTarget):
         return errors
 
     @override
+    def endpoint(self) -> Endpoint:
+        return asana_endpoint(self.config, DEFAULT_API_URL)
+
+    @override
     def make_destination(self, store: LinkStore) -> AsanaDestination:
         client = AsanaClient(
             self.config.get("api_url") or DEFAULT_API_URL,
@@ -113,7 +119,7 @@ class TargetAsanaTalk(SyncTarget):
         # An unset ${VAR} in meltano.yml arrives as "": no workspace configured.
         # The same boards as the Asana -> Custompms maps: a new Custompms project may be
         # one of their tasks already (a first sync on existing data).
-        boards = self.config.get("stream_map_config") or {}
+        boards = self.map_config
         return AsanaDestination(
             client,
             workspace_gid=self.config.get("workspace_gid") or None,

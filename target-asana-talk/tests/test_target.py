@@ -129,12 +129,57 @@ def test_a_stream_that_is_no_flow_is_skipped_with_an_info_line(
 ) -> None:
     caplog.set_level(logging.INFO)
     config = settings(sandbox, tmp_path)
-    assert run(config, messages(customer(204, "Ignored"), stream="customers")) == [STATE]
-    (line,) = [r for r in caplog.records if "customers is not one of the flows" in r.message]
+    # `users` is no flow, and no map makes one of it; the run's flow stream has no record.
+    lines = messages(customer(204, "Ignored"), stream="users") + messages()
+    assert run(config, lines) == [STATE]
+    (line,) = [r for r in caplog.records if "users is not one of the flows" in r.message]
     assert line.levelno == logging.INFO
     assert "error" not in line.message.lower()
     assert "exception" not in line.message.lower()
     assert "Ignored" not in teams(sandbox)
+
+
+def test_with_no_stream_maps_the_built_in_maps_write_the_tap_s_streams(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Only the API settings: the target maps tap-custompms's own streams by itself."""
+    config = settings(sandbox, tmp_path, workspace_gid=ACME)
+    record = {
+        "id": 206,
+        "name": "Built-in Maps",
+        "description": None,
+        "parent_id": None,
+        "external_id": None,
+        "deleted_at": None,
+        "version": 1,
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "updated_at": "2026-01-01T00:00:00.000000Z",
+    }
+    types = {"id": "integer", "version": "integer", "parent_id": "integer"}
+    properties = {name: {"type": [types.get(name, "string"), "null"]} for name in record}
+    lines = [
+        {
+            "type": "SCHEMA",
+            "stream": "customers",
+            "schema": {"properties": properties},
+            "key_properties": ["id"],
+        },
+        {"type": "RECORD", "stream": "customers", "record": record},
+        {"type": "STATE", "value": STATE},
+    ]
+    assert run(config, "".join(json.dumps(line) + "\n" for line in lines)) == [STATE]
+    assert "Built-in Maps" in teams(sandbox)
+
+
+def test_a_run_without_a_stream_to_map_fails_in_one_line(
+    sandbox: SandboxServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run(settings(sandbox, tmp_path), messages(customer(207, "Lost"), stream="users"))
+    assert stopped.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "got users; expects customers, projects, tasks" in error
+    assert "Lost" not in teams(sandbox)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 from talk_sync import LinkStore, Side
+from talk_sync.startup_errors import Endpoint, custompms_endpoint
 from talk_sync.target import SyncTarget, sync_settings
 from typing_extensions import override
 
@@ -20,6 +21,7 @@ class TargetCustompms(SyncTarget):
 
     name = "target-custompms"
     source = Side.ASANA
+    builtin_maps_package = "target_custompms"
     default_sink_class = CustompmsFlowSink
     destination: CustompmsDestination
 
@@ -70,6 +72,10 @@ class TargetCustompms(SyncTarget):
         if url.scheme not in ("http", "https") or not url.netloc:
             return ["api_url: expected an http(s) URL such as https://host/api/v1"]
         return []
+
+    @override
+    def endpoint(self) -> Endpoint:
+        return custompms_endpoint(self.config)
 
     @override
     def make_destination(self, store: LinkStore) -> CustompmsDestination:

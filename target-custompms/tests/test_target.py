@@ -21,6 +21,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.runners import TargetTestRunner
 from talk_sync import LinkStatus, LinkStore
+from talk_sync.testing.failing_servers import answering
 from talk_sync.testing.standard_target import flow_target_suite
 from target_custompms.target import TargetCustompms
 
@@ -108,17 +109,19 @@ def test_state_follows_the_writes_and_the_link_commit(
 
 
 def test_a_failing_custompms_fails_the_run_without_state(tmp_path: Path) -> None:
-    config = {
-        "api_url": "http://127.0.0.1:9/api/v1",  # nothing listens there
-        "api_token": "t",
-        "link_store_url": str(tmp_path / "links.db"),
-        "report_path": str(tmp_path / "report.json"),
-        "max_retries": 0,
-        "adopt_existing": False,  # the write itself fails, not the listing before it
-    }
     out = io.StringIO()
-    with redirect_stdout(out), pytest.raises(RuntimeError, match="writes failed"):
-        TargetCustompms(config=config).listen(io.StringIO(messages(workspace("103", "C"))))
+    # Reads answer (the start-up check passes), every write fails with a 503.
+    with answering(200, {"data": [], "next_cursor": None}) as url:
+        config = {
+            "api_url": f"{url}/api/v1",
+            "api_token": "t",
+            "link_store_url": str(tmp_path / "links.db"),
+            "report_path": str(tmp_path / "report.json"),
+            "max_retries": 0,
+            "adopt_existing": False,  # the write itself fails, not the listing before it
+        }
+        with redirect_stdout(out), pytest.raises(RuntimeError, match="writes failed"):
+            TargetCustompms(config=config).listen(io.StringIO(messages(workspace("103", "C"))))
     assert out.getvalue() == ""  # no STATE: the tap sends the record again next run
     with LinkStore(config["link_store_url"]) as store:
         assert store.find("asana-workspace:103").status is LinkStatus.PENDING
@@ -177,10 +180,126 @@ def test_a_token_custompms_refuses_stops_the_run_in_one_line_naming_the_setting(
         assert store.rejects() == []  # not a per-record refusal, re-sent every run
 
 
+def test_a_dry_run_checks_the_token_too(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with answering(401) as url:
+        config = {
+            "api_url": f"{url}/api/v1",
+            "api_token": "s3cret-but-wrong",
+            "link_store_url": str(tmp_path / "links.db"),
+            "dry_run": True,
+        }
+        with pytest.raises(SystemExit) as stopped:
+            run(config, messages(workspace("302", "Preview")))
+    assert stopped.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "(401)" in error
+    assert "check the api_token setting" in error
+
+
 def test_missing_token_is_named() -> None:
     with pytest.raises(ConfigValidationError) as error:
         TargetCustompms(config={"api_url": "http://127.0.0.1:9/api/v1"})
     assert any("api_token" in line for line in error.value.errors)
+
+
+def raw(stream: str, *records: dict[str, Any]) -> str:
+    """``records`` of an Asana stream as tap-asana-talk sends them (SCHEMA, RECORDs, STATE)."""
+    kinds = {list: "array", dict: "object", str: "string"}
+    fields = {name: kinds[type(value)] for record in records for name, value in record.items()}
+    properties = {name: {"type": [kind, "null"]} for name, kind in fields.items()}
+    schema = {"type": "object", "properties": properties or {"gid": {"type": "string"}}}
+    lines = [
+        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": ["gid"]},
+        *({"type": "RECORD", "stream": stream, "record": r} for r in records),
+        {"type": "STATE", "value": STATE},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def test_with_no_stream_maps_the_built_in_maps_write_the_tap_s_streams(
+    server: CustompmsServer, tmp_path: Path
+) -> None:
+    """Only the API settings: the target maps tap-asana-talk's own streams by itself."""
+    config = settings(server, tmp_path)
+    organization = {"gid": "401", "name": "Northwind", "email_domains": ["nw.example"]}
+    team = {
+        "gid": "402",
+        "name": "Nw Delivery",
+        "description": "d",
+        "organization": {"gid": "401"},
+        "permalink_url": "https://app.asana.com/0/team/402",
+    }
+    assert run(config, raw("workspaces", organization) + raw("teams", team)) == [STATE]
+    written = customers(server)
+    assert written["asana-workspace:401"]["name"] == "Northwind"
+    assert written["asana-team:402"]["parent_id"] == written["asana-workspace:401"]["id"]
+
+
+def test_stream_maps_in_the_config_replace_the_built_in_ones(
+    server: CustompmsServer, tmp_path: Path
+) -> None:
+    maps = {
+        "workspaces": "__NULL__",
+        "workspace_customer": {
+            "__source__": "workspaces",
+            "__else__": "__NULL__",
+            "__key_properties__": ["external_id"],
+            "external_id": "'asana-workspace:' + gid",
+            "name": "name + ' (Asana)'",
+            "email_domains": "email_domains",
+            "_source": "record",
+        },
+    }
+    config = settings(server, tmp_path, stream_maps=maps)
+    organization = {"gid": "403", "name": "Contoso", "email_domains": []}
+    assert run(config, raw("workspaces", organization)) == [STATE]
+    assert customers(server)["asana-workspace:403"]["name"] == "Contoso (Asana)"
+
+
+@pytest.mark.parametrize(
+    ("lines", "got"),
+    [
+        (raw("users", {"gid": "9", "name": "Alex"}), "got users;"),
+        (
+            raw("customers", {"gid": "9"}) + raw("unreadable", {"gid": "9"}),
+            "got customers, unreadable;",
+        ),
+        ("", "got no stream;"),
+    ],
+)
+def test_a_run_without_a_stream_to_map_fails_in_one_line(
+    server: CustompmsServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    lines: str,
+    got: str,
+) -> None:
+    config = settings(server, tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        run(config, lines)
+    assert stopped.value.code == 1
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert got in error
+    assert "expects workspaces, teams, projects, tasks" in error
+    assert "task_task" in error  # the mapped flow streams are accepted too
+
+
+@pytest.mark.parametrize(
+    "streams",
+    [
+        ["workspaces", "tasks", "users"],
+        ["task_task"],  # already mapped
+        ["meltano_test_stream"],  # `meltano config test`'s only stream
+    ],
+)
+def test_an_idle_run_with_only_schemas_writes_nothing_and_succeeds(
+    server: CustompmsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, streams: list[str]
+) -> None:
+    config = settings(server, tmp_path)
+    before = customers(server)
+    assert run(config, "".join(raw(stream) for stream in streams)) == [STATE]
+    assert customers(server) == before
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # The SDK's standard target tests, their canned streams rewritten as Asana workspaces (flow

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
@@ -198,6 +198,18 @@ class Links(Database):
             query = query.where(LinkRow.status == LinkStatus(status).value)
         with self._session() as session:
             return [_to_link(row) for row in session.scalars(query)]
+
+    def link_counts(self) -> dict[str, dict[str, int]]:
+        """How many links each flow has, per status (counted in the database: a report
+        needs the numbers, not the snapshots)."""
+        query = select(LinkRow.flow, LinkRow.status, func.count()).group_by(
+            LinkRow.flow, LinkRow.status
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._session() as session:
+            for flow, status, n in session.execute(query):
+                counts.setdefault(flow, {})[status] = n
+        return counts
 
     def pending_matches(
         self, flow: Flow | int | str, origin: Side | str, match_key: str
