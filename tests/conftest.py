@@ -17,13 +17,25 @@ from talk_sync.private_dirs import make_private_dir
 def meltano_installed(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Install the project's plugins into .meltano/ once per test session.
 
-    Under pytest-xdist every worker has its own session: the lock makes them install one
-    after the other (the second finds everything installed and returns in seconds).
+    Under pytest-xdist every worker has its own session: the lock makes them wait for the
+    first, and a stamp in the session's shared temp directory lets the others skip
+    `meltano install` (it reinstalls every editable plugin, ~16 s of CPU, even when nothing
+    changed).
     """
-    db = tmp_path_factory.mktemp("meltano-install") / "meltano.db"
+    shared = _session_dir(tmp_path_factory)
     make_private_dir(PROJECT_ROOT / ".meltano")
     with FileLock(PROJECT_ROOT / ".meltano" / "install.lock"):
-        install_plugins(db)
+        stamp = shared / "meltano-installed"
+        if not stamp.exists():
+            install_plugins(tmp_path_factory.mktemp("meltano-install") / "meltano.db")
+            stamp.touch()
+
+
+def _session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory of this test session's, shared by its pytest-xdist workers (their temp
+    directories share a parent that belongs to this session alone)."""
+    shared = tmp_path_factory.getbasetemp()
+    return shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
 
 
 @pytest.fixture
@@ -47,12 +59,9 @@ def clean_reference(
     """Both systems after a clean sync of the demo seed and Custompms' sample data.
 
     What every crash, overlap and fault scenario must end with: computed once for the whole
-    session, even under pytest-xdist (its workers' temp directories share a parent that
-    belongs to this session alone).
+    session, even under pytest-xdist.
     """
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
+    shared = _session_dir(tmp_path_factory)
     cached = shared / "clean-reference.pickle"
     with FileLock(shared / "clean-reference.lock"):
         if not cached.exists():

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +126,15 @@ def running_sandbox(
     fault_after_write_rate: float = 0.0,
     fault_seed: int | None = None,
     extra_args: Sequence[str] = (),
+    launch: Callable[..., Any] | None = None,
 ) -> Iterator[SandboxServer]:
     """Run ``asana-sandbox serve`` on a free 127.0.0.1 port until the block ends.
 
     With ``data_file`` the state is loaded from (or, when the file is new, seeded into) that
     file and saved there; otherwise ``seed`` names the starting data. ``fault_rate``,
     ``fault_after_write_rate`` and ``fault_seed`` become the ``--fault-*`` options.
+    ``launch(command, env=...)`` starts the process instead of :class:`subprocess.Popen`
+    (``local_stack`` forks it from a process that imported the sandbox already).
     """
     port = free_port()
     args = [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", token]
@@ -152,7 +155,8 @@ def running_sandbox(
     if fault_seed is not None:
         args += ["--fault-seed", str(fault_seed)]
     args += list(extra_args)
-    process = subprocess.Popen(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = launch(args, env=env) if launch else subprocess.Popen(args, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process)

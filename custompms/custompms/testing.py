@@ -22,10 +22,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -89,6 +89,7 @@ def start_server(
     fault_after_write_rate: float = 0.0,
     fault_seed: int | None = None,
     fault_slow_ms: int | None = None,
+    launch: Callable[..., Any] | None = None,
 ) -> CustompmsServer:
     """Start the server and wait until it is healthy; the caller must :func:`stop_server` it.
 
@@ -97,7 +98,9 @@ def start_server(
 
     The ``fault_*`` options become ``serve --fault-*`` (none by default); ``CUSTOMPMS_FAULT_*``
     variables of the calling environment are not passed on, so a test gets only the faults it
-    asks for.
+    asks for. ``launch(command, env=..., stdout=...)`` starts the process instead of
+    :class:`subprocess.Popen` (``local_stack`` forks it from a process that imported the
+    server already).
     """
     for attempt in range(_PORT_ATTEMPTS):
         chosen = port or free_port()
@@ -110,7 +113,10 @@ def start_server(
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMPMS_FAULT_")}
         env = {**inherited, "CUSTOMPMS_TOKEN": token}
         log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; closed in stop_server)
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        if launch:
+            process = launch(command, env=env, stdout=log)
+        else:
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{chosen}"
         server = CustompmsServer(url, f"{url}/api/v1", token, Path(db_path), process, log)
         try:
@@ -164,6 +170,7 @@ def running_server(
     fault_after_write_rate: float = 0.0,
     fault_seed: int | None = None,
     fault_slow_ms: int | None = None,
+    launch: Callable[..., Any] | None = None,
 ) -> Iterator[CustompmsServer]:
     """The reference server on a free 127.0.0.1 port for the duration of the block."""
     server = start_server(
@@ -174,6 +181,7 @@ def running_server(
         fault_after_write_rate=fault_after_write_rate,
         fault_seed=fault_seed,
         fault_slow_ms=fault_slow_ms,
+        launch=launch,
     )
     try:
         yield server

@@ -31,6 +31,8 @@ from asana_sandbox.testing import SandboxServer, running_sandbox
 from custompms.testing import CustompmsServer, running_server
 from talk_sync.private_dirs import make_private_dir
 
+from local_stack.launcher import launch
+
 
 def _project_root() -> Path:
     """The monorepo (the folder of meltano.yml): this package is installed editable from it."""
@@ -262,11 +264,16 @@ def local_stack(
     """
     with ExitStack() as servers:
         asana = servers.enter_context(
-            running_sandbox(seed=asana_seed, extra_args=asana_args, **sandbox_options)
+            running_sandbox(
+                seed=asana_seed, extra_args=asana_args, launch=launch, **sandbox_options
+            )
         )
         custompms = servers.enter_context(
             running_server(
-                workdir / "custompms.db", seed=custompms_seed, **(custompms_options or {})
+                workdir / "custompms.db",
+                seed=custompms_seed,
+                launch=launch,
+                **(custompms_options or {}),
             )
         )
         env = stack_env(asana, custompms, workdir)
