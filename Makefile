@@ -27,6 +27,11 @@ lint: install
 test: install lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --durations=25
 
+# The plugin suites (not the end-to-end tests/) on each other Python version requires-python
+# states, in uv virtualenvs under .venv/pythons/ (scripts/test_pythons.py).
+test-pythons: install
+	$(BIN)/python scripts/test_pythons.py
+
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
 

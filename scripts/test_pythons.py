@@ -1,0 +1,120 @@
+"""`make test-pythons`: the plugin suites on every other Python the packages support.
+
+For each interpreter that ``requires-python`` admits and this machine has, other than the one
+running `make test` (its suites run there): a uv virtualenv under .venv/pythons/<version>, the
+project's packages and the test tools installed into it, then pytest on talk-sync's and the
+four plugins' tests (not the end-to-end tests/ folder, which drives Meltano: the main run
+has it). Interpreters are found in pyenv's folders and by ``uv python find``; a version this
+machine lacks is named and skipped, except under ``CI=true``, where it fails (CI must run
+every version requires-python states).
+
+The versions run one after the other, each with ``pytest -n 2``; prints each one's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UV = str(Path(sys.executable).with_name("uv"))
+#: The versions requires-python admits (every pyproject says ">=3.10,<3.14").
+VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+SUITES = (
+    "talk-sync/tests",
+    "tap-asana-talk/tests",
+    "tap-custompms/tests",
+    "target-custompms/tests",
+    "target-asana-talk/tests",
+)
+#: What the suites import: the project's packages (editable: the suites are run from here)
+#: and the test tools of requirements-dev.txt (Meltano, the linters and the Asana client are
+#: for the main run).
+REQUIREMENTS = (
+    "-e./custompms",
+    "-e./asana-sandbox",
+    "-e./talk-sync[postgres,testing]",
+    "-e./tap-asana-talk",
+    "-e./tap-custompms",
+    "-e./target-custompms",
+    "-e./target-asana-talk",
+    "singer-sdk[testing]~=0.54.9",
+    "pytest>=9",
+    "pytest-timeout>=2.3",
+    "pytest-xdist>=3.6",
+    "filelock>=3.12",
+    "hypothesis>=6.100",
+    "jsonschema>=4.20",
+    "pyyaml>=6",
+    "httpx>=0.27",
+)
+
+
+def interpreter(version: str) -> str | None:
+    """An interpreter of ``version``: pyenv's, else whichever uv finds (never downloads)."""
+    for candidate in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python")):
+        if candidate.exists():
+            return str(candidate)
+    found = subprocess.run(
+        [UV, "python", "find", "--no-python-downloads", version],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        return None
+    return found.stdout.strip() or None
+
+
+def run_suites(version: str, python: str, workers: str) -> int:
+    """Make the version's virtualenv, install, run the suites; pytest's exit status."""
+    venv = ROOT / ".venv" / "pythons" / version
+    env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+    env.pop("PYTHONPATH", None)
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([UV, "venv", "--quiet", "--python", python, str(venv)], check=True)
+    subprocess.run(
+        [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *REQUIREMENTS],
+        cwd=ROOT,
+        check=True,
+    )
+    command = [str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    command += ["-n", workers, "--dist", "loadfile", *SUITES]
+    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suites on each version; exit non-zero if any failed or (CI) is missing."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("versions", nargs="*", help="default: all but this interpreter's")
+    parser.add_argument("-n", "--workers", default="2", help="pytest-xdist workers")
+    args = parser.parse_args(argv)
+    main_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    failed = []
+    for version in args.versions or VERSIONS:
+        if version == main_version and not args.versions:
+            continue  # `make test` runs them on this one
+        python = interpreter(version)
+        if python is None:
+            print(f"Python {version}: not on this machine, skipped", flush=True)
+            if os.environ.get("CI") == "true":
+                failed.append(f"{version} (missing)")
+            continue
+        started = time.monotonic()
+        print(f"Python {version} ({python}): the plugin suites", flush=True)
+        status = run_suites(version, python, args.workers)
+        print(f"Python {version}: exit {status} in {time.monotonic() - started:.0f} s", flush=True)
+        if status != 0:
+            failed.append(version)
+    if failed:
+        print(f"The plugin suites failed on Python {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
