@@ -1,12 +1,12 @@
 """`make test-pythons`: the plugin suites on every other Python the packages support.
 
-For each interpreter that ``requires-python`` admits and this machine has, other than the one
-running `make test` (its suites run there): a uv virtualenv under .venv/pythons/<version>, the
-project's packages and the test tools installed into it, then pytest on talk-sync's and the
-four plugins' tests (not the end-to-end tests/ folder, which drives Meltano: the main run
-has it). Interpreters are found in pyenv's folders and by ``uv python find``; a version this
-machine lacks is named and skipped, except under ``CI=true``, where it fails (CI must run
-every version requires-python states).
+For each version that ``requires-python`` admits (talk-sync's; every package states the same),
+other than the one running `make test` (its suites run there): a uv virtualenv under
+.venv/pythons/<version>, the project's packages and the test tools installed into it, then
+pytest on talk-sync's and the four plugins' tests (not the end-to-end tests/ folder, which
+drives Meltano: the main run has it). Interpreters are found in pyenv's folders and by
+``uv python find``; a version this machine lacks is named and skipped, except under
+``CI=true``, where it fails (CI must run every version requires-python states).
 
 The versions run one after the other, each with ``pytest -n 2``; prints each one's time.
 """
@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
+
 ROOT = Path(__file__).resolve().parent.parent
 UV = str(Path(sys.executable).with_name("uv"))
-#: The versions requires-python admits (every pyproject says ">=3.10,<3.14").
-VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+#: The Python versions this machine kind has; the suites run on those requires-python admits.
+KNOWN_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 SUITES = (
     "talk-sync/tests",
     "tap-asana-talk/tests",
@@ -54,6 +57,16 @@ REQUIREMENTS = (
 )
 
 
+def supported_versions() -> list[str]:
+    """The versions talk-sync's ``requires-python`` admits (every package states the same)."""
+    pyproject = (ROOT / "talk-sync" / "pyproject.toml").read_text()
+    found = re.search(r'^requires-python = "([^"]+)"$', pyproject, re.MULTILINE)
+    if found is None:
+        raise SystemExit("talk-sync/pyproject.toml: no requires-python")
+    specifier = SpecifierSet(found.group(1))
+    return [version for version in KNOWN_VERSIONS if specifier.contains(f"{version}.0")]
+
+
 def interpreter(version: str) -> str | None:
     """An interpreter of ``version``: pyenv's, else whichever uv finds (never downloads)."""
     for candidate in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python")):
@@ -75,6 +88,9 @@ def run_suites(version: str, python: str, workers: str) -> int:
     venv = ROOT / ".venv" / "pythons" / version
     env = {**os.environ, "VIRTUAL_ENV": str(venv)}
     env.pop("PYTHONPATH", None)
+    # The suites start plugins as processes: under PYTHONDONTWRITEBYTECODE (CI images) each
+    # would compile the SDK again. The first writes the bytecode, the others load it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if not (venv / "bin" / "python").exists():
         subprocess.run([UV, "venv", "--quiet", "--python", python, str(venv)], check=True)
     subprocess.run(
@@ -95,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     main_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     failed = []
-    for version in args.versions or VERSIONS:
+    for version in args.versions or supported_versions():
         if version == main_version and not args.versions:
             continue  # `make test` runs them on this one
         python = interpreter(version)

@@ -9,6 +9,7 @@ come from --about through scripts/hub_definitions.py (``make hub``).
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -104,3 +105,20 @@ def test_generated_files_are_what_make_hub_writes() -> None:
         if not path.exists() or path.read_text() != content
     ]
     assert stale == [], "not what the plugins' --about says: run `make hub`"
+
+
+def test_every_package_states_one_version_and_one_requires_python() -> None:
+    """Released together, required by version (``talk-sync>=0.2,<0.3``), run by CI on the
+    versions requires-python states (``make test-pythons`` reads talk-sync's)."""
+    stated = {
+        path.parent.name: (
+            re.search(r'^version = "(.+)"$', text, re.MULTILINE),
+            re.search(r'^requires-python = "(.+)"$', text, re.MULTILINE),
+        )
+        for path in sorted(ROOT.glob("*/pyproject.toml"))
+        for text in [path.read_text()]
+    }
+    values = {
+        name: tuple(m.group(1) if m else None for m in found) for name, found in stated.items()
+    }
+    assert len(set(values.values())) == 1, values
