@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYPROJECTS := $(wildcard */pyproject.toml)
 
-.PHONY: install test lint demo bench crash-campaign clean openapi qa-checklist
+.PHONY: install test lint demo bench crash-campaign clean openapi qa-checklist dist hub test-pythons
 
 $(STAMP): requirements-dev.txt $(PYPROJECTS)
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ lint: install
 
 test: install lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --durations=25
+
+# The plugin suites (not the end-to-end tests/) on each other Python version requires-python
+# states, in uv virtualenvs under .venv/pythons/ (scripts/test_pythons.py).
+test-pythons: install
+	$(BIN)/python scripts/test_pythons.py
 
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py
@@ -53,5 +58,19 @@ openapi: install
 qa-checklist: install
 	$(BIN)/python -m talk_sync.qa_checklist --write
 
+# Every package as a versioned wheel and sdist in dist/ (gitignored): the shared core, the four
+# plugins, and the servers and local stack the tests run. Release steps: README.md, "Releasing".
+PACKAGES := talk-sync tap-asana-talk tap-custompms target-custompms target-asana-talk \
+	custompms asana-sandbox local-stack
+dist: install
+	rm -rf dist
+	for package in $(PACKAGES); do $(BIN)/uv build --quiet --out-dir dist $$package || exit 1; done
+
+# The Meltano Hub definitions (hub/<type>/<name>/<variant>.yml) and meltano.yml's plugin
+# settings, generated from each plugin's --about; tests/test_plugin_definitions.py fails when
+# they drift.
+hub: install
+	$(BIN)/python scripts/hub_definitions.py --write
+
 clean:
-	rm -rf $(VENV) .meltano .demo .crash-campaign
+	rm -rf $(VENV) .meltano .demo .crash-campaign dist

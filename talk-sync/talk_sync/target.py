@@ -24,6 +24,12 @@ from typing import IO, Any, ClassVar
 from singer_sdk import BatchSink, RecordSink, Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import (
+    TARGET_VALIDATE_RECORDS_CONFIG,
+    CapabilitiesEnum,
+    PluginCapabilities,
+    TargetCapabilities,
+)
 from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
 from typing_extensions import override
 
@@ -87,7 +93,10 @@ def _policy_setting(name: str, options: list[str], default: str, description: st
     """A setting that is one policy for every flow or a mapping per flow (plus ``default``)."""
     one = {"type": "string", "enum": options}
     schema = {"type": ["string", "object"], "additionalProperties": one}
-    return th.Property(name, th.CustomType(schema), default=default, description=description)
+    title = name.replace("_", " ").title()
+    return th.Property(
+        name, th.CustomType(schema), default=default, title=title, description=description
+    )
 
 
 def sync_settings(source: Side) -> list[th.Property]:
@@ -243,6 +252,25 @@ def sync_settings(source: Side) -> list[th.Property]:
     ]
 
 
+#: SDK target settings a sync target does not offer (see SyncTarget.append_builtin_config),
+#: and the value each must keep; the SDK would still act on some of them if given.
+_UNSUPPORTED_SDK_SETTINGS: dict[str, tuple[object, str]] = {
+    "flattening_enabled": (False, "the targets read nested records"),
+    "add_record_metadata": (False, "records are merged field by field, without _sdc_ fields"),
+    "load_method": ("append-only", "every write is a merge"),
+    "batch_size_rows": (None, "use batch_size"),
+}
+
+
+def _unsupported_sdk_settings(config: Mapping[str, Any]) -> list[str]:
+    """An error per SDK setting a sync target does not support, when it is given."""
+    return [
+        f"{name}: not supported ({why})"
+        for name, (neutral, why) in _UNSUPPORTED_SDK_SETTINGS.items()
+        if config.get(name) not in (None, neutral)
+    ]
+
+
 class SyncTarget(Target):
     """A target applying mapped ``source`` records to the other side through talk-sync.
 
@@ -261,6 +289,26 @@ class SyncTarget(Target):
     destination: Destination
     #: The run's lease in the link store (its claims; the sync lock it works under).
     run_lease: RunLease
+
+    #: Not schema-flattening: the sinks read the mapped record's nested ``_source`` (and
+    #: Asana's nested references), which flattening would take apart.
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.STRUCTURED_LOGGING,
+        TargetCapabilities.VALIDATE_RECORDS,
+    ]
+
+    @classmethod
+    @override
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        # The SDK's Target adds add_record_metadata, load_method and batch_size_rows to every
+        # target: a sync target honours none of them (its batches are `batch_size`, a write
+        # is always a merge), so --about, the Hub and `meltano config` must not offer them.
+        # The plugin-level settings (stream maps) stay, and validate_records works as is.
+        super(Target, cls).append_builtin_config(config_jsonschema)
+        for name, schema in TARGET_VALIDATE_RECORDS_CONFIG["properties"].items():
+            config_jsonschema["properties"].setdefault(name, schema)
 
     @override
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -318,6 +366,7 @@ class SyncTarget(Target):
     def _check_config(self) -> None:
         """Errors jsonschema cannot express, each naming the setting (never its secret)."""
         errors = list(self.check_destination_config())
+        errors += _unsupported_sdk_settings(self.config)
         values = {}
         for name in MAPPING_SETTINGS:
             try:

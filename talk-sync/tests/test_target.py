@@ -233,6 +233,33 @@ def test_bad_json_text_fails_at_once_naming_the_setting(
     assert message in " | ".join(error.value.errors)
 
 
+def test_sdk_settings_a_sync_target_ignores_are_not_offered() -> None:
+    about = MemoryTarget._get_about_info()
+    offered = set(about.settings["properties"])
+    assert offered.isdisjoint({"add_record_metadata", "load_method", "batch_size_rows"})
+    assert not any(name.startswith("flattening_") for name in offered)
+    assert "schema-flattening" not in about.capabilities
+    assert {"stream_maps", "validate_records"} <= offered
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"flattening_enabled": True, "flattening_max_depth": 3},
+        {"add_record_metadata": True},
+        {"load_method": "overwrite"},
+        {"batch_size_rows": 5},
+    ],
+)
+def test_an_sdk_setting_a_sync_target_ignores_fails_at_start_naming_it(
+    config: dict[str, Any], overrides: dict[str, Any]
+) -> None:
+    name = next(iter(overrides))
+    with pytest.raises(ConfigValidationError) as error:
+        MemoryTarget(config={**config, **overrides})
+    assert f"{name}: not supported" in " | ".join(error.value.errors)
+
+
 # --- a failed run still writes its report (issue #15, point 6) -----------------------------
 
 
