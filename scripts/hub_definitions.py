@@ -112,7 +112,15 @@ def setting_kind(schema: dict[str, Any]) -> str:
     first = _types(schema)[0]
     if first == "string" and schema.get("format") == "date-time":
         return "date_iso8601"
-    kinds = {"number": "decimal", "integer": "integer", "boolean": "boolean"}
+    if first == "number":
+        # Meltano (4.4) parses a `decimal` setting given by an environment variable into a
+        # Decimal and then fails to write the plugin's config ("Object of type Decimal is not
+        # JSON serializable"): settings are integers (whole minutes, hours) instead.
+        raise ValueError(
+            f"{schema.get('title', 'a setting')}: a number setting; declare it an integer "
+            "(Meltano cannot pass a decimal setting from an environment variable)"
+        )
+    kinds = {"integer": "integer", "boolean": "boolean"}
     return kinds.get(first, first if first in ("array", "object") else "string")
 
 

@@ -212,14 +212,14 @@ def sync_settings(source: Side) -> list[th.Property]:
         ),
         th.Property(
             "stuck_after_hours",
-            th.NumberType(minimum=0),
+            th.IntegerType(minimum=0),
             default=24,
             title="Stuck After (hours)",
             description="A record refused or waiting for longer than this is reported stuck.",
         ),
         th.Property(
             "reject_retry_minutes",
-            th.NumberType(minimum=0),
+            th.IntegerType(minimum=0),
             default=15,
             title="Retry Refused Records After (minutes)",
             description=(
@@ -233,7 +233,7 @@ def sync_settings(source: Side) -> list[th.Property]:
         ),
         th.Property(
             "reject_retry_max_hours",
-            th.NumberType(minimum=0),
+            th.IntegerType(minimum=0),
             default=24,
             title="Longest Wait Before a Refused Record Is Retried (hours)",
             description="The cap of reject_retry_minutes' doubling.",

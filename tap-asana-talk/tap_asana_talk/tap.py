@@ -100,7 +100,7 @@ class TapAsanaTalk(Tap):
         ),
         th.Property(
             "full_scan_interval_hours",
-            th.NumberType(minimum=0),
+            th.IntegerType(minimum=0),
             default=24,
             title="Full Scan Interval (hours)",
             description="How often every project is listed in full, subtasks included, "
