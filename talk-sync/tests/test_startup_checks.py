@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from talk_sync.builtin_maps import map_config, mapper_config
 from talk_sync.startup_errors import Endpoint, StartupError, check_access
-from talk_sync.testing.failing_servers import answering
+from talk_sync.testing.failing_servers import answering, serving
 
 
 def endpoint(url: str) -> Endpoint:
@@ -78,13 +77,8 @@ def self_signed_server(tmp_path: Path) -> Iterator[str]:
     context.load_cert_chain(cert, key)
     server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server, scheme="https") as url:
+        yield url
 
 
 def test_a_certificate_nobody_trusts_is_a_tls_failure(self_signed_server: str) -> None:
