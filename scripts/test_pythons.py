@@ -47,6 +47,7 @@ REQUIREMENTS = (
     "-e./tap-custompms",
     "-e./target-custompms",
     "-e./target-asana-talk",
+    "-e./local-stack",  # tap-asana-talk's tests start the sandbox through its launcher
     "singer-sdk[testing]~=0.54.9",
     "pytest>=9",
     "pytest-timeout>=2.3",
