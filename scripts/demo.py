@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,13 @@ def main() -> int:
         print("Both edits arrived." if ok else "An edit did not arrive: see the reports.")
 
         step("Browse")
+        # The runs as one page (`talk-sync report --html`, as `meltano invoke talk-sync:report`).
+        subprocess.run(
+            ["talk-sync", "report", "--html", "--report-dir", str(stack.workdir / "reports")],
+            env=stack.env,
+            check=True,
+            capture_output=True,
+        )
         token = stack.custompms.token
         print(
             f"Both servers take the throwaway demo token '{token}':"
@@ -207,6 +215,7 @@ def main() -> int:
             f"\n  the Custompms contract: {stack.custompms.url}/openapi.json"
             f"\n  its interactive docs:   {stack.custompms.url}/docs (Authorize with the token)"
             f"\nRun reports (JSON): {stack.workdir / 'reports'}"
+            f"\nThe runs as a page: {stack.workdir / 'reports' / 'report.html'}"
             f"\nLink store:         {stack.env['TALK_SYNC_LINK_STORE_URL']}"
             "\nRerun everything with `make demo`; run every test with `make test`."
         )
