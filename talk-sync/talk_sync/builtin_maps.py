@@ -59,13 +59,8 @@ def mapper_config(config: Mapping[str, Any], package: str | None) -> dict[str, A
     An empty ``stream_maps`` (``{}``, what Meltano passes for an unset object setting) counts
     as unset. ``package`` ``None``: no built-in maps.
     """
-    maps = config.get("stream_maps") or (builtin_stream_maps(package) if package else {})
+    maps = config.get("stream_maps") or (_load(package) if package else {})
     return {**config, "stream_maps": copy.deepcopy(maps), "stream_map_config": map_config(config)}
-
-
-def uses_builtin_maps(config: Mapping[str, Any]) -> bool:
-    """Whether a target with ``config`` maps through its built-in maps."""
-    return not config.get("stream_maps")
 
 
 def board_settings() -> list[th.Property]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from talk_sync.flows import FLOWS
+from talk_sync.report import Outcome
 from talk_sync.report_files import RunFile
 
 #: Rows listed per table before "and N more" (the JSON reports hold them all).
@@ -306,16 +307,9 @@ def _chart(flow: str, runs: Sequence[RunFile]) -> str:
 
 
 def _runs_table(runs: Sequence[RunFile]) -> str:
-    outcomes = [
-        "created",
-        "updated",
-        "unchanged",
-        "conflicts",
-        "rejected",
-        "deferred",
-        "skipped",
-        "adopted",
-    ]
+    # The report's counters, but for unlinked and ambiguous: rare, and shown in the charts
+    # (ambiguous records are listed in their own section too).
+    outcomes = [str(o) for o in Outcome if o not in (Outcome.UNLINKED, Outcome.AMBIGUOUS)]
     headers = ["started", "finished", "direction", "status", *outcomes]
     lines = []
     for run in _newest_first(runs):

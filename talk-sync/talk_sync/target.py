@@ -503,11 +503,11 @@ class SyncTarget(Target):
 
     @override
     def process_endofpipe(self) -> None:
-        self._require_a_flow_stream()
-        # Drains every sink and emits STATE (see _write_state_message), then reports.
-        super().process_endofpipe()
         engine = self.engine
         try:
+            self._require_a_flow_stream()
+            # Drains every sink and emits STATE (see _write_state_message), then reports.
+            super().process_endofpipe()
             report = engine.finish()
             self.finish_report(report)
             path = self._report_path()
@@ -545,9 +545,6 @@ class SyncTarget(Target):
             ", ".join(self.expected_streams()) or "none: check the stream_maps setting",
             ", ".join(sorted(FLOW_NAMES)),
         )
-        self.close_destination()
-        self.run_lease.stop()
-        self.engine.store.close()
         raise SystemExit(1)
 
     def expected_streams(self) -> list[str]:
