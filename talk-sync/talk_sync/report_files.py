@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from talk_sync.timestamps import utcnow
+
 #: Environment variable naming the directory of run reports (set in meltano.yml).
 REPORT_DIR_ENV = "TALK_SYNC_REPORT_DIR"
 DEFAULT_REPORT_DIR = ".meltano/talk-sync/reports"
@@ -32,7 +34,7 @@ def report_dir(setting: str | None = None) -> Path:
 
 def report_file_name(direction: str, at: datetime | None = None) -> str:
     """The file name of a run's report, e.g. ``asana-to-custompms-20260102T091500000000Z.json``."""
-    moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    moment = (at or utcnow()).astimezone(timezone.utc)
     return f"{direction}-{moment.strftime(_STAMP_FORMAT)}.json"
 
 
