@@ -38,6 +38,7 @@ from pathlib import Path
 from talk_sync.leases import Lease, LeaseHeldError, Process, new_holder_id, sync_lock_name
 from talk_sync.links_cli import add_commands
 from talk_sync.linkstore import DEFAULT_PATH, LinkStore
+from talk_sync.linkstore.database import sqlite_file
 from talk_sync.meltano_runs import MeltanoRuns, state_ids
 from talk_sync.report import one_line
 from talk_sync.report_files import recent_runs, report_dir, summary_line
@@ -208,7 +209,7 @@ def report(args: argparse.Namespace) -> int:
 
 def _linked_pairs(url: str) -> LinkedPairs:
     """The link store's links per flow and status; a store that is not there is not made."""
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is not None and not path.exists():
         return LinkedPairs({}, f"no link store at {path} (no sync has run yet?)")
     try:
@@ -221,15 +222,6 @@ def _linked_pairs(url: str) -> LinkedPairs:
         return LinkedPairs({}, one_line(str(error)))
     finally:
         store.close()
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite link store (a path, or a sqlite:/// URL); ``None`` otherwise."""
-    if "://" not in url:
-        return Path(url).expanduser()
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
-    return None
 
 
 def _parser() -> argparse.ArgumentParser:

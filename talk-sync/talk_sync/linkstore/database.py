@@ -67,6 +67,14 @@ def _engine_url(url_or_path: str | Path) -> URL:
     return URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
 
 
+def sqlite_file(url_or_path: str | Path) -> Path | None:
+    """The file of a SQLite link store (a path or a ``sqlite:`` URL); ``None`` otherwise."""
+    url = _engine_url(url_or_path)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
 def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
     """A SQLAlchemy engine for the link store; a plain path means a SQLite file.
 
