@@ -71,6 +71,9 @@ def check_access(endpoint: Endpoint, *, session: requests.Session | None = None)
         response = sender.get(
             url, headers=headers, params=endpoint.params, timeout=endpoint.timeout
         )
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        # An answer came and broke off: the host and URL work, the run's own requests retry.
+        return
     except requests.RequestException as error:
         raise StartupError(_unreachable(endpoint, error)) from error
     finally:
