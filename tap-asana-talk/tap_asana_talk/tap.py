@@ -149,6 +149,14 @@ class TapAsanaTalk(Tap):
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
     @override
+    def load_streams(self) -> list[Stream]:
+        # The SDK sorts the streams by name (projects, tasks, teams, ... workspaces): every
+        # record would then reach the target before its customer or project. Keep
+        # STREAM_TYPES' order, parents first, so a target rarely holds a record back.
+        rank = {stream_type: index for index, stream_type in enumerate(STREAM_TYPES)}
+        return sorted(super().load_streams(), key=lambda stream: rank[type(stream)])
+
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         # Overridden so that a malformed access_token never reaches an error message:
         # jsonschema quotes the offending value ("12345 is not of type 'string'").

@@ -143,3 +143,16 @@ def test_task_moved_into_a_project_brings_its_subtasks(sandbox: SandboxServer) -
 
     assert set(second.by_gid("tasks")) == {loose["gid"], child["gid"]}
     assert second.by_gid("tasks")[child["gid"]]["parent"]["gid"] == loose["gid"]
+
+
+def test_streams_come_parents_first(sandbox: SandboxServer) -> None:
+    """Workspaces, teams, users, projects, tasks, then what could not be read: a target
+    then meets a record's customer or project before the record (no waiting on order)."""
+    run = run_tap(tap_config(sandbox))
+    order = [message["stream"] for message in run.messages if message["type"] == "SCHEMA"]
+    assert order == ["workspaces", "teams", "users", "projects", "tasks", "unreadable"]
+    tasks = run.records("tasks")
+    position = {task["gid"]: index for index, task in enumerate(tasks)}
+    subtasks = [task for task in tasks if task.get("parent")]
+    assert subtasks
+    assert all(position[task["parent"]["gid"]] < position[task["gid"]] for task in subtasks)
