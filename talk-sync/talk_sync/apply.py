@@ -43,7 +43,7 @@ destination or the link store.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -193,10 +193,14 @@ class ApplyEngine:
         here, so a first sync whose parents arrive after their children (taps emit streams
         in any order) writes no reject at all.
         """
+        first = True
         while self.retry:
             before = self.retry.queued()
-            batch = sorted(self.retry.take(), key=lambda item: item.flow.number)
-            self.apply(batch)
+            batch = self.retry.take(self._wait_over(first=first))
+            if not batch:
+                break
+            self.apply(sorted(batch, key=lambda item: item.flow.number))
+            first = False
             if self.retry.queued() == before:
                 break
         if self.dry_run:
@@ -205,6 +209,7 @@ class ApplyEngine:
         waiting = list(self.retry.waiting())
         waiting += [(key, item, adopting, None) for key, item in self.adopter.held()]
         with self.store.transaction():
+            self.store.preload_rejects(self.side, [item.source for _key, item, *_ in waiting])
             for key, item, reason, field_name in waiting:
                 if self.retry.is_kept(key, item):
                     continue  # stored already, by an earlier run or checkpoint
@@ -212,6 +217,17 @@ class ApplyEngine:
                     self.side, item.flow.name, item.source, item.to_dict(), reason, field_name
                 )
                 self.retry.keep(item)
+
+    def _wait_over(self, *, first: bool) -> Callable[[str | None], bool]:
+        """Whose wait is over: a record waiting for a reference once that record is linked
+        (or unlinked: it then never resolves), read in one query for all of them; a record
+        waiting for no reference (replayed, or claimed by another run) in the first round.
+        A dry run links nothing: there, a reference it would create or adopt ends the wait."""
+        waited = self.retry.waited_for()
+        links = self.store.find_many(waited) if waited else {}
+        settled = {str(ref) for ref, link in links.items() if link.status is not LinkStatus.PENDING}
+        settled |= (self._would_create | self.planner.assumed) & waited
+        return lambda waits_for: first if waits_for is None else waits_for in settled
 
     def finish(self) -> RunReport:
         """A last :meth:`checkpoint`; what still waits is counted ``skipped``. The report.
@@ -265,7 +281,7 @@ class ApplyEngine:
         batch = self._fit(items)  # 1. what the destination can hold
         effects, planned = self._plan(batch)  # 2. the batch's links read once
         if not self.dry_run:  # 3. creates already on the other side are linked instead
-            planned = [(item, self._identify(item, decision)) for item, decision in planned]
+            planned = self.identifier.identify_all(planned)
         planned = self.adopter.hold(planned)  # 4. creates it may already hold wait for the end
         ready, unmerged = self.adopter.unmerged(planned)
         pending: list[Pending] = []
@@ -398,15 +414,6 @@ class ApplyEngine:
         self.report.count(flow, Outcome.UNLINKED, record=item.source, detail=detail)
         return Effect(item, clear=True, unlink=link)
 
-    # --- identify ----------------------------------------------------------------------------
-
-    def _identify(self, item: Incoming, decision: Plan) -> Plan:
-        """A create's plan once it is known whether the record exists already; outside the
-        batch's read transaction: this may take claims and ask the destination."""
-        if decision.action is not Action.CREATE:
-            return decision
-        return self.identifier.identify(item, decision)
-
     # --- decide ------------------------------------------------------------------------------
 
     def _decide(self, item: Incoming, decision: Plan, pending: list[Pending]) -> Effect:
@@ -425,7 +432,9 @@ class ApplyEngine:
             self.report.count(flow, Outcome.CREATED, record=source, fields=list(decision.values))
             return Effect(item)
         if decision.action is Action.WAIT:
-            self.retry.wait(item, decision.reason, min(decision.unresolved, default=None))
+            field_name = min(decision.unresolved, default=None)
+            waits_for = decision.unresolved.get(field_name) if field_name else None
+            self.retry.wait(item, decision.reason, field_name, waits_for)
             return Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from talk_sync.destination import Destination
+from talk_sync.flows import Flow
 from talk_sync.identity import match_key
 from talk_sync.incoming import Incoming
-from talk_sync.linkstore import ClaimedElsewhereError, LinkError, LinkStatus, LinkStore
+from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkError, LinkStatus, LinkStore
 from talk_sync.plan import Action, Plan
 from talk_sync.planning import Planner
 from talk_sync.recording import snapshots
@@ -39,6 +40,34 @@ class Identifier:
         self.side = destination.side
         self.planner = planner
         self.claim = claim
+        #: The pending creates of the other direction that look like this batch's creates,
+        #: by flow and match key (:meth:`identify_all`); a key not in it is looked up.
+        self._pending: dict[tuple[str, str], list[Link]] = {}
+
+    def identify_all(self, planned: list[tuple[Incoming, Plan]]) -> list[tuple[Incoming, Plan]]:
+        """:meth:`identify` each create of a batch, the other direction's pending creates
+        that look like them read first, in one query per flow (not one per record)."""
+        by_flow: dict[Flow, set[str]] = {}
+        for item, decision in planned:
+            if decision.action is Action.CREATE and not decision.resuming:
+                key = match_key(item.flow, item.source.side, item.source_values)
+                if key is not None and item.counterpart is None:
+                    by_flow.setdefault(item.flow, set()).add(key)
+        self._pending = {}
+        for flow, keys in by_flow.items():
+            found = self.store.pending_matches_many(flow, self.side, keys)
+            for key in keys:
+                self._pending[(flow.name, key)] = found.get(key, [])
+        try:
+            return [
+                (
+                    item,
+                    self.identify(item, decision) if decision.action is Action.CREATE else decision,
+                )
+                for item, decision in planned
+            ]
+        finally:
+            self._pending = {}
 
     def identify(self, item: Incoming, decision: Plan) -> Plan:
         """``item``'s plan once it is known whether it exists already (``decision`` creates).
@@ -108,7 +137,10 @@ class Identifier:
         key = match_key(item.flow, item.source.side, item.source_values)
         if key is None:
             return None
-        matches = self.store.pending_matches(item.flow, self.side, key)
+        known = self._pending.get((item.flow.name, key))
+        matches = (
+            known if known is not None else self.store.pending_matches(item.flow, self.side, key)
+        )
         since = parse_timestamp(item.created_at) if item.created_at else None
         if since is not None:  # a record older than the create cannot be its result
             matches = [m for m in matches if m.created_at - CLOCK_SKEW <= since]
@@ -130,4 +162,6 @@ class Identifier:
             self.store.complete_create(matches[0].source, item.source, **snapshot)
         except LinkError as error:
             return replace(decision, action=Action.STUCK, note=str(error))
+        if known is not None:
+            known.remove(matches[0])  # linked now: no longer pending for the batch's others
         return self.planner.plan(item)

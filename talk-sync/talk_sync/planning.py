@@ -30,6 +30,11 @@ class Planner:
         """Dry run: plan as if ``source`` were linked to ``destination`` (it would be)."""
         self._assumed[str(source)] = (destination, snapshot)
 
+    @property
+    def assumed(self) -> set[str]:
+        """Dry run: the sources planned as if linked (see :meth:`assume_linked`)."""
+        return set(self._assumed)
+
     def links_of(self, items: Iterable[Incoming]) -> LinkMap:
         """The links of a batch's records and of the records they reference, read in one
         query: everything planning the batch looks up."""

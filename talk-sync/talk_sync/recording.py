@@ -149,6 +149,7 @@ class Recorder:
         def record(_session: Any) -> tuple[list[_Count], list[str]]:
             # A retried transaction starts from the same knowledge.
             self.retry.restore(saved)
+            self._preload(effects, pending)
             counts: list[_Count] = []
             failures: list[str] = []
             for effect in effects:
@@ -181,6 +182,21 @@ class Recorder:
                 f"{len(failures)} writes failed after retries (first: {failures[0]}); "
                 "the others are recorded, and the run must be repeated"
             )
+
+    def _preload(self, effects: list[Effect], pending: list[Pending]) -> None:
+        """The rows the batch's records change, read in a few queries (not one per record):
+        their links, the records their creates made, and what is kept for them."""
+        sources = [effect.item.source for effect in effects]
+        sources += [entry.item.source for entry in pending]
+        created = [
+            Ref(self.side, entry.item.flow.record_type(self.side), key)
+            for entry in pending
+            if isinstance(entry.outcome, Written)
+            and entry.op.kind is OpKind.CREATE
+            and (key := self.destination.key_of(entry.item.flow, entry.outcome.record))
+        ]
+        self.store.preload([*sources, *created])
+        self.store.preload_rejects(self.side, sources)
 
     def keep(
         self,

@@ -3,7 +3,7 @@ the link store as rejects (:class:`RetryState`, one per run)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from talk_sync.incoming import Incoming
@@ -26,6 +26,8 @@ class Waiting:
     reason: str | None = None
     #: The first field it waits on (a reference not linked yet).
     field: str | None = None
+    #: The record that field names: the record is retried once that one is linked.
+    waits_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,16 @@ class RetryState:
             self._kept[item.key] = Kept(item)
             self._waiting[item.key] = Waiting(item)
 
-    def wait(self, item: Incoming, reason: str, field: str | None = None) -> None:
-        """Queue ``item`` for a retry at the next checkpoint."""
-        self._waiting[item.key] = Waiting(item, reason, field)
+    def wait(
+        self,
+        item: Incoming,
+        reason: str,
+        field: str | None = None,
+        waits_for: str | None = None,
+    ) -> None:
+        """Queue ``item`` for a retry at the next checkpoint (``waits_for``: once the record
+        it names is linked; else at the checkpoint's first round)."""
+        self._waiting[item.key] = Waiting(item, reason, field, waits_for)
 
     def unqueue(self, key: Key) -> None:
         """``key`` is being applied: it leaves the queue."""
@@ -76,11 +85,15 @@ class RetryState:
         for key in [key for key in self._waiting if key[1] == str(source)]:
             del self._waiting[key]
 
-    def take(self) -> list[Incoming]:
-        """Empty the queue: its records, in the order they were queued."""
-        items = [waiting.item for waiting in self._waiting.values()]
-        self._waiting.clear()
-        return items
+    def waited_for(self) -> set[str]:
+        """The records the queued records wait for."""
+        return {w.waits_for for w in self._waiting.values() if w.waits_for is not None}
+
+    def take(self, ready: Callable[[str | None], bool] = lambda _waits_for: True) -> list[Incoming]:
+        """Take the queued records whose wait is over (``ready(waits_for)``), in the order
+        they were queued; the others stay queued, and are not looked at again."""
+        taken = [key for key, waiting in self._waiting.items() if ready(waiting.waits_for)]
+        return [self._waiting.pop(key).item for key in taken]
 
     def queued(self) -> set[Key]:
         """The keys of the queued records."""

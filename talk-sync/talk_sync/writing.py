@@ -20,7 +20,7 @@ from talk_sync.destination import (
 )
 from talk_sync.errors import ApplyError
 from talk_sync.incoming import Incoming
-from talk_sync.linkstore import ClaimedElsewhereError, Link, LinkStatus, LinkStore
+from talk_sync.linkstore import ClaimedElsewhereError, CreateRequest, Link, LinkStatus, LinkStore
 from talk_sync.merge import merge as merge_fields
 from talk_sync.plan import Plan
 from talk_sync.policies import policy_for
@@ -83,36 +83,32 @@ class Writer:
         if not creates:
             return
         contexts = self._create_contexts(creates)
-
-        def begin(_session: Any) -> list[Pending]:
-            claimed_elsewhere = []
-            for entry, context in zip(creates, contexts, strict=True):
-                # What is sent, kept until the link completes: a resumed create then tells
-                # source edits from what the destination derived.
-                sent = dict(entry.op.values)
-                if context is not None:
-                    sent[CREATE_CONTEXT] = context
-                try:
-                    source = entry.item.source
-                    link = self.store.begin_create(
-                        entry.item.flow,
-                        source,
-                        claim=self.claim,
-                        match_key=self.destination.match_key(entry.op),
-                        **{f"{self.side.value}_snapshot": sent},
-                        **{f"{source.side.value}_snapshot": dict(entry.item.source_values)},
-                    )
-                except ClaimedElsewhereError:
-                    claimed_elsewhere.append(entry)
-                else:
-                    attempt = CreateAttempt(link.created_at, context)
-                    entry.op = replace(entry.op, create_key=link.create_key, attempt=attempt)
-            return claimed_elsewhere
-
-        for entry in self.store.retrying(begin):
-            pending.remove(entry)
-            note = f"the create of {entry.item.source} is in flight in another run"
-            self.retry.wait(entry.item, note)
+        requests = []
+        for entry, context in zip(creates, contexts, strict=True):
+            # What is sent, kept until the link completes: a resumed create then tells
+            # source edits from what the destination derived.
+            sent = dict(entry.op.values)
+            if context is not None:
+                sent[CREATE_CONTEXT] = context
+            source_values = dict(entry.item.source_values)
+            asana, custompms = (sent, source_values)
+            if self.side is Side.CUSTOMPMS:
+                asana, custompms = custompms, asana
+            match_key = self.destination.match_key(entry.op)
+            requests.append(
+                CreateRequest(
+                    entry.item.flow, entry.item.source, self.claim, match_key, asana, custompms
+                )
+            )
+        begun = self.store.begin_creates(requests)
+        for entry, context, link in zip(creates, contexts, begun, strict=True):
+            if isinstance(link, ClaimedElsewhereError):
+                pending.remove(entry)
+                note = f"the create of {entry.item.source} is in flight in another run"
+                self.retry.wait(entry.item, note)
+                continue
+            attempt = CreateAttempt(link.created_at, context)
+            entry.op = replace(entry.op, create_key=link.create_key, attempt=attempt)
 
     def _create_contexts(self, creates: list[Pending]) -> list[Mapping[str, Any] | None]:
         """Each create's context: its first attempt's when it resumes, else a fresh one."""

@@ -27,6 +27,7 @@ from talk_sync.linkstore.database import (
 from talk_sync.linkstore.links import (
     Adopted,
     ClaimedElsewhereError,
+    CreateRequest,
     Link,
     LinkError,
     LinkMap,
@@ -41,6 +42,7 @@ __all__ = [
     "Adopted",
     "Backoff",
     "ClaimedElsewhereError",
+    "CreateRequest",
     "Link",
     "LinkError",
     "LinkMap",

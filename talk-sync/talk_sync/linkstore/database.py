@@ -135,16 +135,31 @@ class Database:
             return
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             self._local.session = session
+            self._local.rows = {}
             try:
                 yield
             finally:
                 self._local.session = None
+                self._local.rows = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """The current transaction's session (a new transaction outside :meth:`transaction`)."""
         with self.transaction():
             yield self._local.session
+
+    def _cached_rows(self) -> dict[Any, tuple[Any, bool]] | None:
+        """The rows the current transaction has read, by what names them (a link's ref, a
+        reject's key), each with whether it is locked (``FOR UPDATE``); ``None`` outside a
+        transaction.
+
+        A batch reads the rows of all its records up front, in a few queries
+        (:meth:`Links.preload`, :meth:`Rejects.preload_rejects`); each per-record call then
+        finds its row here instead of querying, and the changes reach the database together
+        at the next query or at commit. Each transaction starts with an empty cache, so a
+        transaction run again after a lost race reads afresh.
+        """
+        return getattr(self._local, "rows", None)
 
     @property
     def in_transaction(self) -> bool:

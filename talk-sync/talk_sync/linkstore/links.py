@@ -3,12 +3,12 @@ looked like (one row per pair, unique on each side's key)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, inspect, select
 from sqlalchemy.orm import Session
 
 from talk_sync.flows import FLOWS, Flow, flow_for, get_flow
@@ -18,7 +18,7 @@ from talk_sync.linkstore.database import Database
 from talk_sync.models import LinkRow
 from talk_sync.normalize import to_jsonable
 from talk_sync.refs import Ref, Side, parse_ref
-from talk_sync.timestamps import as_utc
+from talk_sync.timestamps import as_utc, utcnow
 
 
 class LinkError(ValueError):
@@ -104,6 +104,31 @@ def _to_link(row: LinkRow) -> Link:
     )
 
 
+def _link_of(session: Session, row: LinkRow) -> Link:
+    """``row`` as a :class:`Link`; a new row is inserted first (its id and creation time).
+
+    A changed row is not: its change reaches the database with the others at the next query
+    or at commit, one statement for many rows (a batch changes hundreds).
+    """
+    if row.id is None:
+        session.flush()
+    elif inspect(row).modified:
+        row.updated_at = utcnow()  # as the flush would set it
+    return _to_link(row)
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A create to begin (:meth:`Links.begin_creates`), as :meth:`Links.begin_create` takes it."""
+
+    flow: Flow
+    source: Ref
+    claim: str | None = None
+    match_key: str | None = None
+    asana_snapshot: Mapping[str, Any] | None = None
+    custompms_snapshot: Mapping[str, Any] | None = None
+
+
 def _snapshot(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else to_jsonable(dict(value))
 
@@ -127,8 +152,14 @@ class Links(Database):
 
     # --- lookups -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _row(session: Session, ref: Ref, *, for_update: bool = False) -> LinkRow | None:
+    def _row(self, session: Session, ref: Ref, *, for_update: bool = False) -> LinkRow | None:
+        """The row of ``ref``: from the transaction's cache when read already (see
+        :meth:`preload`), else from the database (and then cached)."""
+        cache = self._cached_rows()
+        if cache is not None and ref in cache:
+            row, locked = cache[ref]
+            if row is None or locked or not for_update:
+                return cast("LinkRow | None", row)
         if ref.side is Side.ASANA:
             query = select(LinkRow).where(
                 LinkRow.asana_type == ref.type, LinkRow.asana_gid == ref.key
@@ -139,7 +170,42 @@ class Links(Database):
             )
         if for_update:  # PostgreSQL: a concurrent writer of the row waits for our commit
             query = query.with_for_update()
-        return session.scalars(query).one_or_none()
+        row = session.scalars(query).one_or_none()
+        if cache is not None:
+            cache[ref] = (row, for_update)
+        return row
+
+    def preload(self, refs: Iterable[Ref | str], *, for_update: bool = True) -> None:
+        """Read the rows of ``refs`` (and that none exists for the others) in one query per
+        few hundred records, for the calls that follow in the current transaction.
+
+        Call it inside :meth:`transaction` before a batch's per-record calls
+        (:meth:`complete_create`, :meth:`update_snapshots`, ...): they then find their rows
+        without a query each. ``for_update`` locks the rows (PostgreSQL) as those calls would.
+        """
+        cache = self._cached_rows()
+        if cache is None:
+            raise RuntimeError("preload() reads for a transaction: call it inside one")
+        wanted = {parse_ref(ref) for ref in refs} - set(cache)
+        with self._session() as session:
+            for clause in _ref_clauses(wanted):
+                query = select(LinkRow).where(clause)
+                if for_update:
+                    query = query.with_for_update()
+                for row in session.scalars(query):
+                    self._remember(row, locked=for_update)
+        for ref in wanted:
+            cache.setdefault(ref, (None, for_update))
+
+    def _remember(self, row: LinkRow, *, locked: bool = True) -> None:
+        """Cache ``row`` under each record it names (after a read, or a change of its keys)."""
+        cache = self._cached_rows()
+        if cache is None:
+            return
+        for side, (type_column, key_column) in _ATTRIBUTES.items():
+            key = getattr(row, key_column)
+            if key is not None:
+                cache[Ref(side, getattr(row, type_column), key)] = (row, locked)
 
     def find(self, ref: Ref | str) -> Link | None:
         """The link of the record ``ref`` names (whichever side), in any status."""
@@ -151,25 +217,15 @@ class Links(Database):
         """The links of the records ``refs`` name (any side, any status), in one query per
         few hundred records; a record without a link is left out."""
         wanted = {parse_ref(ref) for ref in refs}
-        by_type: dict[tuple[Side, str], list[str]] = {}
-        for ref in wanted:
-            by_type.setdefault((ref.side, ref.type), []).append(ref.key)
-        clauses = []
-        for (side, record_type), keys in by_type.items():
-            type_column, key_column = _COLUMNS[side]
-            for start in range(0, len(keys), _CHUNK):
-                chunk = sorted(keys)[start : start + _CHUNK]
-                clauses.append(and_(type_column == record_type, key_column.in_(chunk)))
         found: dict[Ref, Link] = {}
-        if not clauses:
-            return found
         with self._session() as session:
-            for row in session.scalars(select(LinkRow).where(or_(*clauses))):
-                link = _to_link(row)
-                for side in Side:
-                    linked = link.ref(side)
-                    if linked in wanted:
-                        found[linked] = link
+            for clause in _ref_clauses(wanted):
+                for row in session.scalars(select(LinkRow).where(clause)):
+                    link = _to_link(row)
+                    for side in Side:
+                        linked = link.ref(side)
+                        if linked in wanted:
+                            found[linked] = link
         return found
 
     def resolve(self, ref: Ref | str) -> Ref | None:
@@ -219,18 +275,30 @@ class Links(Database):
         The reverse direction asks this for a record that has no link yet: if the other side
         is creating (or crashed while creating) exactly such a record, it is that record.
         """
-        query = (
-            select(LinkRow)
-            .where(
-                LinkRow.flow == get_flow(flow).name,
-                LinkRow.origin == Side(origin).value,
-                LinkRow.status == LinkStatus.PENDING.value,
-                LinkRow.match_key == match_key,
-            )
-            .order_by(LinkRow.id)
-        )
+        return self.pending_matches_many(flow, origin, [match_key]).get(match_key, [])
+
+    def pending_matches_many(
+        self, flow: Flow | int | str, origin: Side | str, match_keys: Iterable[str]
+    ) -> dict[str, list[Link]]:
+        """:meth:`pending_matches` of a batch's records: one query per few hundred keys;
+        the keys without a pending create are left out."""
+        keys = sorted(set(match_keys))
+        found: dict[str, list[Link]] = {}
         with self._session() as session:
-            return [_to_link(row) for row in session.scalars(query)]
+            for start in range(0, len(keys), _CHUNK):
+                query = (
+                    select(LinkRow)
+                    .where(
+                        LinkRow.flow == get_flow(flow).name,
+                        LinkRow.origin == Side(origin).value,
+                        LinkRow.status == LinkStatus.PENDING.value,
+                        LinkRow.match_key.in_(keys[start : start + _CHUNK]),
+                    )
+                    .order_by(LinkRow.id)
+                )
+                for row in session.scalars(query):
+                    found.setdefault(str(row.match_key), []).append(_to_link(row))
+        return found
 
     def claim_live(self, link: Link, claim: str | None) -> str | None:
         """The other live run holding ``link``'s pending create, or ``None``."""
@@ -291,8 +359,8 @@ class Links(Database):
             row.status = LinkStatus.LINKED.value
             row.claimed_by = None
             _set_snapshots(row, asana_snapshot, custompms_snapshot)
-            session.flush()
-            return _to_link(row)
+            self._remember(row)
+            return _link_of(session, row)
 
         return self.retrying(link_them)
 
@@ -348,6 +416,9 @@ class Links(Database):
                 else:
                     session.delete(row)
             session.flush()  # before the insert: the unique keys must be free
+            cache = self._cached_rows()
+            if cache is not None:  # the rows replaced are gone: read again when asked
+                cache.clear()
             row = LinkRow(
                 flow=flow.name,
                 asana_type=asana_ref.type,
@@ -360,6 +431,7 @@ class Links(Database):
             )
             session.add(row)
             session.flush()
+            self._remember(row)
             return Adopted(_to_link(row), replaced)
 
         return self.retrying(adopt_them)
@@ -384,38 +456,60 @@ class Links(Database):
         record will look like on the other side (:mod:`talk_sync.identity`).
         Raises :class:`LinkError` when the source is already linked or unlinked.
         """
-        flow = get_flow(flow)
-        source = parse_ref(source)
-        if source.type != flow.record_type(source.side):
-            raise LinkError(f"{source} is not a {source.side} {flow.record_type(source.side)}")
+        request = CreateRequest(
+            get_flow(flow), parse_ref(source), claim, match_key, asana_snapshot, custompms_snapshot
+        )
+        (begun,) = self.begin_creates([request])
+        if isinstance(begun, ClaimedElsewhereError):
+            raise begun
+        return begun
 
-        def begin(session: Session) -> Link:
-            row = self._row(session, source, for_update=True)
-            if row is None:
-                destination_type = flow.record_type(source.side.other)
-                row = LinkRow(
-                    flow=flow.name,
-                    asana_type=flow.asana_type,
-                    custompms_type=flow.custompms_type,
-                    origin=source.side.value,
-                    status=LinkStatus.PENDING.value,
-                    create_attempt=1,
-                    create_key=create_key_for(source, destination_type),
-                )
-                setattr(row, _KEY_COLUMN[source.side], source.key)
-                session.add(row)
-            elif row.status != LinkStatus.PENDING.value:
-                raise LinkError(f"cannot create {source} again: its link is {row.status}")
-            elif row.claimed_by and row.claimed_by != claim and self.leases.is_live(row.claimed_by):
-                raise ClaimedElsewhereError(_to_link(row), row.claimed_by)
-            row.claimed_by = claim
-            if match_key is not None:
-                row.match_key = match_key
-            _set_snapshots(row, asana_snapshot, custompms_snapshot)
-            session.flush()
-            return _to_link(row)
+    def begin_creates(
+        self, requests: Sequence[CreateRequest]
+    ) -> list[Link | ClaimedElsewhereError]:
+        """:meth:`begin_create` for a batch, in one transaction and a few statements: the
+        rows read at once, the new ones inserted at once. A create another live run has
+        claimed gives its :class:`ClaimedElsewhereError` in its place; the others proceed.
+        """
+        for request in requests:
+            source, flow = request.source, request.flow
+            if source.type != flow.record_type(source.side):
+                raise LinkError(f"{source} is not a {source.side} {flow.record_type(source.side)}")
+
+        def begin(session: Session) -> list[Link | ClaimedElsewhereError]:
+            self.preload([request.source for request in requests])
+            rows = [self._begin(session, request) for request in requests]
+            session.flush()  # one INSERT for the new rows: their ids and creation times
+            return [row if isinstance(row, LinkError) else _to_link(row) for row in rows]
 
         return self.retrying(begin)
+
+    def _begin(self, session: Session, request: CreateRequest) -> LinkRow | ClaimedElsewhereError:
+        flow, source, claim = request.flow, request.source, request.claim
+        row = self._row(session, source, for_update=True)
+        if row is None:
+            destination_type = flow.record_type(source.side.other)
+            row = LinkRow(
+                flow=flow.name,
+                asana_type=flow.asana_type,
+                custompms_type=flow.custompms_type,
+                origin=source.side.value,
+                status=LinkStatus.PENDING.value,
+                create_attempt=1,
+                create_key=create_key_for(source, destination_type),
+            )
+            setattr(row, _KEY_COLUMN[source.side], source.key)
+            session.add(row)
+            self._remember(row)
+        elif row.status != LinkStatus.PENDING.value:
+            raise LinkError(f"cannot create {source} again: its link is {row.status}")
+        elif row.claimed_by and row.claimed_by != claim and self.leases.is_live(row.claimed_by):
+            return ClaimedElsewhereError(_to_link(row), row.claimed_by)
+        row.claimed_by = claim
+        if request.match_key is not None:
+            row.match_key = request.match_key
+        _set_snapshots(row, request.asana_snapshot, request.custompms_snapshot)
+        return row
 
     def complete_create(
         self,
@@ -441,8 +535,7 @@ class Links(Database):
                 and getattr(row, f"{destination.side.value}_type") == destination.type
             ):
                 _set_snapshots(row, asana_snapshot, custompms_snapshot)
-                session.flush()
-                return _to_link(row)
+                return _link_of(session, row)
             row = _pending(row, source)
             expected = getattr(row, f"{destination.side.value}_type")
             if destination.side is source.side or destination.type != expected:
@@ -454,8 +547,8 @@ class Links(Database):
             row.status = LinkStatus.LINKED.value
             row.claimed_by = None
             _set_snapshots(row, asana_snapshot, custompms_snapshot)
-            session.flush()
-            return _to_link(row)
+            self._remember(row)
+            return _link_of(session, row)
 
         return self.retrying(complete)
 
@@ -472,8 +565,7 @@ class Links(Database):
             destination_type = getattr(row, f"{source.side.other.value}_type")
             row.create_key = create_key_for(source, destination_type, row.create_attempt)
             row.claimed_by = None
-            session.flush()
-            return _to_link(row)
+            return _link_of(session, row)
 
     def cancel_create(self, source: Ref | str) -> Link:
         """A pending create will never complete (its source was deleted): unlink it.
@@ -486,8 +578,7 @@ class Links(Database):
             row = self._pending_row(session, source)
             row.status = LinkStatus.UNLINKED.value
             row.claimed_by = None
-            session.flush()
-            return _to_link(row)
+            return _link_of(session, row)
 
     def record_deleted(self, flow: Flow | int | str, ref: Ref | str) -> Link:
         """Remember that a record never linked was deleted: references to it never resolve.
@@ -509,10 +600,10 @@ class Links(Database):
                 )
                 setattr(row, _KEY_COLUMN[ref.side], ref.key)
                 session.add(row)
+                self._remember(row)
             row.status = LinkStatus.UNLINKED.value
             row.claimed_by = None
-            session.flush()
-            return _to_link(row)
+            return _link_of(session, row)
 
         return self.retrying(mark)
 
@@ -533,8 +624,7 @@ class Links(Database):
             if row is None:
                 raise LinkError(f"{ref} is not linked")
             _set_snapshots(row, asana, custompms)
-            session.flush()
-            return _to_link(row)
+            return _link_of(session, row)
 
     def unlink(self, ref: Ref | str) -> Link:
         """Mark the link of ``ref`` unlinked: no more syncing, and no re-create of either side."""
@@ -545,17 +635,32 @@ class Links(Database):
                 raise LinkError(f"{ref} is not linked")
             row.status = LinkStatus.UNLINKED.value
             row.claimed_by = None
-            session.flush()
-            return _to_link(row)
+            return _link_of(session, row)
 
 
 _KEY_COLUMN = {Side.ASANA: "asana_gid", Side.CUSTOMPMS: "custompms_id"}
+_ATTRIBUTES = {
+    Side.ASANA: ("asana_type", "asana_gid"),
+    Side.CUSTOMPMS: ("custompms_type", "custompms_id"),
+}
 _COLUMNS = {
     Side.ASANA: (LinkRow.asana_type, LinkRow.asana_gid),
     Side.CUSTOMPMS: (LinkRow.custompms_type, LinkRow.custompms_id),
 }
 #: Records per ``IN`` list (SQLite allows few hundred bound parameters in old versions).
 _CHUNK = 400
+
+
+def _ref_clauses(refs: Iterable[Ref]) -> Iterator[Any]:
+    """``WHERE`` clauses that together match the rows of ``refs``, a few hundred each."""
+    by_type: dict[tuple[Side, str], list[str]] = {}
+    for ref in refs:
+        by_type.setdefault((ref.side, ref.type), []).append(ref.key)
+    for (side, record_type), keys in by_type.items():
+        type_column, key_column = _COLUMNS[side]
+        keys.sort()
+        for start in range(0, len(keys), _CHUNK):
+            yield and_(type_column == record_type, key_column.in_(keys[start : start + _CHUNK]))
 
 
 class LinkMap:

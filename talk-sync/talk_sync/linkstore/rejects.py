@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -104,13 +104,14 @@ class Rejects(Database):
         side, key = Side(side), str(source_key)
 
         def keep(session: Session) -> Reject:
-            row = session.scalars(_reject_query(side, stream, key)).one_or_none()
+            row = self._reject_row(session, side, stream, key)
             now = utcnow()
             if row is None:
                 row = RejectRow(
                     side=side.value, stream=stream, source_key=key, attempts=0, first_seen=now
                 )
                 session.add(row)
+                self._remember_reject(row)
             previous = None  # the last wait, when these values were refused before
             same_values = fingerprint is not None and row.fingerprint == fingerprint
             if same_values and row.retry_at is not None:
@@ -121,7 +122,6 @@ class Rejects(Database):
             row.retry_at = None if backoff is None else now + backoff.after(previous)
             row.attempts += 1
             row.last_seen = now
-            session.flush()
             return _to_reject(row)
 
         return self.retrying(keep)
@@ -129,18 +129,64 @@ class Rejects(Database):
     def mark_stuck(self, side: Side | str, stream: str, source_key: Ref | str, why: str) -> None:
         """Flag a kept record as stuck (a person must act), e.g. once it is too old."""
         with self._session() as session:
-            row = session.scalars(_reject_query(Side(side), stream, str(source_key))).one_or_none()
+            row = self._reject_row(session, Side(side), stream, str(source_key))
             if row is not None:
                 row.stuck = why
-                session.flush()
 
     def clear_reject(self, side: Side | str, stream: str, source_key: Ref | str) -> bool:
         """Forget a reject once a retry succeeded; ``True`` if there was one."""
+        side, key = Side(side), str(source_key)
         with self._session() as session:
-            row = session.scalars(_reject_query(Side(side), stream, str(source_key))).one_or_none()
+            row = self._reject_row(session, side, stream, key)
             if row is not None:
                 session.delete(row)
+                cache = self._cached_rows()
+                if cache is not None:
+                    cache[_cache_key(side, stream, key)] = (None, True)
             return row is not None
+
+    def preload_rejects(self, side: Side | str, source_keys: Iterable[Ref | str]) -> None:
+        """Read every reject of ``side`` for the records ``source_keys`` name (any stream) in
+        one query per few hundred, for the calls that follow in the current transaction
+        (:meth:`record_reject`, :meth:`clear_reject`): they then query nothing."""
+        cache = self._cached_rows()
+        if cache is None:
+            raise RuntimeError("preload_rejects() reads for a transaction: call it inside one")
+        side = Side(side)
+        keys = sorted(
+            key
+            for key in {str(key) for key in source_keys}
+            if ("rejects of", side.value, key) not in cache
+        )
+        with self._session() as session:
+            for start in range(0, len(keys), _CHUNK):
+                query = select(RejectRow).where(
+                    RejectRow.side == side.value,
+                    RejectRow.source_key.in_(keys[start : start + _CHUNK]),
+                )
+                for row in session.scalars(query):
+                    self._remember_reject(row)
+        for key in keys:
+            cache[("rejects of", side.value, key)] = (None, True)
+
+    def _reject_row(self, session: Session, side: Side, stream: str, key: str) -> RejectRow | None:
+        """The reject of a record: from the transaction's cache when read already."""
+        cache = self._cached_rows()
+        name = _cache_key(side, stream, key)
+        if cache is not None:
+            if name in cache:
+                return cast("RejectRow | None", cache[name][0])
+            if ("rejects of", side.value, key) in cache:
+                return None  # every reject of the record was read: it has none here
+        row = session.scalars(_reject_query(side, stream, key)).one_or_none()
+        if cache is not None:
+            cache[name] = (row, True)
+        return row
+
+    def _remember_reject(self, row: RejectRow) -> None:
+        cache = self._cached_rows()
+        if cache is not None:
+            cache[_cache_key(Side(row.side), row.stream, row.source_key)] = (row, True)
 
     def retry_now(
         self,
@@ -193,6 +239,15 @@ def _rejects_of(side: Side | str | None, stream: str | None) -> Any:
     if stream is not None:
         query = query.where(RejectRow.stream == stream)
     return query
+
+
+#: Source keys per ``IN`` list.
+_CHUNK = 400
+
+
+def _cache_key(side: Side, stream: str, key: str) -> tuple[str, str, str, str]:
+    """A reject's name in the transaction's row cache (beside the links' refs)."""
+    return ("reject", side.value, stream, key)
 
 
 def _reject_query(side: Side, stream: str, key: str) -> Any:
