@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 
 class Side(str, Enum):
@@ -58,8 +59,10 @@ class Ref:
     key: str
 
     def __post_init__(self) -> None:
-        side = _coerce_side(self.side, repr(self))
-        object.__setattr__(self, "side", side)
+        side = self.side
+        if not isinstance(side, Side):  # the context is formatted only when it is needed
+            side = _coerce_side(self.side, f"Ref({self.side!r}, {self.type!r}, {self.key!r})")
+            object.__setattr__(self, "side", side)
         if self.type not in RECORD_TYPES[side]:
             known = ", ".join(sorted(RECORD_TYPES[side]))
             raise RefError(f"unknown {side} record type {self.type!r} (known: {known})")
@@ -99,6 +102,12 @@ def parse_ref(value: object) -> Ref:
         return value
     if not isinstance(value, str):
         raise RefError(f"expected a namespaced reference like 'asana-task:77', got {value!r}")
+    return _parse(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse(value: str) -> Ref:
+    """:func:`parse_ref` of a string; remembered, as a batch parses each ref many times."""
     namespace, sep, key = value.partition(":")
     side, dash, record_type = namespace.partition("-")
     if not sep or not dash or not key:

@@ -35,7 +35,11 @@ DEFAULT_PATH = ".meltano/talk-sync/links.db"
 
 def _json_dumps(value: Any) -> str:
     # Snapshots may hold dates or sets a target parsed; store them in their JSON spelling.
-    return json.dumps(to_jsonable(value), sort_keys=True)
+    # json calls to_jsonable only for what it cannot write itself: most values are plain.
+    try:
+        return json.dumps(value, sort_keys=True, default=to_jsonable)
+    except TypeError:  # keys of mixed types, which sort_keys cannot order: made strings
+        return json.dumps(to_jsonable(value), sort_keys=True)
 
 
 class LinkStoreConfigError(ValueError):
