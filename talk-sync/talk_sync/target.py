@@ -30,13 +30,13 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TargetCapabilities,
 )
-from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
+from singer_sdk.mapper import RemoveRecordTransform
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine
-from talk_sync.builtin_maps import board_settings, map_config, mapper_config
+from talk_sync.builtin_maps import board_settings, map_config, stream_mapper
 from talk_sync.destination import Destination
 from talk_sync.errors import TalkSyncError, TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
@@ -400,11 +400,8 @@ class SyncTarget(Target):
 
     @override
     def setup_mapper(self) -> None:
-        # The SDK's mapper, on the built-in maps unless the config brings its own.
-        self.mapper = PluginMapper(
-            plugin_config=mapper_config(self.config, self.builtin_maps_package),
-            logger=self.logger,
-        )
+        # The SDK's mapper, on the built-in maps (compiled) unless the config brings its own.
+        self.mapper = stream_mapper(self.config, self.builtin_maps_package, self.logger)
 
     @property
     def map_config(self) -> dict[str, Any]:
