@@ -4,7 +4,7 @@ Both targets' stream maps run through the SDK's own mapper (what the targets do 
 record), on records hypothesis generates in the taps' schemas, in both configurations a
 target meets: its built-in maps (no settings) and the config meltano.yml gives it (its
 ``stream_maps`` override, if it sets one, and its boards), resolved the way the targets
-resolve them (``talk_sync.builtin_maps.mapper_config``). A value that changed shape on the
+resolve them (``talk_sync.builtin_maps.stream_mapper``). A value that changed shape on the
 way (a date as a timestamp, empty text as null, an email's case, whitespace) would be written
 back on the next sync: an echo that never stops. References (ids) are resolved through the
 link store, not mapped, so they are left out here; the end-to-end tests cover them.
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from local_stack import PROJECT_ROOT
 from singer_sdk.mapper import PluginMapper
 from talk_sync import Side, get_flow
-from talk_sync.builtin_maps import mapper_config
+from talk_sync.builtin_maps import stream_mapper
 from talk_sync.normalize import FieldType, same
 from talk_sync.records import synced_values
 
@@ -49,8 +49,7 @@ def loader_config(loader: str, source: str) -> dict[str, Any]:
 @cache
 def mapper(loader: str, source: str) -> PluginMapper:
     """The SDK mapper configured as the loader configures it from ``source``."""
-    config = mapper_config(loader_config(loader, source), PACKAGES[loader])
-    return PluginMapper(plugin_config=config, logger=logging.getLogger(loader))
+    return stream_mapper(loader_config(loader, source), PACKAGES[loader], logging.getLogger(loader))
 
 
 def mapped(

@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import logging
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 import yaml
 from singer_sdk import typing as th
+from singer_sdk.mapper import PluginMapper
+
+from talk_sync.compiled_maps import CompiledMapper
 
 #: The resource each target package ships its built-in maps in.
 RESOURCE = "stream_maps.yml"
@@ -53,14 +57,31 @@ def map_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def mapper_config(config: Mapping[str, Any], package: str | None) -> dict[str, Any]:
-    """``config`` as the SDK's mapper reads it: ``stream_maps`` defaulted to ``package``'s.
+def uses_builtin_maps(config: Mapping[str, Any], package: str | None) -> bool:
+    """Whether the mapper runs ``package``'s maps: the config sets no ``stream_maps``.
 
     An empty ``stream_maps`` (``{}``, what Meltano passes for an unset object setting) counts
     as unset. ``package`` ``None``: no built-in maps.
     """
+    return bool(package) and not config.get("stream_maps")
+
+
+def mapper_config(config: Mapping[str, Any], package: str | None) -> dict[str, Any]:
+    """``config`` as the SDK's mapper reads it: ``stream_maps`` defaulted to ``package``'s."""
     maps = config.get("stream_maps") or (_load(package) if package else {})
     return {**config, "stream_maps": copy.deepcopy(maps), "stream_map_config": map_config(config)}
+
+
+def stream_mapper(
+    config: Mapping[str, Any], package: str | None, logger: logging.Logger
+) -> PluginMapper:
+    """The SDK mapper a target maps its records with (``SyncTarget.setup_mapper``).
+
+    Its built-in maps, its own expressions, run compiled (:mod:`talk_sync.compiled_maps`);
+    a config's ``stream_maps`` run on the SDK's mapper exactly as the SDK defines them.
+    """
+    mapper_class = CompiledMapper if uses_builtin_maps(config, package) else PluginMapper
+    return mapper_class(plugin_config=mapper_config(config, package), logger=logger)
 
 
 def board_settings() -> list[th.Property]:

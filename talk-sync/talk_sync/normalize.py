@@ -148,11 +148,23 @@ def same(a: Any, b: Any, field_type: FieldType | str = FieldType.ANY) -> bool:
     return bool(canonical(a, field_type) == canonical(b, field_type))
 
 
+#: Types ``to_jsonable`` returns as they are: checked first, by exact type (a ``str`` enum
+#: is an Enum), since most values are such leaves and the engine converts ~90 per record.
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """``value`` with dates as ISO strings, sets as sorted lists and tuples as lists.
 
     Used before storing snapshots and reports as JSON.
     """
+    kind = type(value)
+    if kind in _JSON_LEAVES:
+        return value
+    if kind is dict:
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [to_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return format_timestamp(value)
     if isinstance(value, date):

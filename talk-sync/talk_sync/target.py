@@ -30,12 +30,13 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TargetCapabilities,
 )
-from singer_sdk.mapper import PluginMapper, RemoveRecordTransform
+from singer_sdk.mapper import RemoveRecordTransform
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from typing_extensions import override
 
 from talk_sync.adoption import check_match_keys
 from talk_sync.apply import ApplyEngine
-from talk_sync.builtin_maps import board_settings, map_config, mapper_config
+from talk_sync.builtin_maps import board_settings, map_config, stream_mapper
 from talk_sync.destination import Destination
 from talk_sync.errors import TalkSyncError, TokenRefusedError
 from talk_sync.flows import FLOWS, get_flow
@@ -44,6 +45,7 @@ from talk_sync.linkstore import DEFAULT_PATH, Backoff, LinkStore, LinkStoreConfi
 from talk_sync.merge import ConflictPolicy
 from talk_sync.migrations import SchemaError
 from talk_sync.policies import DeletePolicy, policy_for
+from talk_sync.record_validation import record_validator
 from talk_sync.refs import Ref, Side, parse_ref
 from talk_sync.report import RunReport, one_line
 from talk_sync.report_files import DEFAULT_REPORT_DIR, REPORT_DIR_ENV, report_dir, report_file_name
@@ -398,11 +400,8 @@ class SyncTarget(Target):
 
     @override
     def setup_mapper(self) -> None:
-        # The SDK's mapper, on the built-in maps unless the config brings its own.
-        self.mapper = PluginMapper(
-            plugin_config=mapper_config(self.config, self.builtin_maps_package),
-            logger=self.logger,
-        )
+        # The SDK's mapper, on the built-in maps (compiled) unless the config brings its own.
+        self.mapper = stream_mapper(self.config, self.builtin_maps_package, self.logger)
 
     @property
     def map_config(self) -> dict[str, Any]:
@@ -696,6 +695,12 @@ class FlowSink(BatchSink):
         return int(self.config["batch_size"])
 
     @override
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        # Compiled once per stream (the SDK's walks the schema per record); an invalid
+        # record's error names it by its source ref.
+        return record_validator(self, [self.source_ref_field])
+
+    @override
     def process_batch(self, context: dict) -> None:
         items = [self.incoming(record) for record in context["records"]]
         engine = self.target.engine
@@ -719,6 +724,10 @@ class FlowSink(BatchSink):
 
 class SkippedStreamSink(RecordSink):
     """A stream that is not a flow (e.g. ``users``): its records are read and dropped."""
+
+    @override
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        return record_validator(self, self.key_properties)
 
     @override
     def setup(self) -> None:
@@ -746,6 +755,10 @@ class UnreadableSink(RecordSink):
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
         self.target: SyncTarget = target  # type: ignore[assignment]
+
+    @override
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        return record_validator(self, self.key_properties)
 
     @override
     def process_record(self, record: dict, context: dict) -> None:

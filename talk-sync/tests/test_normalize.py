@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import IntEnum
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -104,6 +107,18 @@ def test_timestamps_and_dates() -> None:
 def test_to_jsonable() -> None:
     value = {"d": date(2026, 1, 2), "s": {"b", "a"}, "t": (1, 2), "k": T.DATE}
     assert to_jsonable(value) == {"d": "2026-01-02", "s": ["a", "b"], "t": [1, 2], "k": "date"}
+
+
+def test_to_jsonable_reads_enums_and_other_mappings_inside_plain_values() -> None:
+    """Plain str/int/dict/list values are passed through by exact type: an enum that is a
+    str or an int, a mapping that is no dict, still become JSON values."""
+
+    class Level(IntEnum):
+        HIGH = 2
+
+    value = {1: [T.DATE, Level.HIGH, MappingProxyType({"n": Decimal("1.0")})], "f": 0.5}
+    assert to_jsonable(value) == {"1": ["date", 2, {"n": 1}], "f": 0.5}
+    assert type(to_jsonable([True])[0]) is bool
 
 
 @PROPERTY

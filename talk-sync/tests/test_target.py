@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, InvalidRecord
 from talk_sync.cli import main as cli_main
 from talk_sync.errors import ApplyError
 from talk_sync.incoming import Incoming
@@ -166,6 +166,60 @@ def test_a_mapped_record_without_its_source_ref_names_the_field(config: dict[str
     lines = messages("Acme").replace('"asana-workspace:1"', '""')  # a map that sets none
     with pytest.raises(ValueError, match="no 'external_id'"):
         run(config, lines)
+
+
+def typed_messages(*records: dict[str, Any]) -> str:
+    """``workspace_customer`` records under a schema with types (``messages``' has none)."""
+    source = {"type": "object", "properties": {"gid": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "external_id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "_source": source,
+        },
+    }
+    lines = [
+        {"type": "SCHEMA", "stream": "workspace_customer", "schema": schema},
+        *({"type": "RECORD", "stream": "workspace_customer", "record": r} for r in records),
+        {"type": "STATE", "value": STATE},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (
+            {"external_id": "asana-workspace:7", "name": 12},
+            "workspace_customer record external_id=asana-workspace:7: "
+            "field 'name' must be string or null (got 12)",
+        ),
+        (
+            {"external_id": "asana-workspace:8", "name": "A", "_source": {"gid": 8}},
+            "workspace_customer record external_id=asana-workspace:8: "
+            "field '_source.gid' must be string (got 8)",
+        ),
+    ],
+)
+def test_an_invalid_record_fails_the_run_naming_the_record_and_the_field(
+    config: dict[str, Any], record: dict[str, Any], expected: str
+) -> None:
+    valid = {"external_id": "asana-workspace:6", "name": "Fine"}
+    with pytest.raises(InvalidRecord) as invalid:
+        run(config, typed_messages(valid, record))
+    assert str(invalid.value) == f"Record Message Validation Error: {expected}"
+    report = written_report(config)
+    assert report["status"] == "failed"
+    assert report["failure"] == f"InvalidRecord: Record Message Validation Error: {expected}"
+
+
+def test_records_are_not_validated_when_validate_records_is_off(config: dict[str, Any]) -> None:
+    target, _ = run(
+        {**config, "validate_records": False},
+        typed_messages({"external_id": "asana-workspace:9", "name": 12}),
+    )
+    assert [r["name"] for r in target.destination.records.values()] == [12]
 
 
 @pytest.mark.parametrize(
