@@ -139,10 +139,9 @@ def tap_command(config: Path, state: Path | None = None) -> list[str]:
 class FirstSyncs:
     """First syncs of one world into a fresh Custompms and link store each time."""
 
-    def __init__(self, server: SandboxServer, workdir: Path, link_store_url: str | None) -> None:
+    def __init__(self, server: SandboxServer, workdir: Path) -> None:
         self.server = server
         self.workdir = workdir
-        self.link_store_url = link_store_url
         self.tap = tap_command(tap_config(server, workdir))
         self.runs = 0
 
@@ -166,11 +165,14 @@ class FirstSyncs:
                 "link_store_url": store,
                 "report_path": str(folder / "report.json"),
             }
-            yield [
-                plugin("loaders", "target-custompms"),
-                "--config",
-                str(write_config(folder / "target.json", config)),
-            ], folder
+            yield (
+                [
+                    plugin("loaders", "target-custompms"),
+                    "--config",
+                    str(write_config(folder / "target.json", config)),
+                ],
+                folder,
+            )
 
     def capture(self) -> tuple[Path, Timed]:
         """The tap's stream, in a file: the same stream for every run below."""
@@ -220,18 +222,32 @@ def idle_sync(data: Path, workdir: Path, link_store_url: str | None) -> tuple[fl
 
 
 def idle_tap_seconds(meltano: Any, tap: str, target: str) -> float:
-    """The tap alone, from the state its pipeline left: its own idle requests."""
-    stored = json.loads(meltano("state", "get", f"test:{tap}-to-{target}").stdout)
+    """The tap alone, run as its own process from the config, catalog and state its
+    pipeline used: what its own idle requests (and its start) cost, without Meltano."""
     folder = Path(tempfile.mkdtemp(prefix="idle-tap-"))
+    stored = json.loads(meltano("state", "get", f"test:{tap}-to-{target}").stdout)
     (folder / "state.json").write_text(json.dumps(stored.get("singer_state", stored)))
+    for dump in ("config", "catalog"):
+        (folder / f"{dump}.json").write_text(meltano("invoke", f"--dump={dump}", tap).stdout)
+    command = [plugin("extractors", tap)]
+    command += [f"--{name}={folder / f'{name}.json'}" for name in ("config", "catalog", "state")]
     started = time.perf_counter()
-    meltano("invoke", tap, "--state", str(folder / "state.json"))
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - started
 
 
 def _copy(data: Path, workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copy(data, workdir / data.name))
+
+
+def report_idle(data: Path, workdir: Path, link_store_url: str | None) -> None:
+    sync, taps = idle_sync(data, workdir, link_store_url)
+    print(
+        f"  idle `meltano run sync`                     {sync:7.1f} s  (the two taps alone: "
+        f"{taps:.1f} s; the rest, Meltano and both targets: {sync - taps:.1f} s)",
+        flush=True,
+    )
 
 
 def report(label: str, timed: Timed, *, yardstick: Timed | None = None) -> None:
@@ -257,7 +273,7 @@ def bench_store(
         folder = workdir / f"{name}-{size}"
         folder.mkdir()
         with served_world(data, folder) as server:
-            syncs = FirstSyncs(server, folder, None)
+            syncs = FirstSyncs(server, folder)
             stream, tapped = syncs.capture()
             print(f" world of {size:,} tasks: {tapped.records:,} records", flush=True)
             report("tap -> file", tapped)
@@ -306,19 +322,13 @@ def main() -> None:
         )
         bench_store("sqlite", worlds, workdir, None)
         if not options.no_idle:
-            sync, taps = idle_sync(worlds[small], workdir / "idle-sqlite", None)
-            print(f"  idle `meltano run sync`: {sync:.1f} s; the two taps alone, idle: {taps:.1f} s")
+            report_idle(worlds[small], workdir / "idle-sqlite", None)
         if options.no_postgres:
             return
         with running_postgres() as cluster:
             bench_store("postgresql", worlds, workdir, cluster)
             if not options.no_idle:
-                url = cluster.create_database("idle_links")
-                sync, taps = idle_sync(worlds[small], workdir / "idle-pg", url)
-                print(
-                    f"  idle `meltano run sync`: {sync:.1f} s; "
-                    f"the two taps alone, idle: {taps:.1f} s"
-                )
+                report_idle(worlds[small], workdir / "idle-pg", cluster.create_database("idle"))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,13 @@ def _parse(value: str) -> Ref:
         raise RefError(f"bad reference {value!r}: {exc}") from None
 
 
+@lru_cache(maxsize=1 << 16)
+def known_ref(side: Side, record_type: str, key: str) -> Ref:
+    """``Ref(side, record_type, key)``, checked once per run for each record (the link
+    store builds the refs of every row it reads)."""
+    return Ref(side, record_type, key)
+
+
 def format_ref(side: Side | str, record_type: str, key: object) -> str:
     """Format a namespaced reference, validating each part: ``format_ref("asana", "task", 77)``."""
     return str(Ref(_coerce_side(side, f"{side}-{record_type}:{key}"), record_type, str(key)))

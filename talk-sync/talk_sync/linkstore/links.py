@@ -17,7 +17,7 @@ from talk_sync.link_status import LinkStatus
 from talk_sync.linkstore.database import Database
 from talk_sync.models import LinkRow
 from talk_sync.normalize import to_jsonable
-from talk_sync.refs import Ref, Side, parse_ref
+from talk_sync.refs import Ref, Side, known_ref, parse_ref
 from talk_sync.timestamps import as_utc, utcnow
 
 
@@ -84,7 +84,7 @@ class Adopted:
 
 def _to_link(row: LinkRow) -> Link:
     def ref(side: Side, record_type: str, key: str | None) -> Ref | None:
-        return None if key is None else Ref(side, record_type, key)
+        return None if key is None else known_ref(side, record_type, key)
 
     return Link(
         id=row.id,
@@ -102,6 +102,12 @@ def _to_link(row: LinkRow) -> Link:
         claimed_by=row.claimed_by,
         match_key=row.match_key,
     )
+
+
+def _no_row(begun: ClaimedElsewhereError | None) -> ClaimedElsewhereError:
+    if begun is None:  # pragma: no cover - begin_creates inserted it
+        raise RuntimeError("begin_creates: a new row was not inserted")
+    return begun
 
 
 def _new_pending_row(request: CreateRequest) -> dict[str, Any]:
@@ -502,19 +508,20 @@ class Links(Database):
             for request in requests:
                 if request.source not in new and self._row(session, request.source) is None:
                     new[request.source] = _new_pending_row(request)
-            inserted: dict[Ref, LinkRow] = {}
             if new:  # one INSERT for all of them (the ORM's bulk insert, far cheaper per row)
-                query = insert(LinkRow).returning(LinkRow, sort_by_parameter_order=True)
-                for source, row in zip(
-                    new, session.scalars(query, list(new.values())), strict=True
-                ):
+                # Rows come back in any order (asking for the parameters' order makes SQLite
+                # insert one row per statement): each is found by the record it names.
+                for row in session.scalars(insert(LinkRow).returning(LinkRow), list(new.values())):
                     self._remember(row)
-                    inserted[source] = row
-            rows = [
-                inserted.pop(request.source, None) or self._begin(session, request)
-                for request in requests
+            rows: list[LinkRow | ClaimedElsewhereError | None] = []
+            for request in requests:
+                if new.pop(request.source, None) is not None:  # inserted claimed, as asked
+                    rows.append(self._row(session, request.source))
+                else:
+                    rows.append(self._begin(session, request))
+            return [
+                _link_of(session, row) if isinstance(row, LinkRow) else _no_row(row) for row in rows
             ]
-            return [row if isinstance(row, LinkError) else _link_of(session, row) for row in rows]
 
         return self.retrying(begin)
 
