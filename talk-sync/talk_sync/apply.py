@@ -433,8 +433,8 @@ class ApplyEngine:
             return Effect(item)
         if decision.action is Action.WAIT:
             field_name = min(decision.unresolved, default=None)
-            waits_for = decision.unresolved.get(field_name) if field_name else None
-            self.retry.wait(item, decision.reason, field_name, waits_for)
+            parent = decision.unresolved.get(field_name) if field_name else None
+            self.retry.wait(item, decision.reason, field_name, parent)
             return Effect(item)
         if decision.action is Action.UNCHANGED:
             self.report.count(flow, Outcome.UNCHANGED)

@@ -59,10 +59,11 @@ class Ref:
     key: str
 
     def __post_init__(self) -> None:
+        given: object = self.side
+        if not isinstance(given, Side):  # the context is formatted only when it is needed
+            given = _coerce_side(given, f"Ref({given!r}, {self.type!r}, {self.key!r})")
+            object.__setattr__(self, "side", given)
         side = self.side
-        if not isinstance(side, Side):  # the context is formatted only when it is needed
-            side = _coerce_side(self.side, f"Ref({self.side!r}, {self.type!r}, {self.key!r})")
-            object.__setattr__(self, "side", side)
         if self.type not in RECORD_TYPES[side]:
             known = ", ".join(sorted(RECORD_TYPES[side]))
             raise RefError(f"unknown {side} record type {self.type!r} (known: {known})")

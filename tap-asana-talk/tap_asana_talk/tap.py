@@ -15,7 +15,7 @@ from talk_sync.startup_errors import asana_endpoint, check_at_start
 from talk_sync.timestamps import format_asana_timestamp, require_timestamp
 from typing_extensions import override
 
-from tap_asana_talk import streams
+from tap_asana_talk import streams as asana_streams
 from tap_asana_talk.unreadable import UnreadableLog
 
 _S = TypeVar("_S", bound=Stream)
@@ -24,13 +24,13 @@ DEFAULT_API_URL = "https://app.asana.com/api/1.0"
 
 _GID = th.StringType(pattern=r"^[0-9]+$")
 
-STREAM_TYPES: tuple[type[streams.AsanaStream], ...] = (
-    streams.WorkspacesStream,
-    streams.TeamsStream,
-    streams.UsersStream,
-    streams.ProjectsStream,
-    streams.TasksStream,
-    streams.UnreadableStream,  # last: it reports what the others could not read
+STREAM_TYPES: tuple[type[asana_streams.AsanaStream], ...] = (
+    asana_streams.WorkspacesStream,
+    asana_streams.TeamsStream,
+    asana_streams.UsersStream,
+    asana_streams.ProjectsStream,
+    asana_streams.TasksStream,
+    asana_streams.UnreadableStream,  # last: it reports what the others could not read
 )
 
 
@@ -148,13 +148,16 @@ class TapAsanaTalk(Tap):
     def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
+    @property
     @override
-    def load_streams(self) -> list[Stream]:
-        # The SDK sorts the streams by name (projects, tasks, teams, ... workspaces): every
-        # record would then reach the target before its customer or project. Keep
-        # STREAM_TYPES' order, parents first, so a target rarely holds a record back.
+    def streams(self) -> dict[str, Stream]:
+        # The SDK's (final) load_streams() sorts the streams by name: projects, tasks,
+        # teams, ... workspaces, so every record would reach the target before its customer
+        # or project. sync_all() takes them in this order instead, STREAM_TYPES', parents
+        # first, so a target rarely holds a record back.
         rank = {stream_type: index for index, stream_type in enumerate(STREAM_TYPES)}
-        return sorted(super().load_streams(), key=lambda stream: rank[type(stream)])
+        loaded = super().streams
+        return dict(sorted(loaded.items(), key=lambda item: rank[type(item[1])]))  # type: ignore[index]
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -201,19 +204,19 @@ class TapAsanaTalk(Tap):
         return format_asana_timestamp(require_timestamp(str(value))) if value else None
 
     @property
-    def workspaces_stream(self) -> streams.WorkspacesStream:
+    def workspaces_stream(self) -> asana_streams.WorkspacesStream:
         """The workspaces stream, whose listing scopes the others."""
-        return self._stream("workspaces", streams.WorkspacesStream)
+        return self._stream("workspaces", asana_streams.WorkspacesStream)
 
     @property
-    def teams_stream(self) -> streams.TeamsStream:
+    def teams_stream(self) -> asana_streams.TeamsStream:
         """The teams stream, whose listing scopes the projects of organizations."""
-        return self._stream("teams", streams.TeamsStream)
+        return self._stream("teams", asana_streams.TeamsStream)
 
     @property
-    def projects_stream(self) -> streams.ProjectsStream:
+    def projects_stream(self) -> asana_streams.ProjectsStream:
         """The projects stream, whose listing scopes the tasks stream."""
-        return self._stream("projects", streams.ProjectsStream)
+        return self._stream("projects", asana_streams.ProjectsStream)
 
     def _stream(self, name: str, kind: type[_S]) -> _S:
         stream = self.streams[name]

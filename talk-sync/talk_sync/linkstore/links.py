@@ -136,9 +136,10 @@ def _link_of(session: Session, row: LinkRow) -> Link:
     A changed row is not: its change reaches the database with the others at the next query
     or at commit, one statement for many rows (a batch changes hundreds).
     """
-    if row.id is None:
+    state = inspect(row)
+    if state.pending:
         session.flush()
-    elif inspect(row).modified:
+    elif state.modified:
         row.updated_at = utcnow()  # as the flush would set it
     return _to_link(row)
 
