@@ -189,6 +189,11 @@ class RateLimitedAdapter(HTTPAdapter):
             response = super().send(
                 request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
             )
+            if not stream:
+                # Read the body now: its connection goes back to the pool before the slot is
+                # freed, so no more connections are open than slots (else urllib3 drops the
+                # extra ones with a "Connection pool is full" warning, and reconnects).
+                _ = response.content
         if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
             self.bucket.pause(retry_after_seconds(response))
         return response

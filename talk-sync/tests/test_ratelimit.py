@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import requests
 from requests.adapters import HTTPAdapter
@@ -10,8 +12,10 @@ from talk_sync.ratelimit import (
     DEFAULT_RETRY_AFTER_SECONDS,
     RateLimitedAdapter,
     TokenBucket,
+    rate_limited_session,
     retry_after_seconds,
 )
+from talk_sync.testing.failing_servers import answering
 
 
 class FakeClock:
@@ -157,3 +161,15 @@ def test_the_adapter_takes_a_batch_s_actions_from_the_bucket_on_every_attempt(
         adapter.send(prepared("POST", "https://app.asana.com/api/1.0/batch", batch))
     adapter.send(prepared("GET", "https://app.asana.com/api/1.0/users/me"))
     assert adapter.bucket.granted == 21
+
+
+def test_a_connection_is_back_in_the_pool_before_its_slot_is_freed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Many threads through a session of two slots open at most two connections: none is
+    dropped with urllib3's "Connection pool is full" warning (a tap's logs showed it)."""
+    session = rate_limited_session(per_minute=1_000_000, max_concurrency=2)
+    with answering(200, {"data": ["x" * 2000]}) as url, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _n: session.get(url, timeout=10).json(), range(64)))
+    assert len(answers) == 64
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
