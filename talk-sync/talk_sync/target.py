@@ -318,6 +318,8 @@ class SyncTarget(Target):
         # Flows depend on each other (customers before projects before tasks): drain one
         # sink at a time, in the order the streams arrived, on one link-store connection.
         self.max_parallelism = 1
+        #: The flows' sinks, by flow number: a batch drains the earlier flows' first.
+        self.flow_sinks: dict[int, FlowSink] = {}
         #: Whether this run's report is written (a failure after it must not write another).
         self._report_written = False
         if kwargs.get("validate_config", True) and self.config:
@@ -688,6 +690,7 @@ class FlowSink(BatchSink):
         super().__init__(target, stream_name, schema, key_properties)
         self.target: SyncTarget = target  # type: ignore[assignment]
         self.flow = get_flow(stream_name)
+        self.target.flow_sinks[self.flow.number] = self  # a new SCHEMA's sink replaces it
 
     @override
     @property
@@ -702,6 +705,12 @@ class FlowSink(BatchSink):
 
     @override
     def process_batch(self, context: dict) -> None:
+        # Parents first: the earlier flows' records still in their batches (a customer or a
+        # project, whose batch is not full yet) are applied before this batch needs them,
+        # so its records do not wait in memory for the end of the run.
+        for number, sink in sorted(self.target.flow_sinks.items()):
+            if number < self.flow.number and sink.current_size:
+                self.target.drain_one(sink)
         items = [self.incoming(record) for record in context["records"]]
         engine = self.target.engine
         self.target.run_lease.check()  # a run presumed dead must not write any more

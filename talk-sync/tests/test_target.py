@@ -23,6 +23,7 @@ from talk_sync.errors import ApplyError
 from talk_sync.incoming import Incoming
 from talk_sync.linkstore import LinkStatus, LinkStore
 from talk_sync.refs import Side
+from talk_sync.retry import RetryState
 from talk_sync.target import REPORT_DIR_ENV, FlowSink, SyncTarget, sync_settings
 from talk_sync.testing import MemoryDestination
 from typing_extensions import override
@@ -427,3 +428,36 @@ def talk_sync(*args: str) -> int:
     with pytest.raises(SystemExit) as exited:
         cli_main(list(args))
     return int(exited.value.code or 0)
+
+
+def test_a_parent_still_in_its_batch_is_applied_before_the_children_that_fill_theirs(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parents first: a full batch of teams drains the workspace's batch, not yet full, before
+    it is applied, so no team waits for its workspace (held in memory until the end)."""
+    waited: list[str] = []
+    wait = RetryState.wait
+
+    def counting_wait(self: RetryState, item: Incoming, *args: Any, **kwargs: Any) -> None:
+        waited.append(str(item.source))
+        wait(self, item, *args, **kwargs)
+
+    monkeypatch.setattr(RetryState, "wait", counting_wait)
+    schema = {"type": "object", "properties": {"external_id": {}, "name": {}, "parent_id": {}}}
+    workspace = {"external_id": "asana-workspace:1", "name": "Acme"}
+    teams = [
+        {"external_id": f"asana-team:{n}", "name": f"Team {n}", "parent_id": "asana-workspace:1"}
+        for n in range(2, 8)
+    ]
+    lines = [
+        {"type": "SCHEMA", "stream": "workspace_customer", "schema": schema},
+        {"type": "RECORD", "stream": "workspace_customer", "record": workspace},
+        {"type": "SCHEMA", "stream": "team_customer", "schema": schema},
+        *({"type": "RECORD", "stream": "team_customer", "record": team} for team in teams),
+        {"type": "STATE", "value": STATE},
+    ]
+    target, _states = run(
+        {**config, "batch_size": 3}, "".join(json.dumps(line) + "\n" for line in lines)
+    )
+    assert len(target.destination.records) == 7
+    assert waited == []
