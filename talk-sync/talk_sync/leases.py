@@ -298,8 +298,9 @@ class LeaseKeeper:
                 logger.warning("Could not renew lease %s: %s", name, error)
                 continue
             if renewed is None:
+                if self.held.pop(name, None) is None:
+                    continue  # the renewing thread and a caller both saw it: noted once
                 logger.error("Lease %s was taken over by another run", name)
-                self.held.pop(name, None)
                 self.lost.append(name)
                 if self._on_lost is not None:
                     self._on_lost(name)
