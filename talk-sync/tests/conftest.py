@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from talk_sync.leases import Process
+from talk_sync.linkstore import LinkStore
 
 
 @pytest.fixture
@@ -21,3 +23,14 @@ def exited_process() -> Callable[[], Process]:
         return process
 
     return make
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LinkStore]:
+    """A fresh link store: a SQLite file, and an empty database of a throwaway PostgreSQL
+    (a module that needs only SQLite defines its own ``store``)."""
+    location: str | Path = tmp_path / "links.db"
+    if request.param == "postgresql":
+        location = request.getfixturevalue("postgres_url")
+    with LinkStore(location) as opened:
+        yield opened

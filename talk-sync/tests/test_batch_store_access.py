@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 from talk_sync.apply import ApplyEngine
 from talk_sync.flows import get_flow
@@ -20,15 +18,6 @@ from talk_sync.testing import MemoryDestination
 
 #: Below the store's few hundred refs per query, so both sizes read in as many queries.
 SMALL, LARGE = 20, 300
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LinkStore]:
-    location: str | Path = tmp_path / "links.db"
-    if request.param == "postgresql":
-        location = request.getfixturevalue("postgres_url")
-    with LinkStore(location) as opened:
-        yield opened
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,16 +29,6 @@ from talk_sync.linkstore import (
 from talk_sync.migrations import SCHEMA_VERSION
 from talk_sync.models import LinkRow
 from talk_sync.refs import Ref, Side
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LinkStore]:
-    """A fresh link store: a SQLite file, and an empty database of a throwaway PostgreSQL."""
-    location: str | Path = tmp_path / "links.db"
-    if request.param == "postgresql":
-        location = request.getfixturevalue("postgres_url")
-    with LinkStore(location) as opened:
-        yield opened
 
 
 def test_opens_sqlite_file_with_wal_and_creates_directories(tmp_path: Path) -> None:
