@@ -13,7 +13,10 @@ and prints, for each link store (SQLite, then PostgreSQL in a throwaway local cl
   runs of the two taps alone in the same idle state (their own requests);
 - the same first sync and target-alone run on a world ``--scale`` times bigger (default 10:
   120,000 tasks), with the growth factor of each and the target's peak RSS (on PostgreSQL
-  too with ``--big-postgres``).
+  too with ``--big-postgres``);
+- the floors under those figures on this machine: a Singer SDK target that does nothing
+  (``bench/noop_target.py``) fed the same stream, with and without the SDK's record
+  validation, and the start of the Meltano CLI and of the SDK's import alone.
 
     .venv/bin/python bench/sync_engine.py [--projects 100 --tasks 10000 --subtasks 2000]
         [--scale 10] [--no-postgres] [--big-postgres] [--no-idle]
@@ -251,6 +254,44 @@ def report_idle(data: Path, workdir: Path, link_store_url: str | None) -> None:
     )
 
 
+def best_of(runs: int, command: list[str], stdin: Path | None = None) -> float:
+    """The fastest of ``runs`` runs of ``command``: the floor, without the machine's noise."""
+    times = []
+    for _ in range(runs):
+        with open(stdin or os.devnull, "rb") as source:
+            started = time.perf_counter()
+            subprocess.run(
+                command,
+                stdin=source,
+                stdout=subprocess.DEVNULL,
+                check=True,
+                stderr=subprocess.DEVNULL,
+            )
+            times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def report_floors(stream: Path, records: int, workdir: Path) -> None:
+    """What any SDK target and any `meltano run` cost here before doing any work."""
+    python = str(Path(plugin("loaders", "target-custompms")).parent / "python")
+    noop = [python, str(Path(__file__).with_name("noop_target.py")), "--config"]
+    print(" floors on this machine (best of 3)", flush=True)
+    for label, validate in (("with", True), ("without", False)):
+        config = write_config(workdir / f"noop-{validate}.json", {"validate_records": validate})
+        seconds = best_of(3, [*noop, str(config)], stream)
+        print(
+            f"  {f'SDK target doing nothing, {label} validation':<44}{seconds:7.1f} s  "
+            f"{records:>8,} records  {records / seconds:>7,.0f} rec/s",
+            flush=True,
+        )
+    starts = {
+        "the SDK's import alone": [python, "-c", "import singer_sdk"],
+        "`meltano --version` (Meltano's own start)": [str(VENV / "bin" / "meltano"), "--version"],
+    }
+    for label, command in starts.items():
+        print(f"  {label:<44}{best_of(3, command):7.1f} s", flush=True)
+
+
 def report(label: str, timed: Timed, *, yardstick: Timed | None = None) -> None:
     line = f"  {label:<44}{timed.seconds:7.1f} s"
     if timed.records:
@@ -286,6 +327,8 @@ def bench_store(
             alone = Timed(alone.seconds, alone.peak_rss_mb, tapped.records)
             report("target-custompms < file (first sync)", alone)
             per_size[size] = (first, alone)
+            if not per_size.keys() - {size} and cluster is None:
+                report_floors(stream, tapped.records, folder)
     sizes = sorted(per_size)
     if len(sizes) == 2:
         small, big = sizes
