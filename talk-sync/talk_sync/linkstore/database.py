@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import IntegrityError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from talk_sync.migrations import migrate
@@ -64,7 +64,8 @@ def _driver_error(url: URL, error: Exception) -> LinkStoreConfigError:
     )
 
 
-def _engine_url(url_or_path: str | Path) -> URL:
+def engine_url(url_or_path: str | Path) -> URL:
+    """The SQLAlchemy URL of a link store given as a URL or a SQLite file path."""
     text = str(url_or_path)
     if "://" in text:
         return make_url(text)
@@ -73,7 +74,7 @@ def _engine_url(url_or_path: str | Path) -> URL:
 
 def sqlite_file(url_or_path: str | Path) -> Path | None:
     """The file of a SQLite link store (a path or a ``sqlite:`` URL); ``None`` otherwise."""
-    url = _engine_url(url_or_path)
+    url = engine_url(url_or_path)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     return Path(url.database)
@@ -86,7 +87,7 @@ def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
     while this one writes), foreign keys, a busy timeout and real transactions (``BEGIN
     IMMEDIATE``, so DDL and read-then-write sequences are atomic too).
     """
-    url = _engine_url(url_or_path)
+    url = engine_url(url_or_path)
     if url.get_backend_name() != "sqlite":
         try:
             return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
@@ -114,12 +115,36 @@ def create_link_engine(url_or_path: str | Path = DEFAULT_PATH) -> Engine:
     return engine
 
 
+def ensure_schema(engine: Engine) -> None:
+    """PostgreSQL: create the schema the connection's ``search_path`` names first, if it
+    does not exist yet (a tenant's first run). Nothing on other databases, or when the
+    search path already resolves to a schema."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        if connection.execute(text("SELECT current_schema()")).scalar() is not None:
+            return
+        first = str(connection.execute(text("SHOW search_path")).scalar()).split(",")[0]
+        schema = first.strip().strip('"')
+    if not schema or schema == "$user":
+        return
+    quoted = engine.dialect.identifier_preparer.quote_identifier(schema)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+    except (IntegrityError, ProgrammingError):
+        # Another process created it at the same moment (a unique violation on the
+        # catalog); anything else will surface on the first query.
+        pass
+
+
 class Database:
     """The link store's database and its transactions (:class:`~talk_sync.linkstore.LinkStore`
     adds the links and the rejects)."""
 
     def __init__(self, url_or_path: str | Path = DEFAULT_PATH) -> None:
         self.engine = create_link_engine(url_or_path)
+        ensure_schema(self.engine)
         #: The schema version found at open (0: the database was new).
         self.opened_at_version = migrate(self.engine)
         self._local = threading.local()
