@@ -29,6 +29,7 @@ import httpx
 import yaml
 from asana_sandbox.testing import SandboxServer, running_sandbox
 from custompms.testing import CustompmsServer, running_server
+from talk_sync.meltano_sys_dir import own_sys_dir
 from talk_sync.private_dirs import make_private_dir
 
 from local_stack.launcher import launch
@@ -131,21 +132,9 @@ def compile_plugins() -> None:
 
 
 def meltano_sys_dir(workdir: Path) -> Path:
-    """A Meltano system directory of the stack's own that shares the installed plugins.
-
-    Meltano writes each run's config and catalog under `<sys dir>/run/<plugin>/`, so two runs
-    in one project directory at once (parallel tests, the demo beside a test) would pull
-    those files from under each other. The plugin virtualenvs are shared by symlink, so
-    `meltano install` runs once.
-    """
-    shared = PROJECT_ROOT / ".meltano"
-    own = make_private_dir(workdir / "meltano-sys")  # run configs hold the tokens
-    for kind in ("extractors", "loaders", "utilities"):
-        (shared / kind).mkdir(parents=True, exist_ok=True)
-        link = own / kind
-        if not link.exists():
-            link.symlink_to(shared / kind, target_is_directory=True)
-    return own
+    """The stack's own Meltano system directory (see :mod:`talk_sync.meltano_sys_dir`), so
+    the demo beside a test, or parallel tests, never share run configs."""
+    return own_sys_dir(PROJECT_ROOT, workdir / "meltano-sys")
 
 
 #: The taps whose catalogs :func:`discovered_catalogs` makes, with a config that discovery

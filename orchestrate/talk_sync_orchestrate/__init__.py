@@ -1,0 +1,1 @@
+"""Many Asana <-> Custompms sync pairs (tenants) on Dagster; see orchestrate/README.md."""
