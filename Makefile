@@ -22,7 +22,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy talk-sync/talk_sync tap-asana-talk/tap_asana_talk tap-custompms/tap_custompms \
-		target-custompms/target_custompms target-asana-talk/target_asana_talk
+		target-custompms/target_custompms target-asana-talk/target_asana_talk \
+		orchestrate/talk_sync_orchestrate
 
 test: install lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadfile --durations=25

@@ -8,57 +8,23 @@ Custompms, and initech, whose Asana token is wrong.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy
-import yaml
-from asana_sandbox.testing import running_sandbox
-from custompms.testing import running_server
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter, build_schedule_context
-from local_stack import PROJECT_ROOT
-from local_stack.launcher import launch
-from local_stack.stack import discovered_catalogs, organization_gid
+from local_stack.tenants_stack import TenantsStack, tenants_stack
 from talk_sync.testing.postgres import PostgresCluster
 from talk_sync_orchestrate.dagster_defs import ALL_TENANTS_JOB, tenant_schedule
 from talk_sync_orchestrate.tenants import load_tenants
 
 pytestmark = pytest.mark.e2e
 
-DAGSTER = str(Path(sys.executable).with_name("dagster"))
 GOOD = ("acme", "globex")
-
-
-@dataclass
-class Deployment:
-    """The environment Dagster runs the tenants with, and where it keeps what they did."""
-
-    env: dict[str, str]
-    home: Path
-    links_url: str
-    meltano_url: str
-
-    def dagster(self, job: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [DAGSTER, "job", "execute", "-m", "talk_sync_orchestrate.definitions", "-j", job],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def instance(self) -> DagsterInstance:
-        return DagsterInstance.from_config(str(self.home))
 
 
 @pytest.fixture
@@ -67,64 +33,14 @@ def deployment(
     meltano_installed: None,
     postgres_cluster: PostgresCluster,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Deployment]:
-    suffix = f"{os.getpid()}_{time.monotonic_ns()}"
-    links = postgres_cluster.create_database(f"links_{suffix}")
-    meltano = postgres_cluster.create_database(f"meltano_{suffix}")
-    dagster_db = postgres_cluster.create_database(f"dagster_{suffix}")
-    home = tmp_path / "dagster-home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "orchestrate" / "dagster.yaml", home / "dagster.yaml")
-    # Dagster's PostgreSQL storage speaks psycopg2: the same socket URL without "+psycopg".
-    dagster_url = dagster_db.replace("postgresql+psycopg://", "postgresql://")
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_url)
-    with ExitStack() as servers:
-        tenants: dict[str, Any] = {}
-        secrets = {}
-        for name, seed in (("acme", "demo"), ("globex", "overlap"), ("initech", "demo")):
-            asana = servers.enter_context(
-                running_sandbox(seed=seed, token=f"{name}-asana", launch=launch)
-            )
-            custompms = servers.enter_context(
-                running_server(tmp_path / f"{name}.db", token=f"{name}-pms", launch=launch)
-            )
-            tenants[name] = {
-                "asana_api_url": asana.api_url,
-                "asana_workspace_gid": organization_gid(asana),
-                "asana_token_env": f"{name.upper()}_ASANA_TOKEN",
-                "custompms_api_url": custompms.api_url,
-                "custompms_token_env": f"{name.upper()}_CUSTOMPMS_TOKEN",
-            }
-            secrets[f"{name.upper()}_ASANA_TOKEN"] = asana.token
-            secrets[f"{name.upper()}_CUSTOMPMS_TOKEN"] = custompms.token
-        secrets["INITECH_ASANA_TOKEN"] = "a-revoked-token"  # the bad tenant
-        tenants_file = tmp_path / "tenants.yml"
-        tenants_file.write_text(yaml.safe_dump({"tenants": tenants}))
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("ASANA_", "CUSTOMPMS_"))},
-            **secrets,
-            **discovered_catalogs(),
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_POSTGRES_URL": dagster_url,
-            "MELTANO_DATABASE_URI": meltano,
-            "TALK_SYNC_LINK_STORE_URL": links,
-            "TALK_SYNC_TENANTS_FILE": str(tenants_file),
-            "TALK_SYNC_WORK_DIR": str(tmp_path / "tenants"),
-            "TALK_SYNC_WORKERS": "2",
-            "TALK_SYNC_RETRIES": "1",
-            "TALK_SYNC_RETRY_DELAY_SECONDS": "1",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        # Meltano's system database is migrated once per deployment, not by each tenant's
-        # run at once (README: Running many tenants).
-        subprocess.run(
-            [str(Path(sys.executable).with_name("meltano")), "upgrade", "database"],
-            cwd=PROJECT_ROOT,
-            env={**env, "MELTANO_ENVIRONMENT": "prod"},
-            check=True,
-            capture_output=True,
-        )
-        yield Deployment(env, home, links, meltano)
+) -> Iterator[TenantsStack]:
+    seeds = {"acme": "demo", "globex": "overlap", "initech": "demo"}
+    with tenants_stack(
+        tmp_path, postgres_cluster, seeds, bad_asana_tokens={"initech": "a-revoked-token"}
+    ) as running:
+        # This process reads Dagster's storage too.
+        monkeypatch.setenv("DAGSTER_POSTGRES_URL", running.env["DAGSTER_POSTGRES_URL"])
+        yield running
 
 
 def _finish(process: subprocess.Popen[str]) -> str:
@@ -140,10 +56,10 @@ def _metadata(instance: DagsterInstance, tenant: str) -> dict[str, Any]:
 
 
 def test_tenants_sync_in_parallel_each_alone_and_never_twice_at_once(
-    deployment: Deployment,
+    deployment: TenantsStack,
 ) -> None:
     output = _finish(deployment.dagster(ALL_TENANTS_JOB))
-    instance = deployment.instance()
+    instance = DagsterInstance.from_config(str(deployment.dagster_home))
     records = instance.get_run_records(RunsFilter(job_name=ALL_TENANTS_JOB))
     assert len(records) == 1, output[-3000:]
     record = records[0]
@@ -202,7 +118,7 @@ def test_tenants_sync_in_parallel_each_alone_and_never_twice_at_once(
     suffixes = {state_id.rsplit(":", 1)[-1] for state_id in state_ids}
     assert set(GOOD) <= suffixes <= {*GOOD, "initech"}, state_ids
     for tenant in GOOD:
-        reports = list((Path(deployment.env["TALK_SYNC_WORK_DIR"]) / tenant / "reports").glob("*"))
+        reports = list(deployment.report_dir(tenant).glob("*.json"))
         assert len(reports) == 2, reports
 
     # A tick while acme's sync runs is skipped for acme, and only for acme.

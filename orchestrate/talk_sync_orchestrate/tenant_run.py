@@ -32,8 +32,9 @@ _CONFIG = ("check the access_token setting", "check the api_token setting", "(40
 
 class Outcome(str, Enum):
     SUCCEEDED = "succeeded"
-    #: The tenant's sync already runs (the sync lock): this one wrote nothing.
-    SKIPPED = "skipped"
+    #: The tenant's sync already runs elsewhere (its sync lock): this one wrote nothing;
+    #: a later try finds it ended.
+    LOCKED = "locked"
     #: Stuck records: a person must act; retrying changes nothing.
     STUCK = "stuck"
     #: A token refused, or another setting wrong: fix the configuration; no retry.
@@ -43,7 +44,7 @@ class Outcome(str, Enum):
 
     @property
     def retryable(self) -> bool:
-        return self is Outcome.FAILED
+        return self in (Outcome.LOCKED, Outcome.FAILED)
 
 
 @dataclass
@@ -91,7 +92,7 @@ def _classify(exit_code: int, output: list[str]) -> Outcome:
     if _STUCK in text:
         return Outcome.STUCK
     if _LOCKED in text:
-        return Outcome.SKIPPED
+        return Outcome.LOCKED
     if any(marker in text for marker in _CONFIG):
         return Outcome.MISCONFIGURED
     return Outcome.FAILED

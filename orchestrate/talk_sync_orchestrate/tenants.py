@@ -220,16 +220,11 @@ class Deployment:
     ) -> dict[str, str]:
         """The process environment of the tenant's ``meltano run``.
 
-        The orchestrator's own environment minus every tenant's secrets and any plugin
-        setting already there, plus this tenant's URLs, tokens, settings and scopes.
+        The orchestrator's own environment (plugin settings there apply to every tenant)
+        minus every tenant's secrets, plus this tenant's URLs, tokens, settings and scopes.
         """
         foreign = {name for other in tenants for name in other.secret_names}
-        prefixes = tuple(f"{plugin.upper().replace('-', '_')}_" for plugin in PLUGINS)
-        env = {
-            key: value
-            for key, value in environ.items()
-            if key not in foreign and not key.startswith(prefixes)
-        }
+        env = {key: value for key, value in environ.items() if key not in foreign}
         env.update(tenant.secrets(environ))
         env.update(tenant.setting_variables())
         env.update(
