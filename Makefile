@@ -63,7 +63,7 @@ qa-checklist: install
 # Every package as a versioned wheel and sdist in dist/ (gitignored): the shared core, the four
 # plugins, and the servers and local stack the tests run. Release steps: README.md, "Releasing".
 PACKAGES := talk-sync tap-asana-talk tap-custompms target-custompms target-asana-talk \
-	custompms asana-sandbox local-stack
+	custompms asana-sandbox local-stack orchestrate
 dist: install
 	rm -rf dist
 	for package in $(PACKAGES); do $(BIN)/uv build --quiet --out-dir dist $$package || exit 1; done

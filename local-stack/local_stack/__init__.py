@@ -5,6 +5,9 @@
   and the end-to-end tests; its names are importable from ``local_stack`` itself.
 - :mod:`local_stack.systems`: both systems of a stack, read and edited as their users would.
 - :mod:`local_stack.write_gate`: an HTTP proxy that holds a chosen write in its window.
+- :mod:`local_stack.tenants_stack`: many tenants (a sandbox and a Custompms each), PostgreSQL
+  and the environment Dagster runs orchestrate/ with (tests/test_orchestrate.py,
+  bench/tenants.py).
 - :mod:`local_stack.crash_campaign`: kill -9 `meltano run sync` inside each write window
   (``python -m local_stack.crash_campaign``, ``make crash-campaign``).
 """
