@@ -52,7 +52,13 @@ from dagster import (
 )
 
 from talk_sync_orchestrate.tenant_run import Outcome, TenantRun, run_tenant
-from talk_sync_orchestrate.tenants import TENANTS_FILE_ENV, Deployment, Tenant, load_tenants
+from talk_sync_orchestrate.tenants import (
+    TENANTS_FILE_ENV,
+    Deployment,
+    Tenant,
+    TenantConfigError,
+    load_tenants,
+)
 
 #: The run tag naming the tenant a run syncs (the run queue's per-tenant limit uses it).
 TENANT_TAG = "talk_sync/tenant"
@@ -99,7 +105,11 @@ def tenant_asset(tenant: Tenant, tenants: list[Tenant], deployment: Deployment) 
         description=f"Asana <-> Custompms sync of tenant {tenant.name}",
     )
     def sync(context: AssetExecutionContext) -> MaterializeResult:
-        run: TenantRun = run_tenant(tenant, tenants, deployment, log=context.log.debug)
+        try:
+            run: TenantRun = run_tenant(tenant, tenants, deployment, log=context.log.debug)
+        except TenantConfigError as error:  # a token's variable unset: no retry can help
+            context.log.error(str(error))
+            raise Failure(description=str(error), allow_retries=False) from None
         metadata = _flat(run.summary())
         if run.outcome is Outcome.SUCCEEDED:
             context.log.info(run.describe())

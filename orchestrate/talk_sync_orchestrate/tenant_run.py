@@ -9,6 +9,7 @@ themselves by retrying, a timeout or a server error may.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -133,7 +134,7 @@ def run_tenant(
     environ: Mapping[str, str] | None = None,
 ) -> TenantRun:
     """Run the Meltano job ``job`` for ``tenant``; each output line goes to ``log``."""
-    env = deployment.environment(tenant, tenants, *([environ] if environ is not None else []))
+    env = deployment.environment(tenant, tenants, os.environ if environ is None else environ)
     started_at = datetime.now(timezone.utc).replace(microsecond=0)
     started = time.monotonic()
     output: list[str] = []

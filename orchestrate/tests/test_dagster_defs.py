@@ -43,12 +43,15 @@ def fake_meltano(
 
 
 def materialize_tenant(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, meltano: Path
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    meltano: Path,
+    pms_token: str = "b",  # noqa: S107
 ) -> tuple[ExecuteInProcessResult, DagsterInstance]:
     monkeypatch.setenv("TALK_SYNC_RETRIES", "2")
     monkeypatch.setenv("TALK_SYNC_RETRY_DELAY_SECONDS", "0.01")
     monkeypatch.setenv("ACME_ASANA_TOKEN", "a")
-    monkeypatch.setenv("ACME_PMS_TOKEN", "b")
+    monkeypatch.setenv("ACME_PMS_TOKEN", pms_token)
     acme = Tenant("acme", "1", "ACME_ASANA_TOKEN", "https://pms.example/api/v1", "ACME_PMS_TOKEN")
     deployment = Deployment(
         link_store_url=f"sqlite:///{tmp_path}/links.db",
@@ -116,3 +119,16 @@ def test_a_successful_sync_puts_its_report_on_the_asset(
     assert metadata["asana_to_custompms/created"] == 4
     assert metadata["asana_to_custompms/conflicts"] == 1
     assert metadata["outcome"] == "succeeded"
+
+
+def test_a_tenant_whose_token_variable_is_unset_fails_at_once_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meltano = fake_meltano(tmp_path, ["ok"], 0, None)
+    result, _ = materialize_tenant(tmp_path, monkeypatch, meltano, pms_token="")
+    assert not result.success
+    assert not (tmp_path / "calls").exists()  # meltano never ran
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    description = str(failure.step_failure_data.user_failure_data.description)
+    assert "tenant acme" in description
+    assert "ACME_PMS_TOKEN" in description
