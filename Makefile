@@ -42,6 +42,7 @@ bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/idle_sync.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/target_asana_quota.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/sync_engine.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/tenants.py
 
 # The full crash campaign: kill -9 `meltano run sync` inside every write window of both
 # directions, 24 trials (make test runs a fast subset). TRIALS=n, CAMPAIGN_ARGS=--postgres.
