@@ -147,7 +147,7 @@ def test_tenants_sync_in_parallel_each_alone_and_never_twice_at_once(
     assert not ticks["acme"].run_requests
     assert not ticks["globex"].skip_message
     assert ticks["globex"].run_requests
-    assert ticks["globex"].run_requests[0].tags["talk_sync/tenant"] == "globex"
+    assert ticks["globex"].run_requests[0].tags["tenant"] == "globex"
 
     # The tick for globex runs beside acme's sync. Both second syncs find nothing to do:
     # each tenant converged in the first.

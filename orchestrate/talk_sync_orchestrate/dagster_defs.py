@@ -24,7 +24,6 @@ records fail the run at once, which is the alert.
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -61,7 +60,7 @@ from talk_sync_orchestrate.tenants import (
 )
 
 #: The run tag naming the tenant a run syncs (the run queue's per-tenant limit uses it).
-TENANT_TAG = "talk_sync/tenant"
+TENANT_TAG = "tenant"
 ALL_TENANTS_JOB = "sync_all_tenants"
 GROUP = "tenants"
 #: A run in one of these states still holds (or will hold) its tenant.
@@ -183,5 +182,6 @@ def build_definitions(tenants: list[Tenant], deployment: Deployment) -> Definiti
 
 def definitions_from_environment(environ: Mapping[str, str] = os.environ) -> Definitions:
     """The definitions of the tenants file ``$TALK_SYNC_TENANTS_FILE`` names."""
-    path = environ.get(TENANTS_FILE_ENV) or str(Path(__file__).parents[1] / "tenants.yml")
-    return build_definitions(load_tenants(path), Deployment.from_environment(environ))
+    deployment = Deployment.from_environment(environ)
+    path = environ.get(TENANTS_FILE_ENV) or str(deployment.project_root / "tenants.yml")
+    return build_definitions(load_tenants(path), deployment)

@@ -2,7 +2,7 @@
 
 Load them with ``dagster dev -m talk_sync_orchestrate.definitions`` (or a workspace.yaml
 entry); what they hold is described in :mod:`talk_sync_orchestrate.dagster_defs`. The
-tenants file is ``$TALK_SYNC_TENANTS_FILE`` (orchestrate/tenants.yml by default); the
+tenants file is ``$TALK_SYNC_TENANTS_FILE`` (by default ``tenants.yml`` in the Meltano project); the
 shared stores come from the environment (:class:`talk_sync_orchestrate.tenants.Deployment`).
 """
 

@@ -27,7 +27,8 @@ def test_tenants_in_one_store_never_see_each_others_links(shared_url: str) -> No
         # The same Asana record in another tenant is another pair: no clash, no sharing.
         globex.link("team_customer", "asana-team:1", "custompms-customer:9", origin="asana")
         acme_link, globex_link = acme.find("asana-team:1"), globex.find("asana-team:1")
-        assert acme_link is not None and globex_link is not None
+        assert acme_link is not None
+        assert globex_link is not None
         assert str(acme_link.custompms) == "custompms-customer:2"
         assert str(globex_link.custompms) == "custompms-customer:9"
         globex.unlink("asana-team:1")
