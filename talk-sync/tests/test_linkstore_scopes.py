@@ -63,6 +63,19 @@ def test_on_postgresql_each_tenant_is_a_schema_and_the_shared_one_stays_empty(
     assert "public" not in tables
 
 
+def test_a_user_who_may_not_create_the_tenants_schema_is_told_what_to_do(
+    postgres_url: str,
+) -> None:
+    admin = sqlalchemy.create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text("CREATE ROLE sync_only LOGIN"))
+    admin.dispose()
+    as_sync_only = sqlalchemy.make_url(postgres_url).set(username="sync_only")
+    url = scoped_url(as_sync_only.render_as_string(hide_password=False), "acme")
+    with pytest.raises(LinkStoreConfigError, match=r"schema talk_sync_acme .*grant"):
+        LinkStore(url)
+
+
 @pytest.mark.parametrize("name", ["", "Acme", "1acme", "acme-corp", "a" * 41, "acme;drop"])
 def test_a_tenant_name_that_cannot_name_a_schema_is_refused(name: str) -> None:
     with pytest.raises(LinkStoreConfigError, match="lowercase letters"):

@@ -132,10 +132,14 @@ def ensure_schema(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
-    except (IntegrityError, ProgrammingError):
-        # Another process created it at the same moment (a unique violation on the
-        # catalog); anything else will surface on the first query.
-        pass
+    except IntegrityError:
+        pass  # another process created it at the same moment (a unique violation)
+    except ProgrammingError as error:  # e.g. no CREATE privilege on the database
+        reason = str(error.orig).strip().splitlines()[0]
+        raise LinkStoreConfigError(
+            f"cannot create the link store's schema {schema} ({reason}): create it, or grant "
+            "the link store's user CREATE on the database"
+        ) from None
 
 
 class Database:
