@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,8 +33,9 @@ def _denied() -> Response:
 
 @router.get("/health")
 async def health() -> dict[str, str]:
-    """Readiness probe (no token needed; reveals nothing)."""
-    return {"status": "ok"}
+    """Readiness probe (no token needed; reveals nothing but the process id, by which a
+    starter knows the server answering its port is the one it started)."""
+    return {"status": "ok", "pid": str(os.getpid())}
 
 
 @router.get("/stats")

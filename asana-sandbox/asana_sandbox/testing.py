@@ -99,18 +99,38 @@ def _command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "asana_sandbox.cli"]
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+#: Ports tried before giving up: another process may take a free port before the server
+#: binds it.
+PORT_ATTEMPTS = 5
+
+
+class PortTakenError(RuntimeError):
+    """The server could not have its port: another process bound it first."""
+
+
+def _wait_ready(url: str, process: Any) -> None:
+    """Wait until the server we started answers its health check.
+
+    Another server that took the port first answers too: its process id tells it apart,
+    and ours then exits, unable to bind (:class:`PortTakenError`).
+    """
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    others = False
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if others:
+                raise PortTakenError(f"another server answers on {url}")
             raise RuntimeError(
                 f"asana-sandbox exited with {process.returncode} before it was ready"
             )
         try:
-            with urllib.request.urlopen(url + "/_sandbox/health", timeout=1):  # noqa: S310
-                return
-        except OSError:
-            time.sleep(0.05)
+            with urllib.request.urlopen(url + "/_sandbox/health", timeout=1) as response:  # noqa: S310
+                if json.loads(response.read() or b"{}").get("pid") == str(process.pid):
+                    return
+                others = True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
     raise RuntimeError("asana-sandbox did not become ready in time")
 
 
@@ -136,25 +156,40 @@ def running_sandbox(
     ``launch(command, env=...)`` starts the process instead of :class:`subprocess.Popen`
     (``local_stack`` forks it from a process that imported the sandbox already).
     """
-    port = free_port()
-    args = [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--token", token]
+    options = ["--token", token]
     if data_file is not None:
-        args += ["--data", str(data_file)]
+        options += ["--data", str(data_file)]
         if seed:
-            args += ["--seed-if-new", seed]
+            options += ["--seed-if-new", seed]
     elif seed:
-        args += ["--seed", seed]
+        options += ["--seed", seed]
     if latency_ms:
-        args += ["--latency-ms", str(latency_ms)]
+        options += ["--latency-ms", str(latency_ms)]
     if rate_limit_per_minute is not None:
-        args += ["--rate-limit-per-minute", str(rate_limit_per_minute)]
+        options += ["--rate-limit-per-minute", str(rate_limit_per_minute)]
     if fault_rate:
-        args += ["--fault-rate", str(fault_rate)]
+        options += ["--fault-rate", str(fault_rate)]
     if fault_after_write_rate:
-        args += ["--fault-after-write-rate", str(fault_after_write_rate)]
+        options += ["--fault-after-write-rate", str(fault_after_write_rate)]
     if fault_seed is not None:
-        args += ["--fault-seed", str(fault_seed)]
-    args += list(extra_args)
+        options += ["--fault-seed", str(fault_seed)]
+    options += list(extra_args)
+    for attempt in range(PORT_ATTEMPTS):
+        try:
+            with _serving(free_port(), token, options, launch) as server:
+                yield server
+                return
+        except PortTakenError:
+            if attempt + 1 == PORT_ATTEMPTS:
+                raise
+
+
+@contextmanager
+def _serving(
+    port: int, token: str, options: list[str], launch: Callable[..., Any] | None
+) -> Iterator[SandboxServer]:
+    """The sandbox on ``port`` until the block ends (:class:`PortTakenError` if it is taken)."""
+    args = [*_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *options]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = launch(args, env=env) if launch else subprocess.Popen(args, env=env)
     url = f"http://127.0.0.1:{port}"
