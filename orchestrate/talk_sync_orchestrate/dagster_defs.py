@@ -93,13 +93,15 @@ def retry_policy(environ: Mapping[str, str] = os.environ) -> RetryPolicy:
     )
 
 
-def tenant_asset(tenant: Tenant, tenants: list[Tenant], deployment: Deployment) -> AssetsDefinition:
+def tenant_asset(
+    tenant: Tenant, tenants: list[Tenant], deployment: Deployment, retry: RetryPolicy
+) -> AssetsDefinition:
     """The asset whose materialisation is one sync of ``tenant``."""
 
     @asset(
         name=f"tenant_{tenant.name}",
         group_name=GROUP,
-        retry_policy=retry_policy(),
+        retry_policy=retry,
         kinds={"meltano"},
         description=f"Asana <-> Custompms sync of tenant {tenant.name}",
     )
@@ -154,9 +156,12 @@ def tenant_schedule(tenant: Tenant, job_name: str) -> ScheduleDefinition:
     return tick
 
 
-def build_definitions(tenants: list[Tenant], deployment: Deployment) -> Definitions:
-    """Assets, jobs and schedules for ``tenants``."""
-    assets = [tenant_asset(tenant, tenants, deployment) for tenant in tenants]
+def build_definitions(
+    tenants: list[Tenant], deployment: Deployment, environ: Mapping[str, str] = os.environ
+) -> Definitions:
+    """Assets, jobs and schedules for ``tenants``; retries and workers from ``environ``."""
+    retry = retry_policy(environ)
+    assets = [tenant_asset(tenant, tenants, deployment, retry) for tenant in tenants]
     jobs = []
     schedules = []
     for tenant, tenant_sync in zip(tenants, assets, strict=True):
@@ -168,7 +173,7 @@ def build_definitions(tenants: list[Tenant], deployment: Deployment) -> Definiti
         )
         jobs.append(job)
         schedules.append(tenant_schedule(tenant, job.name))
-    workers = int(os.environ.get("TALK_SYNC_WORKERS") or os.cpu_count() or 1)
+    workers = int(environ.get("TALK_SYNC_WORKERS") or os.cpu_count() or 1)
     jobs.append(
         define_asset_job(
             ALL_TENANTS_JOB,
@@ -184,4 +189,4 @@ def definitions_from_environment(environ: Mapping[str, str] = os.environ) -> Def
     """The definitions of the tenants file ``$TALK_SYNC_TENANTS_FILE`` names."""
     deployment = Deployment.from_environment(environ)
     path = environ.get(TENANTS_FILE_ENV) or str(deployment.project_root / "tenants.yml")
-    return build_definitions(load_tenants(path), deployment)
+    return build_definitions(load_tenants(path), deployment, environ)

@@ -8,7 +8,6 @@ themselves by retrying, a timeout or a server error may.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -18,6 +17,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from talk_sync.report_files import recent_runs
 
 from talk_sync_orchestrate.tenants import Deployment, Tenant
 
@@ -109,18 +110,18 @@ def _reason(output: list[str]) -> str:
     return " | ".join(dict.fromkeys(telling[-4:] or output[-1:]))
 
 
+#: Reports one ``meltano run sync`` writes: one per direction.
+REPORTS_PER_SYNC = 2
+
+
 def reports_since(folder: Path, started: datetime) -> dict[str, dict[str, Any]]:
-    """The newest run report per direction written in ``folder`` since ``started``."""
+    """The reports among the newest of ``folder`` written since ``started``, by direction
+    (only the newest files are opened: a tenant's folder gathers one every few minutes)."""
     found: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.json")):
-        if datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) < started:
-            continue
-        try:
-            report = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(report, dict) and "direction" in report:
-            found[str(report["direction"])] = report
+    runs, _unreadable = recent_runs(folder, REPORTS_PER_SYNC)
+    for run in runs:
+        if datetime.fromtimestamp(run.path.stat().st_mtime, timezone.utc) >= started:
+            found[str(run.data.get("direction"))] = run.data
     return found
 
 

@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +49,6 @@ TENANTS_FILE_ENV = "TALK_SYNC_TENANTS_FILE"
 PLUGINS = ("tap-asana-talk", "tap-custompms", "target-custompms", "target-asana-talk")
 DEFAULT_SCHEDULE = "*/15 * * * *"
 ASANA_API_URL = "https://app.asana.com/api/1.0"
-_FIELDS = {
-    "asana_api_url",
-    "asana_workspace_gid",
-    "asana_token_env",
-    "custompms_api_url",
-    "custompms_token_env",
-    "schedule",
-    "settings",
-}
 _REQUIRED = ("asana_workspace_gid", "asana_token_env", "custompms_api_url", "custompms_token_env")
 _SECRET_SETTING = re.compile(r"token|password|secret", re.IGNORECASE)
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -111,7 +102,8 @@ def _tenant(name: str, entry: Mapping[str, Any], defaults: Mapping[str, Any]) ->
     where = f"tenant {name}"
     check_scope(name)
     values = {**defaults, **entry}
-    unknown = set(values) - _FIELDS
+    # What an entry may say: Tenant's fields but its name, which is the entry's key.
+    unknown = set(values) - ({known.name for known in fields(Tenant)} - {"name"})
     if unknown:
         raise TenantConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     missing = [key for key in _REQUIRED if not values.get(key)]

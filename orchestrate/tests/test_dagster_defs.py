@@ -76,7 +76,13 @@ def calls(tmp_path: Path) -> int:
 def test_a_sync_with_stuck_records_fails_the_run_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    report = {"direction": "asana -> custompms", "status": "succeeded", "totals": {}, "stuck": [{}]}
+    report = {
+        "direction": "asana -> custompms",
+        "status": "succeeded",
+        "flows": {},
+        "totals": {},
+        "stuck": [{}],
+    }
     result, _ = materialize_tenant(
         tmp_path, monkeypatch, fake_meltano(tmp_path, [STUCK], 1, report)
     )
@@ -105,6 +111,7 @@ def test_a_successful_sync_puts_its_report_on_the_asset(
     report = {
         "direction": "asana -> custompms",
         "status": "succeeded",
+        "flows": {},
         "totals": {"created": 4, "updated": 2, "unchanged": 7, "conflicts": 1},
         "conflicts": [{}],
     }
